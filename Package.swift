@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+// maml-zoo: a model zoo of meta-learning backbones loaded as plugins through one C ABI.
+import PackageDescription
+
+// Plugins are dynamic libraries that export exactly one symbol (`maml_plugin_registry`):
+// everything the plugin kit links in statically stays local to the plugin.
+let pluginLinker: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--exclude-libs=ALL"])]
+
+let package = Package(
+    name: "maml-zoo",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "maml-host", targets: ["maml-host"]),
+        .library(name: "MAMLPluginABI", targets: ["MAMLPluginABI"]),
+        .library(name: "MAMLPluginKit", targets: ["MAMLPluginKit"]),
+        .library(name: "MAMLCore", targets: ["MAMLCore"]),
+        .library(name: "MAMLHost", targets: ["MAMLHost"]),
+        // Bundled backbones: each one a plugin .so next to maml-host in the build folder.
+        .library(name: "maml_mlp", type: .dynamic, targets: ["MLPPlugin"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: C ABI and system libraries
+        .target(name: "MAMLPluginABI"),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // MARK: Libraries
+        .target(name: "MAMLPluginKit", dependencies: ["MAMLPluginABI", "CBLAS"]),
+        .target(name: "MAMLCore"),
+        .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit"]),
+        .executableTarget(name: "maml-host", dependencies: [
+            "MAMLCore", "MAMLHost",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: Bundled plugins (never dependencies of test targets: duplicate entry symbols)
+        .target(name: "MLPPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/MLP",
+                linkerSettings: pluginLinker),
+
+        // MARK: Tests
+        .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore"]),
+        .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit"]),
+        .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLCore"]),
+        .testTarget(name: "CLITests", dependencies: ["MAMLCore"]),
+    ]
+)

@@ -1,0 +1,90 @@
+// MARK: - The model-agnostic view of a backbone
+//
+// MAMLCore sees a model only as a flat Float parameter vector plus loss and
+// gradient (and optionally Hessian-vector product) functions. Plugins are
+// adapted to this protocol by MAMLHost; tests use pure-Swift backbones whose
+// Hessians are known in closed form.
+
+/// What the model's loss is and therefore which targets a batch carries.
+public enum LossKind: String, Sendable, Codable {
+    /// Mean squared error over all outputs of all examples; targets are floats.
+    case mse
+    /// Softmax cross-entropy over the output elements (the classes); targets are labels.
+    case softmaxCrossEntropy = "softmax-ce"
+}
+
+/// A batch of `n` examples, borrowed for the duration of one call.
+/// `x` holds `n * inputElements` floats; exactly one of `y` (n * outputElements
+/// floats, for MSE) or `labels` (n class indices, for cross-entropy) is set.
+public struct Batch {
+    public var n: Int
+    public var x: UnsafePointer<Float>
+    public var y: UnsafePointer<Float>?
+    public var labels: UnsafePointer<Int32>?
+
+    public init(n: Int, x: UnsafePointer<Float>, y: UnsafePointer<Float>? = nil,
+                labels: UnsafePointer<Int32>? = nil) {
+        self.n = n; self.x = x; self.y = y; self.labels = labels
+    }
+}
+
+/// A named slice of the parameter vector (from the plugin's "maml.layout/1").
+public struct ParameterTensor: Sendable, Equatable, Codable {
+    public var name: String
+    public var offset: Int
+    public var shape: [Int]
+    /// "body", "head", or another label; ANIL adapts only "head".
+    public var role: String
+    public var count: Int { shape.reduce(1, *) }
+
+    public init(name: String, offset: Int, shape: [Int], role: String) {
+        self.name = name; self.offset = offset; self.shape = shape; self.role = role
+    }
+}
+
+/// An error from a backbone call, with the backbone's own message.
+public struct BackboneError: Error, CustomStringConvertible, Equatable {
+    public enum Kind: String, Sendable {
+        case invalidArgument = "invalid argument", shapeMismatch = "shape mismatch"
+        case outOfMemory = "out of memory", numerical = "numerical error"
+        case unsupported, `internal` = "internal error"
+    }
+    public var kind: Kind
+    public var message: String
+    public init(_ kind: Kind, _ message: String) { self.kind = kind; self.message = message }
+    public var description: String { "\(kind.rawValue): \(message)" }
+}
+
+/// A backbone: one model instance. Used by one thread at a time (make one
+/// instance per worker). All buffers belong to the caller.
+public protocol Backbone: AnyObject {
+    /// Number of Floats in the parameter vector.
+    var parameterCount: Int { get }
+    /// Shape of one example's input and output (no batch dimension).
+    var inputShape: [Int] { get }
+    var outputShape: [Int] { get }
+    var lossKind: LossKind { get }
+    /// Named tensors covering the parameter vector, or nil if the model gives none.
+    var layout: [ParameterTensor]? { get }
+    /// True if `hessianVectorProduct` is exact (the plugin's "maml.hvp/1").
+    var hasExactHVP: Bool { get }
+
+    /// A fresh initialisation, a pure function of (model config, seed).
+    func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
+    /// Predictions or logits for `batch.n` examples into `output`.
+    func forward(params: UnsafeBufferPointer<Float>, batch: Batch,
+                 output: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
+    /// Mean loss over the batch; if `gradient` is non-nil it receives d loss / d params.
+    func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
+                         gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float
+    /// `output` = Hessian of the mean loss times `vector`. Only called when
+    /// `hasExactHVP`; otherwise MAMLCore uses a finite-difference product.
+    func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch,
+                              vector: UnsafeBufferPointer<Float>,
+                              output: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
+}
+
+public extension Backbone {
+    var inputElements: Int { inputShape.reduce(1, *) }
+    var outputElements: Int { outputShape.reduce(1, *) }
+}

@@ -1,0 +1,1 @@
+print("maml-host")
