@@ -43,7 +43,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore"]),
         .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit"]),
-        .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLCore"]),
+        .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLCore"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["MAMLCore"]),
     ]
 )

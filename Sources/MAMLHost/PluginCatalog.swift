@@ -1,0 +1,102 @@
+import Foundation
+
+// MARK: - The catalog: every model found, every problem met
+
+/// The models of every plugin found in the search directories, and what went
+/// wrong with the rest. Building one never throws: bad files are problems.
+public struct PluginCatalog: Sendable {
+    /// Valid models, in discovery order (directory order, then file name).
+    public private(set) var models: [ModelEntry] = []
+    /// Plugin files that loaded (even if some or all of their models were refused).
+    public private(set) var plugins: [PluginInfo] = []
+    /// Problems with directories, files and models, in discovery order.
+    public private(set) var problems: [PluginProblem] = []
+    /// The directories that were searched, in order.
+    public private(set) var searchedDirectories: [SearchDirectory] = []
+
+    /// Builds the catalog from the standard search list (executable directory,
+    /// ./models, MAML_PLUGIN_PATH, then `extraDirectories`) plus explicit plugin `files`.
+    public static func discover(extraDirectories: [String] = [], files: [String] = []) -> PluginCatalog {
+        load(directories: PluginDiscovery.searchDirectories(extraDirectories: extraDirectories), files: files)
+    }
+
+    /// Builds the catalog from exactly these directories and files.
+    public static func load(directories: [SearchDirectory], files: [String] = [],
+                            workingDirectory: String = FileManager.default.currentDirectoryPath) -> PluginCatalog {
+        var catalog = PluginCatalog()
+        catalog.searchedDirectories = directories
+        let (candidates, discoveryProblems) = PluginDiscovery.candidates(
+            in: directories, files: files, workingDirectory: workingDirectory)
+        catalog.problems = discoveryProblems
+        for candidate in candidates {
+            switch loadPlugin(candidate) {
+            case .ignored: continue
+            case .refused(let problem): catalog.problems.append(problem)
+            case .loaded(let info, let models, let problems):
+                catalog.plugins.append(info)
+                catalog.models += models
+                catalog.problems += problems
+            }
+        }
+        catalog.refuseDuplicateIDs()
+        catalog.warnAboutSharedNames()
+        return catalog
+    }
+
+    // MARK: Duplicates
+
+    /// Two descriptors with one id cannot both be "the" model: refuse every one, naming all files.
+    private mutating func refuseDuplicateIDs() {
+        let byID = Dictionary(grouping: models, by: \.id).filter { $0.value.count > 1 }
+        guard !byID.isEmpty else { return }
+        for model in models where byID[model.id] != nil {
+            let others = byID[model.id]!.map(\.pluginPath).filter { $0 != model.pluginPath }
+            let elsewhere = others.isEmpty ? "more than once in this plugin" : "also by " + others.joined(separator: ", ")
+            problems.append(PluginProblem(.error, path: model.pluginPath,
+                "model id '\(model.id)' is defined \(elsewhere); all of them are refused",
+                modelID: model.id, modelName: model.name))
+        }
+        models.removeAll { byID[$0.id] != nil }
+    }
+
+    /// Different ids sharing a name stay loaded, but the name alone cannot pick one.
+    private mutating func warnAboutSharedNames() {
+        for (name, group) in Dictionary(grouping: models, by: \.name) where group.count > 1 {
+            let list = group.map { "\($0.id) (\($0.pluginPath))" }.joined(separator: ", ")
+            problems.append(PluginProblem(.warning, path: group[0].pluginPath,
+                "model name '\(name)' is used by \(list); select these models by id", modelName: name))
+        }
+    }
+
+    // MARK: Lookup
+
+    /// The model whose id or name is `key` (an id wins). An unknown key lists the known names.
+    public func model(named key: String) throws(HostError) -> ModelEntry {
+        if let byID = models.first(where: { $0.id == key }) { return byID }
+        let byName = models.filter { $0.name == key }
+        if byName.count == 1 { return byName[0] }
+        if byName.count > 1 {
+            let ids = byName.map { "\($0.id) (\($0.pluginPath))" }.joined(separator: ", ")
+            throw HostError("model name '\(key)' is ambiguous: \(ids); use the id")
+        }
+        if let refused = problems.first(where: { $0.modelID == key || $0.modelName == key }) {
+            throw HostError("model '\(key)' was refused: \(refused.path): \(refused.message)")
+        }
+        if models.isEmpty {
+            let searched = searchedDirectories.map(\.path).joined(separator: ", ")
+            throw HostError("unknown model '\(key)': no models found (searched \(searched.isEmpty ? "nothing" : searched))")
+        }
+        let known = models.map(\.name).sorted().joined(separator: ", ")
+        throw HostError("unknown model '\(key)'; known models: \(known)")
+    }
+
+    /// A new instance of the model `key` (id or name) from a JSON config.
+    public func instantiate(_ key: String, config: String = "{}") throws(HostError) -> PluginBackbone {
+        try PluginBackbone(model: model(named: key), config: config)
+    }
+
+    /// Problems about the file at `path`.
+    public func problems(forFile path: String) -> [PluginProblem] {
+        problems.filter { $0.path == path }
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - Building the C fixture plugins at test time
+//
+// Every plugin the host tests load is compiled here from Fixtures/*.c with the
+// system C compiler, once per test process, into a fresh temporary directory.
+// No cc means the tests fail with a message saying so (the CI machine has gcc).
+
+/// Where the repository and the fixture sources are.
+enum FixturePaths {
+    static let repositoryRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() } // Fixtures file -> MAMLHostTests -> Tests -> root
+        return url.path
+    }()
+    static let includeDirectory = repositoryRoot + "/Sources/MAMLPluginABI/include"
+    static let sourceDirectory = repositoryRoot + "/Tests/MAMLHostTests/Fixtures"
+}
+
+/// Why the fixtures could not be built; thrown into every test that needs them.
+struct FixtureError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The plugins of the corpus directory: file name, -D flags. All but libgood.so carry a tag
+/// so their ids do not collide; libdupa/libdupb share one on purpose.
+let corpusVariants: [(file: String, flags: [String])] = [
+    ("libgood.so", []),
+    ("libnoentry.so", ["-DFX_NO_ENTRY", tag("-noentry")]),
+    ("libnull.so", ["-DFX_ENTRY_NULL", tag("-null")]),
+    ("libabi2.so", ["-DFX_ABI_MAJOR=2", tag("-abi2")]),
+    ("libminor.so", ["-DFX_REQUIRES_MINOR=1", tag("-minor")]),
+    ("libshortreg.so", ["-DFX_SHORT_REGISTRY", tag("-shortreg")]),
+    ("libswift59.so", ["-DFX_BUILT_WITH=\"swift-5.9\"", tag("-swift59")]),
+    ("libnullfn.so", ["-DFX_NULL_LOSS_GRAD", tag("-nullfn")]),
+    ("libemptyname.so", ["-DFX_EMPTY_NAME", tag("-emptyname")]),
+    ("libbadschema.so", ["-DFX_BAD_SCHEMA", tag("-badschema")]),
+    ("libselfdup.so", ["-DFX_SELF_DUP", tag("-selfdup")]),
+    ("libdupa.so", [tag("-dup")]),
+    ("libdupb.so", [tag("-dup")]),
+    ("libnan.so", ["-DFX_NAN", tag("-nan")]),
+    ("libfail.so", ["-DFX_FAIL", tag("-fail")]),
+    ("libbadlayout.so", ["-DFX_BAD_LAYOUT", tag("-badlayout")]),
+    ("libbadshape.so", ["-DFX_BAD_SHAPE", tag("-badshape")]),
+    ("libbadloss.so", ["-DFX_BAD_LOSS", tag("-badloss")]),
+    ("libshorthvp.so", ["-DFX_SHORT_HVP", tag("-shorthvp")]),
+    ("libnoext.so", ["-DFX_NO_EXT", tag("-noext")]),
+]
+
+private func tag(_ suffix: String) -> String { "-DFX_TAG=\"\(suffix)\"" }
+
+/// The built fixture directories.
+struct BuiltFixtures: Sendable {
+    /// Temporary root holding everything below.
+    var root: String
+    /// Every corpus variant, plus garbage.so (not ELF), libgood.so.1 (versioned name),
+    /// a directory named dir.so, notes.txt and a dangling symlink libgone.so.
+    var corpus: String
+    /// Only libalias.so, a symlink to corpus/libgood.so.
+    var links: String
+    /// A copy of libgood.so and of libnoentry.so, for the executable-directory rule.
+    var executable: String
+
+    func corpusFile(_ name: String) -> String { corpus + "/" + name }
+}
+
+/// Built once per test process, on first use.
+let builtFixtures: Result<BuiltFixtures, FixtureError> = Result { try buildFixtures() }
+    .mapError { $0 as? FixtureError ?? FixtureError(description: "\($0)") }
+
+/// The fixtures, or a thrown error that fails the calling test with the reason.
+func fixtures() throws -> BuiltFixtures { try builtFixtures.get() }
+
+// MARK: - Compiler
+
+/// The C compiler on PATH (cc, else gcc, else clang), or nil.
+func findCompiler(_ names: [String] = ["cc", "gcc", "clang"]) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    for name in names {
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+    }
+    return nil
+}
+
+func missingCompilerError(_ name: String) -> FixtureError {
+    FixtureError(description: "no \(name) on PATH: MAMLHostTests compile C fixture plugins at test time; install one (Debian: apt-get install gcc g++)")
+}
+
+/// A started compiler run.
+struct CompilerRun {
+    var process: Process
+    var pipe: Pipe
+    var commandLine: String
+
+    /// Starts `compiler arguments...` with stdout and stderr captured together.
+    init(_ compiler: String, _ arguments: [String]) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: compiler)
+        process.arguments = arguments
+        pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        commandLine = ([compiler] + arguments).joined(separator: " ")
+        try process.run()
+    }
+
+    /// Waits; returns the output, or throws with the command line and output.
+    @discardableResult
+    func finish() throws -> String {
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw FixtureError(description: "\(commandLine) failed:\n\(output)")
+        }
+        return output
+    }
+}
+
+// MARK: - Building
+
+private func buildFixtures() throws -> BuiltFixtures {
+    guard let cc = findCompiler() else { throw missingCompilerError("C compiler (cc)") }
+    let fm = FileManager.default
+    removeStaleFixtureDirectories()
+    let root = URL(fileURLWithPath: NSTemporaryDirectory())
+        .appendingPathComponent("maml-host-fixtures-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+    let fixtures = BuiltFixtures(root: root, corpus: root + "/corpus", links: root + "/links",
+                                 executable: root + "/exe")
+    for directory in [fixtures.corpus, fixtures.links, fixtures.executable, fixtures.corpus + "/dir.so"] {
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    // Compile every variant at once (tiny files), then collect the results.
+    let source = FixturePaths.sourceDirectory + "/fixture_plugin.c"
+    let common = ["-shared", "-fPIC", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden",
+                  "-I", FixturePaths.includeDirectory]
+    let runs = try corpusVariants.map { variant in
+        try CompilerRun(cc, common + variant.flags + ["-o", fixtures.corpusFile(variant.file), source, "-lm"])
+    }
+    var failures: [String] = []
+    for run in runs {
+        do { try run.finish() } catch { failures.append("\(error)") }
+    }
+    guard failures.isEmpty else { throw FixtureError(description: failures.joined(separator: "\n")) }
+
+    // Files that are not plugins, or not candidates at all.
+    try Data("this is not an ELF file\n".utf8).write(to: URL(fileURLWithPath: fixtures.corpusFile("garbage.so")))
+    try Data("notes\n".utf8).write(to: URL(fileURLWithPath: fixtures.corpusFile("notes.txt")))
+    try fm.copyItem(atPath: fixtures.corpusFile("libgood.so"), toPath: fixtures.corpusFile("libgood.so.1"))
+    try fm.createSymbolicLink(atPath: fixtures.corpusFile("libgone.so"), withDestinationPath: root + "/nowhere.so")
+    try fm.createSymbolicLink(atPath: fixtures.links + "/libalias.so",
+                              withDestinationPath: fixtures.corpusFile("libgood.so"))
+    for name in ["libgood.so", "libnoentry.so"] {
+        try fm.copyItem(atPath: fixtures.corpusFile(name), toPath: fixtures.executable + "/" + name)
+    }
+    return fixtures
+}
+
+/// Deletes fixture directories left by earlier test processes that have exited.
+private func removeStaleFixtureDirectories() {
+    let temp = NSTemporaryDirectory()
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: temp) else { return }
+    for name in names where name.hasPrefix("maml-host-fixtures-") {
+        let parts = name.split(separator: "-")
+        guard parts.count >= 4, let pid = Int32(parts[3]), pid != getpid() else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH {
+            try? FileManager.default.removeItem(atPath: temp + "/" + name)
+        }
+    }
+}

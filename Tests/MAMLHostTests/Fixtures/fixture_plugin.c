@@ -1,0 +1,481 @@
+/*
+ * fixture_plugin.c - the C plugins MAMLHostTests builds at test time.
+ *
+ * Without flags this is the GOOD plugin: two models with exact gradients and
+ * exact Hessian-vector products,
+ *   linreg  y = W x + b, MSE loss               (config: inputs, outputs)
+ *   logreg  logits = W x + b, softmax CE loss   (config: inputs, classes)
+ * plus the layout extension (W "weight", b "bias", both role "head": a linear
+ * model has no body) and one op ("flops", u64(u64)) for maml.ops/1.
+ *
+ * Each broken variant is the same source with one -D flag (see the list after
+ * the includes), so the corpus of bad plugins stays one file. FX_TAG is
+ * appended to every id and name so variants do not collide with each other.
+ */
+#include "maml_plugin.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Variant switches:
+ *   FX_NO_ENTRY         exports no maml_plugin_registry
+ *   FX_ENTRY_NULL       entry logs why and returns NULL
+ *   FX_ABI_MAJOR=n      registry claims ABI major n
+ *   FX_REQUIRES_MINOR=n registry needs host minor >= n
+ *   FX_SHORT_REGISTRY   registry struct_size too small
+ *   FX_BUILT_WITH="x"   registry built_with
+ *   FX_NULL_LOSS_GRAD   linreg descriptor has loss_grad == NULL (logreg stays good)
+ *   FX_EMPTY_NAME       linreg name is ""
+ *   FX_BAD_SCHEMA       linreg config_schema is not JSON
+ *   FX_SELF_DUP         logreg reuses linreg's id
+ *   FX_NAN              loss is NaN when no gradient is asked, else gradient and HVP hold a NaN; status OK
+ *   FX_FAIL             loss_grad fails with a message, forward with an empty message,
+ *                       init_params with an unknown status
+ *   FX_BAD_LAYOUT       the bias tensor overlaps the weight
+ *   FX_BAD_SHAPE        output_shape has rank 0
+ *   FX_BAD_LOSS         loss_kind is 7
+ *   FX_SHORT_HVP        the hvp table's struct_size does not cover hvp
+ *   FX_NO_EXT           no extensions at all
+ */
+#ifndef FX_TAG
+#define FX_TAG ""
+#endif
+#ifndef FX_BUILT_WITH
+#define FX_BUILT_WITH "c"
+#endif
+#ifndef FX_ABI_MAJOR
+#define FX_ABI_MAJOR MAML_ABI_MAJOR
+#endif
+#ifndef FX_REQUIRES_MINOR
+#define FX_REQUIRES_MINOR 0
+#endif
+
+/* ------------------------------------------------------------ the instance */
+
+struct maml_model {
+    int32_t loss;             /* MAML_LOSS_MSE or MAML_LOSS_SOFTMAX_CE */
+    uint32_t d, k;            /* inputs; outputs or classes */
+    uint64_t p;               /* k*d + k: W row-major [k][d], then b[k] */
+    double *acc;              /* p doubles: gradient / HVP accumulator */
+    double *z, *dz;           /* k doubles each: logits and their directional derivative */
+    char error[256];
+    maml_tensor_info tensors[2];
+};
+
+static maml_status fail(maml_model *m, maml_status s, const char *msg) {
+    snprintf(m->error, sizeof m->error, "%s", msg);
+    return s;
+}
+
+/* ---------------------------------------------------- a tiny config parser */
+
+/* Accepts {"inputs": int, "<out_key>": int} with any subset of the keys. */
+static int parse_config(const char *json, const char *out_key, long out_min,
+                        uint32_t *d, uint32_t *k, char *err, size_t len) {
+    const char *s = json ? json : "";
+#define CFG_WS() while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') s++
+#define CFG_FAIL(...) do { if (err && len) snprintf(err, len, __VA_ARGS__); return 0; } while (0)
+    CFG_WS();
+    if (*s == '\0') return 1;
+    if (*s != '{') CFG_FAIL("config must be a JSON object");
+    s++;
+    CFG_WS();
+    if (*s == '}') return 1;
+    for (;;) {
+        const char *key;
+        size_t key_len;
+        char *end;
+        long value;
+        CFG_WS();
+        if (*s != '"') CFG_FAIL("config: expected a key in quotes");
+        key = ++s;
+        while (*s && *s != '"') s++;
+        if (!*s) CFG_FAIL("config: unterminated key");
+        key_len = (size_t)(s - key);
+        s++;
+        CFG_WS();
+        if (*s != ':') CFG_FAIL("config: expected ':' after key '%.*s'", (int)key_len, key);
+        s++;
+        CFG_WS();
+        value = strtol(s, &end, 10);
+        if (end == s || *end == '.' || *end == 'e' || *end == 'E')
+            CFG_FAIL("config key '%.*s' must be an integer", (int)key_len, key);
+        s = end;
+        if (key_len == 6 && strncmp(key, "inputs", 6) == 0) {
+            if (value < 1 || value > 64) CFG_FAIL("config key 'inputs' must be in 1...64, got %ld", value);
+            *d = (uint32_t)value;
+        } else if (key_len == strlen(out_key) && strncmp(key, out_key, key_len) == 0) {
+            if (value < out_min || value > 16)
+                CFG_FAIL("config key '%s' must be in %ld...16, got %ld", out_key, out_min, value);
+            *k = (uint32_t)value;
+        } else {
+            CFG_FAIL("unknown config key '%.*s' (this model takes inputs, %s)", (int)key_len, key, out_key);
+        }
+        CFG_WS();
+        if (*s == ',') { s++; continue; }
+        if (*s == '}') { s++; break; }
+        CFG_FAIL("config: expected ',' or '}'");
+    }
+    CFG_WS();
+    if (*s) CFG_FAIL("config: trailing text after the object");
+    return 1;
+#undef CFG_WS
+#undef CFG_FAIL
+}
+
+/* ---------------------------------------------------------------- creation */
+
+static maml_status create_model(int32_t loss, const char *json, maml_model **out, char *err, size_t len) {
+    const char *out_key = loss == MAML_LOSS_MSE ? "outputs" : "classes";
+    uint32_t d = 3, k = loss == MAML_LOSS_MSE ? 2 : 3;
+    maml_model *m;
+    if (!out) {
+        if (err && len) snprintf(err, len, "out is NULL");
+        return MAML_ERR_INVALID_ARGUMENT;
+    }
+    if (!parse_config(json, out_key, loss == MAML_LOSS_MSE ? 1 : 2, &d, &k, err, len))
+        return MAML_ERR_INVALID_ARGUMENT;
+    m = (maml_model *)calloc(1, sizeof *m);
+    if (!m) return MAML_ERR_OUT_OF_MEMORY;
+    m->loss = loss;
+    m->d = d;
+    m->k = k;
+    m->p = (uint64_t)k * d + k;
+    m->acc = (double *)calloc(m->p, sizeof(double));
+    m->z = (double *)calloc(k, sizeof(double));
+    m->dz = (double *)calloc(k, sizeof(double));
+    if (!m->acc || !m->z || !m->dz) {
+        free(m->acc); free(m->z); free(m->dz); free(m);
+        if (err && len) snprintf(err, len, "out of memory");
+        return MAML_ERR_OUT_OF_MEMORY;
+    }
+    m->tensors[0].struct_size = sizeof(maml_tensor_info);
+    m->tensors[0].name = "weight";
+    m->tensors[0].offset = 0;
+    m->tensors[0].shape.rank = 2;
+    m->tensors[0].shape.dims[0] = k;
+    m->tensors[0].shape.dims[1] = d;
+    m->tensors[0].role = "head";
+    m->tensors[1].struct_size = sizeof(maml_tensor_info);
+    m->tensors[1].name = "bias";
+#ifdef FX_BAD_LAYOUT
+    m->tensors[1].offset = (uint64_t)k * d - 1;
+#else
+    m->tensors[1].offset = (uint64_t)k * d;
+#endif
+    m->tensors[1].shape.rank = 1;
+    m->tensors[1].shape.dims[0] = k;
+    m->tensors[1].role = "head";
+    *out = m;
+    return MAML_OK;
+}
+
+static maml_status create_linreg(const char *json, maml_model **out, char *err, size_t len) {
+    return create_model(MAML_LOSS_MSE, json, out, err, len);
+}
+static maml_status create_logreg(const char *json, maml_model **out, char *err, size_t len) {
+    return create_model(MAML_LOSS_SOFTMAX_CE, json, out, err, len);
+}
+
+static void destroy(maml_model *m) {
+    if (!m) return;
+    free(m->acc); free(m->z); free(m->dz); free(m);
+}
+
+/* ------------------------------------------------------------- geometry */
+
+static uint64_t param_count(const maml_model *m) { return m->p; }
+
+static maml_shape input_shape(const maml_model *m) {
+    maml_shape s;
+    memset(&s, 0, sizeof s);
+    s.rank = 1;
+    s.dims[0] = m->d;
+    return s;
+}
+
+static maml_shape output_shape(const maml_model *m) {
+    maml_shape s;
+    memset(&s, 0, sizeof s);
+#ifndef FX_BAD_SHAPE
+    s.rank = 1;
+    s.dims[0] = m->k;
+#endif
+    (void)m;
+    return s;
+}
+
+static int32_t loss_kind(const maml_model *m) {
+#ifdef FX_BAD_LOSS
+    (void)m;
+    return 7;
+#else
+    return m->loss;
+#endif
+}
+
+static const char *last_error(const maml_model *m) { return m->error; }
+
+/* ------------------------------------------------------------ numerics */
+
+static maml_status init_params(maml_model *m, uint64_t seed, float *params) {
+    uint64_t i, state = seed * 6364136223846793005ull + 1442695040888963407ull;
+    if (!params) return fail(m, MAML_ERR_INVALID_ARGUMENT, "params is NULL");
+#ifdef FX_FAIL
+    return fail(m, 99, "init_params: deliberate unknown status");
+#endif
+    for (i = 0; i < m->p; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        params[i] = (float)((double)(state >> 40) / (double)(1ull << 24) - 0.5);
+    }
+    m->error[0] = '\0';
+    return MAML_OK;
+}
+
+/* z = W x + b for example e, in double. */
+static void logits(const maml_model *m, const float *params, const float *x, double *z) {
+    uint32_t j, i;
+    for (j = 0; j < m->k; j++) {
+        double s = params[(uint64_t)m->k * m->d + j];
+        for (i = 0; i < m->d; i++) s += (double)params[(uint64_t)j * m->d + i] * x[i];
+        z[j] = s;
+    }
+}
+
+static maml_status check_batch(maml_model *m, const float *params, const maml_batch *b) {
+    uint64_t e;
+    if (!params || !b || !b->x) return fail(m, MAML_ERR_INVALID_ARGUMENT, "NULL params or batch");
+    if (b->n == 0) return fail(m, MAML_ERR_INVALID_ARGUMENT, "batch has no examples");
+    if (m->loss == MAML_LOSS_MSE && !b->y_float) return fail(m, MAML_ERR_INVALID_ARGUMENT, "y_float is NULL");
+    if (m->loss == MAML_LOSS_SOFTMAX_CE) {
+        if (!b->y_class) return fail(m, MAML_ERR_INVALID_ARGUMENT, "y_class is NULL");
+        for (e = 0; e < b->n; e++)
+            if (b->y_class[e] < 0 || (uint32_t)b->y_class[e] >= m->k)
+                return fail(m, MAML_ERR_SHAPE_MISMATCH, "label out of range");
+    }
+    return MAML_OK;
+}
+
+/* Softmax of m->z in place into p (k doubles); returns log-sum-exp. */
+static double softmax(const maml_model *m, double *p) {
+    uint32_t j;
+    double mx = m->z[0], sum = 0;
+    for (j = 1; j < m->k; j++) if (m->z[j] > mx) mx = m->z[j];
+    for (j = 0; j < m->k; j++) { p[j] = exp(m->z[j] - mx); sum += p[j]; }
+    for (j = 0; j < m->k; j++) p[j] /= sum;
+    return mx + log(sum);
+}
+
+static maml_status forward(maml_model *m, const float *params, const maml_batch *b, float *out) {
+    uint64_t e;
+    uint32_t j;
+    if (!params || !b || !b->x || !out || b->n == 0) return fail(m, MAML_ERR_INVALID_ARGUMENT, "bad arguments");
+#ifdef FX_FAIL
+    return fail(m, MAML_ERR_INTERNAL, "");
+#endif
+    for (e = 0; e < b->n; e++) {
+        logits(m, params, b->x + e * m->d, m->z);
+        for (j = 0; j < m->k; j++) out[e * m->k + j] = (float)m->z[j];
+    }
+    return MAML_OK;
+}
+
+/* Adds r x^T (and r to the bias) into acc: the shared shape of gradient and HVP. */
+static void accumulate(maml_model *m, const double *r, const float *x) {
+    uint32_t j, i;
+    for (j = 0; j < m->k; j++) {
+        for (i = 0; i < m->d; i++) m->acc[(uint64_t)j * m->d + i] += r[j] * x[i];
+        m->acc[(uint64_t)m->k * m->d + j] += r[j];
+    }
+}
+
+static maml_status loss_grad(maml_model *m, const float *params, const maml_batch *b, float *loss, float *grad) {
+    uint64_t e, i;
+    uint32_t j;
+    double total = 0, scale;
+    maml_status s = check_batch(m, params, b);
+    if (s != MAML_OK) return s;
+    if (!loss) return fail(m, MAML_ERR_INVALID_ARGUMENT, "loss is NULL");
+#ifdef FX_FAIL
+    return fail(m, MAML_ERR_SHAPE_MISMATCH, "fixture: x does not fit (deliberate failure)");
+#endif
+    scale = m->loss == MAML_LOSS_MSE ? 1.0 / ((double)b->n * m->k) : 1.0 / (double)b->n;
+    memset(m->acc, 0, m->p * sizeof(double));
+    for (e = 0; e < b->n; e++) {
+        const float *x = b->x + e * m->d;
+        logits(m, params, x, m->z);
+        if (m->loss == MAML_LOSS_MSE) {
+            for (j = 0; j < m->k; j++) {
+                double r = m->z[j] - b->y_float[e * m->k + j];
+                total += r * r;
+                m->dz[j] = 2 * r * scale;
+            }
+        } else {
+            int32_t y = b->y_class[e];
+            total += softmax(m, m->dz) - m->z[y];
+            for (j = 0; j < m->k; j++) m->dz[j] = (m->dz[j] - (j == (uint32_t)y)) * scale;
+        }
+        if (grad) accumulate(m, m->dz, x);
+    }
+    *loss = (float)(total * scale);
+    if (grad) for (i = 0; i < m->p; i++) grad[i] = (float)m->acc[i];
+    if (!isfinite(*loss)) return fail(m, MAML_ERR_NUMERICAL, "non-finite loss");
+#ifdef FX_NAN
+    if (grad) grad[0] = NAN; else *loss = NAN; /* the bug: non-finite with MAML_OK */
+#endif
+    return MAML_OK;
+}
+
+/* out = H v. MSE: H v = 2/(n k) sum_e (V x + v_b) x^T. CE: r = p*(dz) - p (p.dz). */
+static maml_status hvp(maml_model *m, const float *params, const maml_batch *b, const float *v, float *out) {
+    uint64_t e, i;
+    uint32_t j;
+    double scale, pd;
+    double p[16];
+    maml_status s = check_batch(m, params, b);
+    if (s != MAML_OK) return s;
+    if (!v || !out) return fail(m, MAML_ERR_INVALID_ARGUMENT, "v or out is NULL");
+    scale = m->loss == MAML_LOSS_MSE ? 1.0 / ((double)b->n * m->k) : 1.0 / (double)b->n;
+    memset(m->acc, 0, m->p * sizeof(double));
+    for (e = 0; e < b->n; e++) {
+        const float *x = b->x + e * m->d;
+        logits(m, v, x, m->dz); /* V x + v_b: the directional derivative of the logits */
+        if (m->loss == MAML_LOSS_MSE) {
+            for (j = 0; j < m->k; j++) m->dz[j] *= 2 * scale;
+        } else {
+            logits(m, params, x, m->z);
+            softmax(m, p);
+            pd = 0;
+            for (j = 0; j < m->k; j++) pd += p[j] * m->dz[j];
+            for (j = 0; j < m->k; j++) m->dz[j] = (p[j] * m->dz[j] - p[j] * pd) * scale;
+        }
+        accumulate(m, m->dz, x);
+    }
+    for (i = 0; i < m->p; i++) out[i] = (float)m->acc[i];
+#ifdef FX_NAN
+    out[0] = NAN;
+#endif
+    return MAML_OK;
+}
+
+/* ------------------------------------------------------------ extensions */
+
+static const maml_ext_hvp hvp_ext = {
+#ifdef FX_SHORT_HVP
+    sizeof(uint32_t),
+#else
+    sizeof(maml_ext_hvp),
+#endif
+    hvp};
+
+static uint32_t tensor_count(const maml_model *m) { (void)m; return 2; }
+static const maml_tensor_info *tensor_at(const maml_model *m, uint32_t index) {
+    return index < 2 ? &m->tensors[index] : NULL;
+}
+static const maml_ext_layout layout_ext = {sizeof(maml_ext_layout), tensor_count, tensor_at};
+
+/* flops(batch): multiply-adds of one forward pass over `batch` examples. */
+static uint64_t flops(maml_model *m, uint64_t batch) { return 2 * batch * m->k * m->d; }
+static maml_op flops_op = {sizeof(maml_op), "flops", "forward-pass FLOPs for a batch", "u64(u64)", NULL};
+static uint32_t op_count(const maml_model *m) { (void)m; return 1; }
+static const maml_op *op_at(const maml_model *m, uint32_t index) {
+    (void)m;
+    flops_op.fn = (void (*)(void))flops;
+    return index == 0 ? &flops_op : NULL;
+}
+static const maml_ext_ops ops_ext = {sizeof(maml_ext_ops), op_count, op_at};
+
+static const void *get_extension(const maml_model *m, const char *id) {
+    (void)m;
+    if (!id) return NULL;
+#ifndef FX_NO_EXT
+    if (strcmp(id, MAML_EXT_HVP) == 0) return &hvp_ext;
+    if (strcmp(id, MAML_EXT_LAYOUT) == 0) return &layout_ext;
+    if (strcmp(id, MAML_EXT_OPS) == 0) return &ops_ext;
+#else
+    (void)hvp_ext; (void)layout_ext; (void)ops_ext;
+#endif
+    return NULL;
+}
+
+/* ----------------------------------------------------------- descriptors */
+
+#define LINREG_SCHEMA \
+    "{\"type\": \"object\", \"properties\": {" \
+    "\"inputs\": {\"type\": \"integer\", \"default\": 3, \"minimum\": 1, \"maximum\": 64}," \
+    "\"outputs\": {\"type\": \"integer\", \"default\": 2, \"minimum\": 1, \"maximum\": 16}}}"
+#define LOGREG_SCHEMA \
+    "{\"type\": \"object\", \"properties\": {" \
+    "\"inputs\": {\"type\": \"integer\", \"default\": 3, \"minimum\": 1, \"maximum\": 64}," \
+    "\"classes\": {\"type\": \"integer\", \"default\": 3, \"minimum\": 2, \"maximum\": 16}}}"
+
+static const maml_model_desc linreg_desc = {
+    sizeof(maml_model_desc),
+    "org.test.linreg" FX_TAG,
+#ifdef FX_EMPTY_NAME
+    "",
+#else
+    "linreg" FX_TAG,
+#endif
+    "1.0.0", "linear", "linear regression (test fixture)",
+#ifdef FX_BAD_SCHEMA
+    "{\"type\": \"object\", ",
+#else
+    LINREG_SCHEMA,
+#endif
+    create_linreg, destroy, param_count, input_shape, output_shape, loss_kind, init_params, forward,
+#ifdef FX_NULL_LOSS_GRAD
+    NULL,
+#else
+    loss_grad,
+#endif
+    last_error, get_extension};
+
+static const maml_model_desc logreg_desc = {
+    sizeof(maml_model_desc),
+#ifdef FX_SELF_DUP
+    "org.test.linreg" FX_TAG,
+#else
+    "org.test.logreg" FX_TAG,
+#endif
+    "logreg" FX_TAG, "1.0.0", "linear", "softmax regression (test fixture)", LOGREG_SCHEMA,
+    create_logreg, destroy, param_count, input_shape, output_shape, loss_kind, init_params, forward,
+    loss_grad, last_error, get_extension};
+
+static const maml_model_desc *model_at(uint32_t index) {
+    return index == 0 ? &linreg_desc : index == 1 ? &logreg_desc : NULL;
+}
+
+static const maml_registry registry = {
+#ifdef FX_SHORT_REGISTRY
+    (uint32_t)offsetof(maml_registry, model_at),
+#else
+    sizeof(maml_registry),
+#endif
+    {FX_ABI_MAJOR, MAML_ABI_MINOR}, FX_REQUIRES_MINOR,
+    "org.test.fixture" FX_TAG, "0.1.0", FX_BUILT_WITH, 2, model_at};
+
+/* ----------------------------------------------------------------- entry */
+
+#ifdef FX_NO_ENTRY
+MAML_EXPORT const maml_registry *not_the_entry(uint32_t major, uint32_t minor, const maml_host_api *host);
+MAML_EXPORT const maml_registry *not_the_entry(uint32_t major, uint32_t minor, const maml_host_api *host)
+#else
+MAML_EXPORT const maml_registry *maml_plugin_registry(uint32_t major, uint32_t minor, const maml_host_api *host);
+MAML_EXPORT const maml_registry *maml_plugin_registry(uint32_t major, uint32_t minor, const maml_host_api *host)
+#endif
+{
+    (void)minor;
+#ifdef FX_ENTRY_NULL
+    (void)major;
+    (void)&registry;
+    if (host && host->log) host->log(host->log_ctx, MAML_LOG_ERROR, "fixture refuses this host (deliberate)");
+    return NULL;
+#else
+    if (host && host->log) host->log(host->log_ctx, MAML_LOG_DEBUG, "fixture registry served");
+    if (major != MAML_ABI_MAJOR) return NULL;
+    return &registry;
+#endif
+}
