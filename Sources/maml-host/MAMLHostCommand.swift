@@ -1,0 +1,14 @@
+// maml-host: load meta-learning backbones as plugins and meta-train them.
+import ArgumentParser
+
+@main
+struct MAMLHostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "maml-host",
+        abstract: "Meta-train neural-network backbones loaded as plugins.",
+        discussion: """
+            Plugins are found next to maml-host, in ./models, in each directory of \
+            MAML_PLUGIN_PATH, and in --plugin-dir DIR. See docs/cli.md.
+            """,
+        subcommands: [List.self, Info.self, Train.self, Eval.self, Bench.self, Demo.self])
+}

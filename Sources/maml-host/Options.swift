@@ -1,0 +1,35 @@
+// MARK: - Options shared by several commands
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import MAMLCore
+import MAMLHost
+
+/// Where to look for plugins beyond the default places.
+struct PluginOptions: ParsableArguments {
+    @Option(name: .customLong("plugin-dir"), help: ArgumentHelp("Also load plugins from DIR (repeatable).", valueName: "DIR"))
+    var pluginDirectories: [String] = []
+
+    /// Loads the catalog and reports plugins that failed to load on stderr (they never stop the rest).
+    func catalog(quiet: Bool = false) -> PluginCatalog {
+        let catalog = PluginCatalog.discover(extraDirectories: pluginDirectories)
+        if !quiet { for problem in catalog.problems { printError(problem.description) } }
+        return catalog
+    }
+}
+
+/// An error for the user: printed as "error: ..." with a non-zero exit.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ message: String) { description = message }
+}
+
+func printError(_ message: String) {
+    var stderr = StandardError()
+    print(message, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) { fputs(string, stderr) }
+}
