@@ -1,0 +1,50 @@
+// MARK: - Small vector kernels over the parameter vector
+//
+// The meta-learners touch P-float vectors a handful of times per task; these
+// loops are simple enough for the compiler to vectorise. Reductions that feed
+// decisions (norms for the finite-difference step) accumulate in Double.
+
+@inline(__always)
+func copyVector(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count n: Int) {
+    dst.update(from: src, count: n)
+}
+
+/// dst = a + s * b
+@inline(__always)
+func addScaled(_ a: UnsafePointer<Float>, _ s: Float, _ b: UnsafePointer<Float>,
+               into dst: UnsafeMutablePointer<Float>, count n: Int) {
+    for i in 0..<n { dst[i] = a[i] + s * b[i] }
+}
+
+/// Euclidean norm accumulated in Double.
+@inline(__always)
+func norm2(_ a: UnsafePointer<Float>, count n: Int) -> Double {
+    var s = 0.0
+    for i in 0..<n { let x = Double(a[i]); s += x * x }
+    return s.squareRoot()
+}
+
+/// True if every element is finite.
+@inline(__always)
+func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
+    // Summing x * 0 is NaN iff some x is NaN or infinite; one branch per vector.
+    var s: Float = 0
+    for i in 0..<n { s += a[i] * 0 }
+    return s == 0
+}
+
+/// A fixed-size Float buffer owned by a workspace: allocated once, freed on deinit.
+final class FloatBuffer {
+    let count: Int
+    let base: UnsafeMutablePointer<Float>
+    init(_ count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { base.deallocate() }
+    var mutable: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
+    var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: base, count: count) }
+    /// The `index`-th block of `blockSize` floats (for iterate and per-task slots).
+    @inline(__always) func block(_ index: Int, size: Int) -> UnsafeMutablePointer<Float> { base + index * size }
+}
