@@ -27,6 +27,10 @@
 //   rng             {scheme: "splitmix64-xoshiro256**/1", seed}: randomness is counter-based,
 //                   so (scheme, seed, iteration) is the complete RNG state.
 //
+// The header is written pretty-printed with sorted keys. Readers ignore
+// unknown keys, so new optional keys need no version bump; any change to the
+// binary layout or to the meaning of a key does.
+//
 // Reading checks, in order: magic ("not a maml-zoo checkpoint"), format version,
 // length (truncated: expected L bytes, found M), CRC-32 ("corrupted"), header
 // JSON, and that the header's P and optimizer agree with L. Writing is atomic
@@ -69,12 +73,17 @@ public struct OptimizerHeader: Sendable, Equatable, Codable {
     public var beta1: Double
     public var beta2: Double
     public var epsilon: Double
+    public init(kind: OptimizerKind, step: Int, learningRate: Double, beta1: Double, beta2: Double, epsilon: Double) {
+        self.kind = kind; self.step = step; self.learningRate = learningRate
+        self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
+    }
 }
 
 /// The RNG scheme and seed (counter-based randomness: no other state).
 public struct RNGHeader: Sendable, Equatable, Codable {
     public var scheme: String
     public var seed: UInt64
+    public init(scheme: String = rngScheme, seed: UInt64) { self.scheme = scheme; self.seed = seed }
 }
 
 /// The JSON header of a checkpoint.
@@ -87,6 +96,12 @@ public struct CheckpointHeader: Sendable, Equatable, Codable {
     public var parameterCount: Int
     public var optimizer: OptimizerHeader
     public var rng: RNGHeader
+    public init(format: String = "maml-zoo checkpoint", model: ModelIdentity, task: TaskIdentity,
+                training: TrainerConfig, iteration: Int, parameterCount: Int, optimizer: OptimizerHeader,
+                rng: RNGHeader) {
+        self.format = format; self.model = model; self.task = task; self.training = training
+        self.iteration = iteration; self.parameterCount = parameterCount; self.optimizer = optimizer; self.rng = rng
+    }
 }
 
 // MARK: - Errors
@@ -164,7 +179,8 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     /// The trainer state to resume from on `family`; refuses another task family or family config,
-    /// or a different RNG scheme (either would silently change the tasks).
+    /// or a different RNG scheme (either would silently change the tasks). Resume with
+    /// `header.training` as the config (changing only `iterations` keeps the run bit-identical).
     public func resumeState(family: any TaskFamily, path: String = "checkpoint") throws(CheckpointError) -> TrainerState {
         guard header.task.family == family.name, header.task.config == family.configJSON else {
             throw CheckpointError(path: path, .cannotResume(

@@ -27,8 +27,7 @@ func hessianVectorProduct(backbone: any Backbone, params: UnsafePointer<Float>, 
                           vector: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                           count n: Int, scratchTheta: UnsafeMutablePointer<Float>,
                           scratchGradient: UnsafeMutablePointer<Float>) throws(BackboneError) {
-    let vNorm = norm2(vector, count: n)
-    if vNorm == 0 {
+    if allZero(vector, count: n) {
         output.update(repeating: 0, count: n)
         return
     }
@@ -38,13 +37,15 @@ func hessianVectorProduct(backbone: any Backbone, params: UnsafePointer<Float>, 
                                           output: UnsafeMutableBufferPointer(start: output, count: n))
         return
     }
+    let vNorm = norm2(vector, count: n)
     let eps = finiteDifferenceStep(thetaNorm: norm2(params, count: n))
-    let along = Float(eps / vNorm)                  // theta +- eps * u = theta +- (eps/||v||) v
+    // theta +- eps * u with u = v / ||v|| formed in Double, so a tiny (even subnormal) v cannot overflow.
+    let along = eps / vNorm
     let theta = UnsafeBufferPointer(start: UnsafePointer(scratchTheta), count: n)
-    addScaled(params, along, vector, into: scratchTheta, count: n)
+    for i in 0..<n { scratchTheta[i] = params[i] + Float(along * Double(vector[i])) }
     _ = try backbone.lossAndGradient(params: theta, batch: batch,
                                      gradient: UnsafeMutableBufferPointer(start: output, count: n))
-    addScaled(params, -along, vector, into: scratchTheta, count: n)
+    for i in 0..<n { scratchTheta[i] = params[i] - Float(along * Double(vector[i])) }
     _ = try backbone.lossAndGradient(params: theta, batch: batch,
                                      gradient: UnsafeMutableBufferPointer(start: scratchGradient, count: n))
     let scale = Float(vNorm / (2 * eps))

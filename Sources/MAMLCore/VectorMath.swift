@@ -27,10 +27,19 @@ func norm2(_ a: UnsafePointer<Float>, count n: Int) -> Double {
 /// True if every element is finite.
 @inline(__always)
 func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
-    // Summing x * 0 is NaN iff some x is NaN or infinite; one branch per vector.
-    var s: Float = 0
-    for i in 0..<n { s += a[i] * 0 }
-    return s == 0
+    // NaN and infinity are the floats whose exponent bits are all ones. An integer OR-reduction
+    // vectorises (a float sum would be a serial dependency chain); one branch per vector.
+    var bad: UInt32 = 0
+    for i in 0..<n { bad |= (a[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+    return bad == 0
+}
+
+/// True if every element is +0 or -0.
+@inline(__always)
+func allZero(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
+    var bits: UInt32 = 0
+    for i in 0..<n { bits |= a[i].bitPattern & 0x7FFF_FFFF }
+    return bits == 0
 }
 
 /// A fixed-size Float buffer owned by a workspace: allocated once, freed on deinit.

@@ -104,3 +104,17 @@ func coreHVP(_ backbone: any Backbone, _ theta: [Float], _ batch: Batch, _ v: [F
         #expect(quiet.all.isEmpty)
     }
 }
+
+@Suite struct HVPEdgeCaseTests {
+    @Test func aSubnormalVectorStillGivesAFiniteScaledProduct() throws {
+        let model = LinearModel(inputs: 2)
+        let task = randomTask(inputs: 2, support: 6, query: 1, seed: 3)
+        let theta = randomParameters(model.count, seed: 4)
+        let tiny: [Float] = [1, -2, 3].map { Float(bitPattern: 1000) * $0 }   // subnormal floats (~1.4e-42)
+        let fallback = try coreHVP(TestBackbone(model, exactHVP: false), theta, task.support, tiny)
+        let s = doubles(task.support, inputs: 2)
+        let reference = model.hvp([], s.x, s.y, tiny.map(Double.init))
+        #expect(fallback.allSatisfy { $0.isFinite })
+        #expect(relativeError(fallback, reference) < 0.05)    // the float result itself is subnormal
+    }
+}
