@@ -1,0 +1,93 @@
+// MARK: - Whole-file reads and atomic writes (POSIX)
+//
+// An atomic write never leaves a half-written file at the destination: the
+// bytes go to a new temporary file in the same directory (same filesystem,
+// so rename is atomic), which is fsync'ed, closed and renamed over the
+// destination; then the directory is fsync'ed so the rename itself is durable.
+// On any failure the temporary file is removed and the destination is untouched.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A simulated failure, for tests of the atomic write.
+enum WriteFault: Sendable {
+    /// Fail as if the disk filled up after this many bytes.
+    case afterBytes(Int)
+    /// Fail after the temporary file is complete, just before the rename.
+    case beforeRename
+}
+
+/// Why a file operation failed (strerror text included).
+struct FileProblem: Error { var reason: String }
+
+/// The message for the current errno.
+func errnoMessage() -> String { String(cString: strerror(errno)) }
+
+/// Reads a whole regular file.
+func readWholeFile(_ path: String) throws(FileProblem) -> [UInt8] {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw FileProblem(reason: "cannot open: \(errnoMessage())") }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw FileProblem(reason: "cannot stat: \(errnoMessage())") }
+    guard (st.st_mode & S_IFMT) == S_IFREG else { throw FileProblem(reason: "not a regular file") }
+    var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+    var done = 0
+    while done < bytes.count {
+        let r = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+        if r < 0 {
+            if errno == EINTR { continue }
+            throw FileProblem(reason: "read failed: \(errnoMessage())")
+        }
+        if r == 0 { bytes.removeSubrange(done...); break }   // shrank while reading
+        done += r
+    }
+    return bytes
+}
+
+/// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync directory);
+/// the destination is unchanged when it fails.
+func writeFileAtomically(_ path: String, _ bytes: [UInt8], fault: WriteFault? = nil) throws(FileProblem) {
+    let slash = path.lastIndex(of: "/")
+    let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    guard !name.isEmpty else { throw FileProblem(reason: "the path names a directory, not a file") }
+
+    var generator = SystemRandomNumberGenerator()
+    let temp = "\(directory)/.\(name).tmp-\(getpid())-\(String(generator.next() & 0xFFFF_FFFF, radix: 16))"
+    let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+    guard fd >= 0 else {
+        throw FileProblem(reason: "cannot create a temporary file in \(directory): \(errnoMessage())")
+    }
+    var failure: String?
+    var written = 0
+    bytes.withUnsafeBytes { raw in
+        while written < raw.count {
+            var chunk = raw.count - written
+            if case .afterBytes(let limit)? = fault {
+                if written >= limit { failure = "write failed: No space left on device (simulated)"; return }
+                chunk = min(chunk, limit - written)
+            }
+            let r = write(fd, raw.baseAddress! + written, chunk)
+            if r < 0 {
+                if errno == EINTR { continue }
+                failure = "write failed: \(errnoMessage())"; return
+            }
+            written += r
+        }
+    }
+    if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(errnoMessage())" }
+    if close(fd) != 0 && failure == nil { failure = "close failed: \(errnoMessage())" }
+    if failure == nil, case .beforeRename? = fault { failure = "rename failed (simulated)" }
+    if failure == nil && rename(temp, path) != 0 { failure = "cannot rename into place: \(errnoMessage())" }
+    if let failure {
+        unlink(temp)
+        throw FileProblem(reason: failure)
+    }
+    // Make the rename durable; a directory that cannot be fsync'ed (some filesystems) is not an error.
+    let dfd = open(directory, O_RDONLY | O_DIRECTORY)
+    if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+}

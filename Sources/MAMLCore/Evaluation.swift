@@ -1,0 +1,192 @@
+// MARK: - Evaluation (meta-test) protocol
+//
+// For each of `tasks` held-out tasks (task i drawn from
+// RandomGenerator(seed, .evaluation, 0, i), split .test) and each support size
+// K: start from the meta-learned parameters, fine-tune with plain SGD at the
+// inner learning rate on the K-shot support set for max(steps) steps, and
+// record the query metric after each requested step count. Task i is the same
+// task for every K (SinusoidTasks draws the function and query set before the
+// support points) and for every checkpoint evaluated with the same seed.
+//
+// Query size: 100 examples for regression, as in the JAX/PyTorch MAML
+// reproductions, which evaluate the adapted sinusoid on 100 query points.
+//
+// Reported per (K, steps): mean over tasks and the 95% confidence interval
+// half-width 1.96 * s / sqrt(tasks), s the sample standard deviation (n - 1),
+// accumulated in Double. MSE is reported as `loss`; classification families
+// (softmax cross-entropy) also get `accuracy`.
+
+/// How to evaluate meta-learned parameters.
+public struct EvaluationConfig: Sendable, Equatable, Codable {
+    /// Number of held-out tasks (at least 2, for a confidence interval).
+    public var tasks: Int = 600
+    /// Support sizes K (shots) to evaluate.
+    public var shots: [Int] = [5, 10, 20]
+    /// Fine-tuning step counts at which the query metric is recorded.
+    public var steps: [Int] = [0, 1, 5, 10]
+    /// Query set size in shots (100 for regression; see the file comment).
+    public var queryShots: Int = 100
+    /// Fine-tuning learning rate (normally the training's inner learning rate).
+    public var innerLR: Float = 0.01
+    /// Seed of the evaluation tasks; the same seed gives the same tasks for every checkpoint.
+    public var seed: UInt64 = 0
+    /// Task pool: .test for meta-test, .validation for validation during training.
+    public var split: TaskSplit = .test
+
+    public init(tasks: Int = 600, shots: [Int] = [5, 10, 20], steps: [Int] = [0, 1, 5, 10],
+                queryShots: Int = 100, innerLR: Float = 0.01, seed: UInt64 = 0, split: TaskSplit = .test) {
+        self.tasks = tasks; self.shots = shots; self.steps = steps; self.queryShots = queryShots
+        self.innerLR = innerLR; self.seed = seed; self.split = split
+    }
+
+    /// Throws `.invalidConfig` naming the bad key.
+    public func validate() throws(MAMLError) {
+        guard tasks >= 2 else { throw .invalidConfig("evaluation tasks = \(tasks), expected at least 2") }
+        guard !shots.isEmpty, shots.allSatisfy({ $0 >= 1 }) else {
+            throw .invalidConfig("evaluation shots = \(shots), expected a non-empty list of values >= 1")
+        }
+        guard !steps.isEmpty, steps.allSatisfy({ $0 >= 0 && $0 <= 100_000 }) else {
+            throw .invalidConfig("evaluation steps = \(steps), expected a non-empty list of values in 0...100000")
+        }
+        guard queryShots >= 1 else { throw .invalidConfig("evaluation queryShots = \(queryShots), expected >= 1") }
+        guard innerLR.isFinite && innerLR >= 0 else {
+            throw .invalidConfig("evaluation innerLR = \(innerLR), expected a finite number >= 0")
+        }
+    }
+
+    /// The random stream of the split: evaluation tasks never share a generator with training tasks.
+    var stream: RandomStream { split == .validation ? .validation : .evaluation }
+}
+
+/// The result for one (K, steps) pair.
+public struct EvalResult: Sendable, Equatable, Codable {
+    /// Support size K (shots) and fine-tuning steps.
+    public var shots: Int
+    public var steps: Int
+    /// Number of tasks averaged.
+    public var tasks: Int
+    /// Mean query loss (MSE for regression) and its 95% CI half-width.
+    public var loss: Double
+    public var lossCI95: Double
+    /// Mean query accuracy in [0, 1] and its 95% CI half-width (classification only).
+    public var accuracy: Double?
+    public var accuracyCI95: Double?
+}
+
+/// Mean and 95% CI half-width (1.96 * sample std / sqrt(n)) of `values`, in Double.
+public func meanAndCI95(_ values: [Double]) -> (mean: Double, ci95: Double) {
+    let n = values.count
+    guard n > 0 else { return (.nan, .nan) }
+    var sum = 0.0
+    for x in values { sum += x }
+    let mean = sum / Double(n)
+    guard n > 1 else { return (mean, 0) }
+    var ss = 0.0
+    for x in values { ss += (x - mean) * (x - mean) }
+    let std = (ss / Double(n - 1)).squareRoot()
+    return (mean, 1.96 * std / Double(n).squareRoot())
+}
+
+// MARK: - Evaluator
+
+/// Evaluates parameter vectors on a fixed set of held-out tasks; reusable across checkpoints.
+public final class Evaluator {
+    public let config: EvaluationConfig
+    public let backbone: any Backbone
+    public let family: any TaskFamily
+    private let task: TaskBuffer
+    private let theta: FloatBuffer
+    private let gradient: FloatBuffer
+    private let output: FloatBuffer      // forward outputs, for accuracy
+    private let maxSteps: Int
+
+    public init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig) throws(MAMLError) {
+        try config.validate()
+        try checkCompatible(backbone: backbone, family: family)
+        self.config = config; self.backbone = backbone; self.family = family
+        let maxShots = config.shots.max()!
+        task = TaskBuffer(family: family, supportShots: maxShots, queryShots: config.queryShots)
+        theta = FloatBuffer(backbone.parameterCount)
+        gradient = FloatBuffer(backbone.parameterCount)
+        output = FloatBuffer(family.lossKind == .softmaxCrossEntropy
+                             ? task.queryCapacity * family.outputElements : 0)
+        maxSteps = config.steps.max()!
+    }
+
+    /// Results for every (K, steps) pair, ordered by K then steps as given in the config.
+    /// `progress` is called after each task with (tasks done, total).
+    public func evaluate(parameters: [Float], progress: (Int, Int) -> Void = { _, _ in }) throws(MAMLError) -> [EvalResult] {
+        let n = backbone.parameterCount
+        guard parameters.count == n else {
+            throw .incompatible("evaluating \(parameters.count) parameters on a model with \(n)")
+        }
+        let nShots = config.shots.count, nSteps = config.steps.count, nTasks = config.tasks
+        let classify = family.lossKind == .softmaxCrossEntropy
+        // values[(k * nSteps + s) * nTasks + i]: per-task metrics, reduced in task order below.
+        var losses = [Double](repeating: 0, count: nShots * nSteps * nTasks)
+        var accuracies = [Double](repeating: 0, count: classify ? losses.count : 0)
+
+        for i in 0..<nTasks {
+            let start = RandomGenerator(seed: config.seed, stream: config.stream, iteration: 0, task: i)
+            for (k, shots) in config.shots.enumerated() {
+                var rng = start     // the same task for every K
+                try family.sample(split: config.split, supportShots: shots, queryShots: config.queryShots,
+                                  rng: &rng, into: task)
+                parameters.withUnsafeBufferPointer { copyVector($0.baseAddress!, to: theta.base, count: n) }
+                do {
+                    for step in 0...maxSteps {
+                        for (s, want) in config.steps.enumerated() where want == step {
+                            let slot = (k * nSteps + s) * nTasks + i
+                            losses[slot] = Double(try lossOnly(backbone, theta.base, task.query, n,
+                                                               .evalQuery(step: step)))
+                            if classify { accuracies[slot] = try queryAccuracy() }
+                        }
+                        if step < maxSteps {
+                            _ = try lossAndGradient(backbone, theta.base, task.support, gradient.base, n,
+                                                    .support(step: step))
+                            addScaled(theta.base, -config.innerLR, gradient.base, into: theta.base, count: n)
+                        }
+                    }
+                } catch {
+                    throw error.error(at: "evaluation task \(i), K = \(shots)")
+                }
+            }
+            progress(i + 1, nTasks)
+        }
+
+        var results: [EvalResult] = []
+        for (k, shots) in config.shots.enumerated() {
+            for (s, steps) in config.steps.enumerated() {
+                let range = (k * nSteps + s) * nTasks ..< (k * nSteps + s + 1) * nTasks
+                let l = meanAndCI95(Array(losses[range]))
+                var r = EvalResult(shots: shots, steps: steps, tasks: nTasks, loss: l.mean, lossCI95: l.ci95)
+                if classify {
+                    let a = meanAndCI95(Array(accuracies[range]))
+                    r.accuracy = a.mean; r.accuracyCI95 = a.ci95
+                }
+                results.append(r)
+            }
+        }
+        return results
+    }
+
+    /// Fraction of query examples whose arg-max output equals the label, at `theta`.
+    private func queryAccuracy() throws(TaskFault) -> Double {
+        let batch = task.query, c = family.outputElements, n = backbone.parameterCount
+        guard let labels = batch.labels else { return 0 }
+        do {
+            try backbone.forward(params: UnsafeBufferPointer(start: theta.base, count: n), batch: batch,
+                                 output: UnsafeMutableBufferPointer(start: output.base, count: batch.n * c))
+        } catch {
+            throw .backbone(error, "query forward")
+        }
+        var correct = 0
+        for e in 0..<batch.n {
+            let row = output.base + e * c
+            var best = 0
+            for j in 1..<max(c, 1) where row[j] > row[best] { best = j }
+            if Int32(best) == labels[e] { correct += 1 }
+        }
+        return Double(correct) / Double(max(batch.n, 1))
+    }
+}

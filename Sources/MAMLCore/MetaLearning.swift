@@ -1,0 +1,168 @@
+// MARK: - Per-task meta-gradients
+//
+// MetaLearner.taskMetaGradient computes one task's contribution to the
+// meta-gradient from (theta, task) alone, in a per-worker MetaWorkspace: tasks
+// are independent, so a meta-batch can run them on any number of threads and
+// reduce the results in task order (see MetaBatch in Trainer.swift).
+//
+// Later learners slot in here: Reptile needs the inner iterates only
+// (theta_k - theta); Meta-SGD replaces the scalar inner rate by a vector;
+// ANIL restricts the inner update and v to the "head" slices of `layout`.
+
+/// The meta-learning algorithm.
+public enum MetaAlgorithm: String, Sendable, Codable, CaseIterable {
+    /// MAML with exact second-order meta-gradient (one HVP per inner step).
+    case maml
+    /// First-order MAML: v = grad L_Q(theta_k), no HVP.
+    case fomaml
+    /// The MAML paper's baseline: plain multi-task training on support + query, no adaptation.
+    case pretrain
+
+    /// True if the meta-gradient needs Hessian-vector products.
+    public var needsHVP: Bool { self == .maml }
+}
+
+// MARK: - Workspace
+
+/// Preallocated buffers for one worker: k + 1 inner iterates, gradient, v, Hv and
+/// finite-difference scratch, all P floats. Used by one thread at a time.
+public final class MetaWorkspace {
+    public let parameterCount: Int
+    public let innerSteps: Int
+    let iterates: FloatBuffer       // (innerSteps + 1) * P: theta_0 ... theta_k
+    let gradient: FloatBuffer
+    let v: FloatBuffer
+    let hv: FloatBuffer
+    let fdTheta: FloatBuffer
+    let fdGradient: FloatBuffer
+
+    /// Buffers for `parameterCount` parameters and up to `innerSteps` inner steps.
+    public init(parameterCount: Int, innerSteps: Int) {
+        self.parameterCount = parameterCount; self.innerSteps = innerSteps
+        iterates = FloatBuffer((innerSteps + 1) * parameterCount)
+        gradient = FloatBuffer(parameterCount); v = FloatBuffer(parameterCount)
+        hv = FloatBuffer(parameterCount)
+        fdTheta = FloatBuffer(parameterCount); fdGradient = FloatBuffer(parameterCount)
+    }
+
+    @inline(__always) func iterate(_ j: Int) -> UnsafeMutablePointer<Float> {
+        iterates.block(j, size: parameterCount)
+    }
+}
+
+// MARK: - MetaLearner
+
+/// One algorithm with its inner-loop hyper-parameters; computes per-task meta-gradients.
+public struct MetaLearner: Sendable, Equatable {
+    public var algorithm: MetaAlgorithm
+    public var innerSteps: Int
+    public var innerLR: Float
+
+    public init(algorithm: MetaAlgorithm, innerSteps: Int, innerLR: Float) {
+        self.algorithm = algorithm; self.innerSteps = innerSteps; self.innerLR = innerLR
+    }
+
+    /// Writes the task's meta-gradient into `output` (P floats) and returns the query loss
+    /// after adaptation (for `pretrain`: the query loss at theta).
+    public func taskMetaGradient(backbone: any Backbone, parameters: UnsafeBufferPointer<Float>,
+                                 task: TaskBuffer, workspace ws: MetaWorkspace,
+                                 output: UnsafeMutableBufferPointer<Float>) throws(MAMLError) -> Float {
+        do {
+            return try compute(backbone, parameters, task, ws, output)
+        } catch {
+            throw error.error(at: "this task")
+        }
+    }
+
+    /// As `taskMetaGradient` but with the fault left for the caller to locate.
+    func compute(_ backbone: any Backbone, _ parameters: UnsafeBufferPointer<Float>, _ task: TaskBuffer,
+                 _ ws: MetaWorkspace, _ output: UnsafeMutableBufferPointer<Float>) throws(TaskFault) -> Float {
+        let n = ws.parameterCount
+        precondition(parameters.count == n && output.count == n && innerSteps <= ws.innerSteps,
+                     "workspace sized for \(ws.parameterCount) parameters / \(ws.innerSteps) steps")
+        let out = output.baseAddress!
+
+        if algorithm == .pretrain {
+            _ = try lossAndGradient(backbone, parameters.baseAddress!, task.all, out, n, .supportAndQuery)
+            return try lossOnly(backbone, parameters.baseAddress!, task.query, n, .query)
+        }
+
+        // Inner loop: theta_{j+1} = theta_j - alpha * grad L_S(theta_j).
+        copyVector(parameters.baseAddress!, to: ws.iterate(0), count: n)
+        let g = ws.gradient.base
+        for j in 0..<innerSteps {
+            _ = try lossAndGradient(backbone, ws.iterate(j), task.support, g, n, .support(step: j))
+            addScaled(ws.iterate(j), -innerLR, g, into: ws.iterate(j + 1), count: n)
+        }
+
+        // v = grad L_Q(theta_k); then v <- (I - alpha H_S(theta_j)) v for j = k-1 ... 0.
+        let v = ws.v.base
+        let queryLoss = try lossAndGradient(backbone, ws.iterate(innerSteps), task.query, v, n, .query)
+        if algorithm == .maml {
+            let hv = ws.hv.base
+            for j in stride(from: innerSteps - 1, through: 0, by: -1) {
+                do {
+                    try hessianVectorProduct(backbone: backbone, params: ws.iterate(j), batch: task.support,
+                                             vector: v, output: hv, count: n, scratchTheta: ws.fdTheta.base,
+                                             scratchGradient: ws.fdGradient.base)
+                } catch {
+                    throw .backbone(error, TaskStage.hvp(step: j).description)
+                }
+                guard allFinite(hv, count: n) else {
+                    throw .nonFinite(TaskStage.hvp(step: j).description)
+                }
+                for i in 0..<n { v[i] -= innerLR * hv[i] }
+            }
+        }
+        copyVector(v, to: out, count: n)
+        return queryLoss
+    }
+}
+
+// MARK: - Checked backbone calls
+
+/// Where in a task a backbone call happens; turned into text only when reporting an error
+/// (so the hot path builds no strings).
+enum TaskStage: CustomStringConvertible {
+    case support(step: Int), query, supportAndQuery, hvp(step: Int), evalQuery(step: Int)
+    var description: String {
+        switch self {
+        case .support(let j): return "support (inner step \(j))"
+        case .query: return "query"
+        case .supportAndQuery: return "support+query"
+        case .hvp(let j): return "support Hessian-vector product (inner step \(j))"
+        case .evalQuery(let s): return "query after \(s) steps"
+        }
+    }
+}
+
+/// Loss and gradient with the result checked for NaN / infinity.
+@inline(__always)
+func lossAndGradient(_ backbone: any Backbone, _ params: UnsafePointer<Float>, _ batch: Batch,
+                     _ gradient: UnsafeMutablePointer<Float>, _ n: Int, _ what: TaskStage) throws(TaskFault) -> Float {
+    let loss: Float
+    do {
+        loss = try backbone.lossAndGradient(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
+                                            gradient: UnsafeMutableBufferPointer(start: gradient, count: n))
+    } catch {
+        throw .backbone(error, "\(what) gradient")
+    }
+    guard loss.isFinite else { throw .nonFinite("\(what) loss (\(loss))") }
+    guard allFinite(gradient, count: n) else { throw .nonFinite("\(what) gradient") }
+    return loss
+}
+
+/// Loss without gradient, checked for NaN / infinity.
+@inline(__always)
+func lossOnly(_ backbone: any Backbone, _ params: UnsafePointer<Float>, _ batch: Batch,
+              _ n: Int, _ what: TaskStage) throws(TaskFault) -> Float {
+    let loss: Float
+    do {
+        loss = try backbone.lossAndGradient(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
+                                            gradient: nil)
+    } catch {
+        throw .backbone(error, "\(what) loss")
+    }
+    guard loss.isFinite else { throw .nonFinite("\(what) loss (\(loss))") }
+    return loss
+}

@@ -1,0 +1,97 @@
+// MARK: - Meta-optimisers
+//
+// The outer-loop update theta <- update(theta, mean meta-gradient). Adam follows
+// torch.optim.Adam (single-tensor path) operation by operation in float32, with
+// the bias corrections computed in Double as PyTorch does in Python:
+//     m  = lerp(m, g, 1 - beta1)                      (m + (1 - beta1)(g - m))
+//     v  = v * beta2 + (1 - beta2) * g * g
+//     denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+//     theta = theta + (-lr / (1 - beta1^t)) * (m / denom)
+// PyTorch's CPU kernels evaluate addcmul / addcdiv left to right
+// (value * a * b, value * a / b) with Python-double scalars cast to float;
+// we do the same. All state (kind, step t, m, v) is exported for checkpoints
+// so resuming is exact.
+
+#if canImport(Glibc)
+import Glibc     // libm only (pow, as Python's ** uses)
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Which meta-optimiser.
+public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
+    case adam, sgd
+}
+
+/// The optimiser's state: everything needed to continue bit-exactly.
+public struct OptimizerState: Sendable, Equatable, Codable {
+    public var kind: OptimizerKind
+    /// Updates applied so far (Adam's t).
+    public var step: Int
+    /// Adam's first and second moments (empty for SGD).
+    public var m: [Float]
+    public var v: [Float]
+
+    public init(kind: OptimizerKind, step: Int = 0, m: [Float] = [], v: [Float] = []) {
+        self.kind = kind; self.step = step; self.m = m; self.v = v
+    }
+
+    /// A fresh state for `parameterCount` parameters.
+    public static func fresh(_ kind: OptimizerKind, parameterCount: Int) -> OptimizerState {
+        switch kind {
+        case .adam: return OptimizerState(kind: .adam, m: [Float](repeating: 0, count: parameterCount),
+                                          v: [Float](repeating: 0, count: parameterCount))
+        case .sgd: return OptimizerState(kind: .sgd)
+        }
+    }
+}
+
+/// Adam or SGD with its hyper-parameters and state.
+public struct MetaOptimizer: Sendable, Equatable {
+    /// Double like PyTorch's lr, so lr / (1 - beta1^t) rounds the same way.
+    public var learningRate: Double
+    /// Adam's constants, as Doubles like PyTorch's Python floats.
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.999
+    public var epsilon: Double = 1e-8
+    public private(set) var state: OptimizerState
+
+    /// An optimiser continuing from `state` (use `OptimizerState.fresh` to start).
+    public init(state: OptimizerState, learningRate: Double) {
+        self.state = state; self.learningRate = learningRate
+    }
+
+    public var kind: OptimizerKind { state.kind }
+
+    /// One update: params <- params - step(gradient).
+    public mutating func apply(gradient: UnsafeBufferPointer<Float>, to params: UnsafeMutableBufferPointer<Float>) {
+        precondition(gradient.count == params.count, "gradient and parameters differ in length")
+        let n = params.count
+        let lr = learningRate
+        state.step += 1
+        switch state.kind {
+        case .sgd:
+            let step = Float(-lr)       // torch: param.add_(grad, alpha=-lr)
+            for i in 0..<n { params[i] = params[i] + step * gradient[i] }
+        case .adam:
+            precondition(state.m.count == n && state.v.count == n, "Adam state sized for another model")
+            let t = Double(state.step)
+            let bc1 = 1 - pow(beta1, t)
+            let bc2 = 1 - pow(beta2, t)
+            let stepSize = Float(-(lr / bc1))
+            let bc2Sqrt = Float(bc2.squareRoot())
+            let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2), eps = Float(epsilon)
+            state.m.withUnsafeMutableBufferPointer { m in
+                state.v.withUnsafeMutableBufferPointer { v in
+                    for i in 0..<n {
+                        let g = gradient[i]
+                        m[i] = m[i] + w1 * (g - m[i])
+                        v[i] = v[i] * b2 + w2 * g * g
+                        let denom = v[i].squareRoot() / bc2Sqrt + eps
+                        params[i] = params[i] + stepSize * m[i] / denom
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+// MARK: - Sinusoid regression (Finn et al. 2017, section 5.1)
+//
+// A task is y = A sin(x - phase) with A ~ U[0.1, 5.0], phase ~ U[0, pi]; its
+// examples have x ~ U[-5, 5]. Input [1], output [1], MSE loss.
+//
+// Draw order per task: amplitude, phase, then the query points, then the
+// support points. Query first means that evaluating the same task with
+// different support sizes K uses the same function and the same query set,
+// and the K support points are a prefix of a larger K's support points.
+
+#if canImport(Glibc)
+import Glibc     // libm only (sin)
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The sinusoid regression family; the ranges default to the MAML paper's.
+public struct SinusoidTasks: TaskFamily, Codable, Equatable {
+    public var amplitudeRange: ClosedRange<Float>
+    public var phaseRange: ClosedRange<Float>
+    public var inputRange: ClosedRange<Float>
+
+    public init(amplitudeRange: ClosedRange<Float> = 0.1...5.0,
+                phaseRange: ClosedRange<Float> = 0...Float.pi,
+                inputRange: ClosedRange<Float> = -5...5) {
+        self.amplitudeRange = amplitudeRange; self.phaseRange = phaseRange; self.inputRange = inputRange
+    }
+
+    public var name: String { "sinusoid" }
+    public var inputShape: [Int] { [1] }
+    public var outputShape: [Int] { [1] }
+    public var lossKind: LossKind { .mse }
+    public func exampleCount(shots: Int) -> Int { shots }
+
+    public var configJSON: String {
+        func r(_ x: ClosedRange<Float>) -> String { "[\(x.lowerBound), \(x.upperBound)]" }
+        return "{\"amplitude\": \(r(amplitudeRange)), \"phase\": \(r(phaseRange)), \"x\": \(r(inputRange))}"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case amplitudeRange = "amplitude", phaseRange = "phase", inputRange = "x"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func range(_ key: CodingKeys, _ fallback: ClosedRange<Float>) throws -> ClosedRange<Float> {
+            guard let pair = try c.decodeIfPresent([Float].self, forKey: key) else { return fallback }
+            guard pair.count == 2, pair[0].isFinite, pair[1].isFinite, pair[0] <= pair[1] else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription:
+                    "sinusoid \"\(key.rawValue)\" must be [low, high] with low <= high, got \(pair)")
+            }
+            return pair[0]...pair[1]
+        }
+        amplitudeRange = try range(.amplitudeRange, 0.1...5.0)
+        phaseRange = try range(.phaseRange, 0...Float.pi)
+        inputRange = try range(.inputRange, -5...5)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([amplitudeRange.lowerBound, amplitudeRange.upperBound], forKey: .amplitudeRange)
+        try c.encode([phaseRange.lowerBound, phaseRange.upperBound], forKey: .phaseRange)
+        try c.encode([inputRange.lowerBound, inputRange.upperBound], forKey: .inputRange)
+    }
+
+    /// The split does not change the distribution: evaluation tasks differ from
+    /// training tasks through their random stream.
+    public func sample(split: TaskSplit, supportShots: Int, queryShots: Int,
+                       rng: inout RandomGenerator, into task: TaskBuffer) throws(MAMLError) {
+        try task.prepare(support: supportShots, query: queryShots)
+        let amplitude = Double(rng.uniform(amplitudeRange.lowerBound, amplitudeRange.upperBound))
+        let phase = Double(rng.uniform(phaseRange.lowerBound, phaseRange.upperBound))
+        guard let sy = task.supportY, let qy = task.queryY else {
+            throw .incompatible("sinusoid tasks need float targets (MSE), the task buffer holds labels")
+        }
+        func fill(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+            for i in 0..<n {
+                let xi = rng.uniform(inputRange.lowerBound, inputRange.upperBound)
+                x[i] = xi
+                y[i] = Float(amplitude * sin(Double(xi) - phase))
+            }
+        }
+        fill(task.queryX, qy, queryShots)
+        fill(task.supportX, sy, supportShots)
+    }
+}

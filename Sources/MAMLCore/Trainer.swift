@@ -1,0 +1,193 @@
+// MARK: - Meta-training
+//
+// Trainer owns the meta-parameters and the optimiser and runs meta-iterations.
+// Meta-iteration i is a pure function of (config, parameters, optimiser state, i):
+// task t of the meta-batch is drawn from RandomGenerator(seed, .metaTrain, i, t),
+// each task's meta-gradient is computed on its own into its own slot, and the
+// slots are reduced in task order in Double. Running the tasks on N threads
+// (a later addition: one backbone + workspace per worker) or resuming at i
+// therefore gives bit-identical parameters.
+
+/// Called with human-readable notes (e.g. the finite-difference HVP fallback).
+public typealias LogHandler = @Sendable (String) -> Void
+
+/// The resumable state of a training run.
+public struct TrainerState: Sendable, Equatable {
+    /// Completed meta-iterations.
+    public var iteration: Int
+    public var parameters: [Float]
+    public var optimizer: OptimizerState
+
+    public init(iteration: Int, parameters: [Float], optimizer: OptimizerState) {
+        self.iteration = iteration; self.parameters = parameters; self.optimizer = optimizer
+    }
+}
+
+/// What one meta-iteration did.
+public struct StepResult: Sendable, Equatable {
+    /// Completed meta-iterations after this step (1 after the first).
+    public var iteration: Int
+    /// Mean over the meta-batch of the query loss after adaptation.
+    public var queryLoss: Double
+}
+
+/// Runs meta-training of one backbone on one task family.
+public final class Trainer {
+    public let config: TrainerConfig
+    public let backbone: any Backbone
+    public let family: any TaskFamily
+    /// Completed meta-iterations.
+    public private(set) var iteration: Int
+    public private(set) var parameters: [Float]
+    public private(set) var optimizer: MetaOptimizer
+
+    private let learner: MetaLearner
+    private let workspace: MetaWorkspace
+    private let task: TaskBuffer
+    private let taskGradients: FloatBuffer     // metaBatch * P: one slot per task
+    private var taskLosses: [Double]
+    private var sum: [Double]
+    private let meanGradient: FloatBuffer
+
+    /// A fresh run (parameters from `backbone.initialParameters(seed: config.seed)`), or a resumed
+    /// one when `state` is given. `log` receives notes such as the finite-difference HVP fallback.
+    public init(backbone: any Backbone, family: any TaskFamily, config: TrainerConfig,
+                resumingFrom state: TrainerState? = nil, log: LogHandler? = nil) throws(MAMLError) {
+        try config.validate()
+        try checkCompatible(backbone: backbone, family: family)
+        let n = backbone.parameterCount
+        guard n > 0 else { throw .incompatible("the backbone has no parameters") }
+        self.config = config; self.backbone = backbone; self.family = family
+        learner = config.learner
+
+        if let state {
+            guard state.parameters.count == n else {
+                throw .incompatible("saved state has \(state.parameters.count) parameters, the model has \(n)")
+            }
+            guard state.optimizer.kind == config.optimizer else {
+                throw .incompatible("saved optimizer is \(state.optimizer.kind.rawValue), "
+                    + "the configuration asks for \(config.optimizer.rawValue)")
+            }
+            if state.optimizer.kind == .adam {
+                guard state.optimizer.m.count == n, state.optimizer.v.count == n else {
+                    throw .incompatible("saved Adam moments have \(state.optimizer.m.count)/"
+                        + "\(state.optimizer.v.count) entries, the model has \(n) parameters")
+                }
+            }
+            guard state.iteration >= 0 else { throw .invalidConfig("saved iteration \(state.iteration) < 0") }
+            guard state.parameters.allSatisfy(\.isFinite) else {
+                throw .nonFinite("saved parameters contain NaN or infinity")
+            }
+            iteration = state.iteration
+            parameters = state.parameters
+            optimizer = MetaOptimizer(state: state.optimizer, learningRate: config.metaLR)
+        } else {
+            var p = [Float](repeating: 0, count: n)
+            do {
+                try p.withUnsafeMutableBufferPointer { (b) throws(BackboneError) in
+                    try backbone.initialParameters(seed: config.seed, into: b)
+                }
+            } catch {
+                throw .backbone(error, context: "initial parameters for seed \(config.seed)")
+            }
+            guard p.allSatisfy(\.isFinite) else { throw .nonFinite("initial parameters for seed \(config.seed)") }
+            iteration = 0
+            parameters = p
+            optimizer = MetaOptimizer(state: .fresh(config.optimizer, parameterCount: n), learningRate: config.metaLR)
+        }
+
+        workspace = MetaWorkspace(parameterCount: n, innerSteps: config.innerSteps)
+        task = TaskBuffer(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
+        taskGradients = FloatBuffer(config.metaBatch * n)
+        taskLosses = [Double](repeating: 0, count: config.metaBatch)
+        sum = [Double](repeating: 0, count: n)
+        meanGradient = FloatBuffer(n)
+        if config.algorithm.needsHVP && config.innerSteps > 0 && !backbone.hasExactHVP {
+            log?(finiteDifferenceHVPNote)
+        }
+    }
+
+    /// The state to save for resuming.
+    public var state: TrainerState {
+        TrainerState(iteration: iteration, parameters: parameters, optimizer: optimizer.state)
+    }
+
+    /// True once `config.iterations` meta-iterations are done.
+    public var isFinished: Bool { iteration >= config.iterations }
+
+    // MARK: Stepping
+
+    /// One meta-iteration (number `iteration`), then `iteration += 1`.
+    @discardableResult
+    public func step() throws(MAMLError) -> StepResult {
+        let loss = try computeMetaGradient(iteration: iteration)
+        parameters.withUnsafeMutableBufferPointer { p in
+            optimizer.apply(gradient: meanGradient.buffer, to: p)
+        }
+        iteration += 1
+        return StepResult(iteration: iteration, queryLoss: loss)
+    }
+
+    /// Steps until `config.iterations` (or `until`, if smaller); `progress` sees every step
+    /// and may return false to stop early.
+    public func run(until limit: Int? = nil, progress: (StepResult) -> Bool = { _ in true }) throws(MAMLError) {
+        let end = min(limit ?? config.iterations, config.iterations)
+        while iteration < end {
+            let result = try step()
+            if !progress(result) { break }
+        }
+    }
+
+    /// The mean meta-gradient of meta-iteration `i` at the current parameters (into `meanGradient`);
+    /// returns the mean query loss. Does not change the parameters.
+    private func computeMetaGradient(iteration i: Int) throws(MAMLError) -> Double {
+        let n = backbone.parameterCount
+        let b = config.metaBatch
+        // Per task, independently: this loop is what a thread pool would split.
+        for t in 0..<b {
+            var rng = RandomGenerator(seed: config.seed, stream: .metaTrain, iteration: i, task: t)
+            try family.sample(split: .train, supportShots: config.supportShots, queryShots: config.queryShots,
+                              rng: &rng, into: task)
+            let slot = UnsafeMutableBufferPointer(start: taskGradients.block(t, size: n), count: n)
+            let loss: Float
+            do {
+                loss = try parameters.withUnsafeBufferPointer { (p) throws(TaskFault) in
+                    try learner.compute(backbone, p, task, workspace, slot)
+                }
+            } catch {
+                throw error.error(at: "meta-iteration \(i), task \(t)")
+            }
+            taskLosses[t] = Double(loss)
+        }
+        // Fixed-order reduction (mean over tasks), independent of how the tasks were scheduled.
+        let slots = taskGradients.base, mean = meanGradient.base
+        sum.withUnsafeMutableBufferPointer { s in
+            for k in 0..<n { s[k] = Double(slots[k]) }
+            for t in 1..<max(b, 1) {
+                let slot = slots + t * n
+                for k in 0..<n { s[k] += Double(slot[k]) }
+            }
+            let inv = 1.0 / Double(b)
+            for k in 0..<n { mean[k] = Float(s[k] * inv) }
+        }
+        var lossSum = 0.0
+        for t in 0..<b { lossSum += taskLosses[t] }
+        return lossSum / Double(b)
+    }
+}
+
+// MARK: - Compatibility
+
+/// Throws `.incompatible` unless the backbone's shapes and loss fit the family's tasks.
+public func checkCompatible(backbone: any Backbone, family: any TaskFamily) throws(MAMLError) {
+    guard backbone.inputShape == family.inputShape else {
+        throw .incompatible("the backbone takes input \(backbone.inputShape), \(family.name) tasks have \(family.inputShape)")
+    }
+    guard backbone.outputShape == family.outputShape else {
+        throw .incompatible("the backbone outputs \(backbone.outputShape), \(family.name) tasks need \(family.outputShape)")
+    }
+    guard backbone.lossKind == family.lossKind else {
+        throw .incompatible("the backbone's loss is \(backbone.lossKind.rawValue), "
+            + "\(family.name) tasks need \(family.lossKind.rawValue)")
+    }
+}

@@ -1,0 +1,59 @@
+// MARK: - Small vector kernels over the parameter vector
+//
+// The meta-learners touch P-float vectors a handful of times per task; these
+// loops are simple enough for the compiler to vectorise. Reductions that feed
+// decisions (norms for the finite-difference step) accumulate in Double.
+
+@inline(__always)
+func copyVector(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count n: Int) {
+    dst.update(from: src, count: n)
+}
+
+/// dst = a + s * b
+@inline(__always)
+func addScaled(_ a: UnsafePointer<Float>, _ s: Float, _ b: UnsafePointer<Float>,
+               into dst: UnsafeMutablePointer<Float>, count n: Int) {
+    for i in 0..<n { dst[i] = a[i] + s * b[i] }
+}
+
+/// Euclidean norm accumulated in Double.
+@inline(__always)
+func norm2(_ a: UnsafePointer<Float>, count n: Int) -> Double {
+    var s = 0.0
+    for i in 0..<n { let x = Double(a[i]); s += x * x }
+    return s.squareRoot()
+}
+
+/// True if every element is finite.
+@inline(__always)
+func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
+    // NaN and infinity are the floats whose exponent bits are all ones. An integer OR-reduction
+    // vectorises (a float sum would be a serial dependency chain); one branch per vector.
+    var bad: UInt32 = 0
+    for i in 0..<n { bad |= (a[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+    return bad == 0
+}
+
+/// True if every element is +0 or -0.
+@inline(__always)
+func allZero(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
+    var bits: UInt32 = 0
+    for i in 0..<n { bits |= a[i].bitPattern & 0x7FFF_FFFF }
+    return bits == 0
+}
+
+/// A fixed-size Float buffer owned by a workspace: allocated once, freed on deinit.
+final class FloatBuffer {
+    let count: Int
+    let base: UnsafeMutablePointer<Float>
+    init(_ count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { base.deallocate() }
+    var mutable: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
+    var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: base, count: count) }
+    /// The `index`-th block of `blockSize` floats (for iterate and per-task slots).
+    @inline(__always) func block(_ index: Int, size: Int) -> UnsafeMutablePointer<Float> { base + index * size }
+}
