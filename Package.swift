@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "MAMLCore"),
         .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit"]),
         .executableTarget(name: "maml-host", dependencies: [
-            "MAMLCore", "MAMLHost",
+            "MAMLCore", "MAMLHost", "MAMLPluginKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

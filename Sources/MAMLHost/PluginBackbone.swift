@@ -20,6 +20,8 @@ public final class PluginBackbone: Backbone {
     public let model: ModelEntry
     /// The plugin's instance, for callers of extension functions (e.g. "maml.ops/1" ops take it first).
     public let instance: OpaquePointer
+    /// The config the instance was created with, defaults filled in (what checkpoints record).
+    public let config: String
 
     public let parameterCount: Int
     public let inputShape: [Int]
@@ -95,6 +97,7 @@ public final class PluginBackbone: Backbone {
 
             self.model = model
             self.instance = instance
+            self.config = normalized
             self.parameterCount = Int(count)
             self.inputShape = inputShape
             self.outputShape = outputShape

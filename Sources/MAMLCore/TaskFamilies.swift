@@ -1,0 +1,28 @@
+// MARK: - Task families by name
+//
+// The one place that maps the names users type (`--task sinusoid`) and that
+// checkpoints record to task families. A new family is one line here.
+
+import Foundation   // JSONDecoder for family configs (never on the hot path)
+
+/// The task family names `makeTaskFamily` knows, in display order.
+public let taskFamilyNames = ["sinusoid"]
+
+/// The family called `name`, configured from a JSON object (`"{}"` for its defaults).
+/// Unknown names and bad configs are errors naming the problem and what is accepted.
+public func makeTaskFamily(name: String, config: String = "{}") throws(MAMLError) -> any TaskFamily {
+    func decode<F: TaskFamily & Decodable>(_ type: F.Type) throws(MAMLError) -> F {
+        let text = config.trimmingCharacters(in: .whitespaces).isEmpty ? "{}" : config
+        do { return try JSONDecoder().decode(F.self, from: Data(text.utf8)) }
+        catch let DecodingError.dataCorrupted(context) {
+            throw .invalidConfig("task \"\(name)\" config: \(context.debugDescription)")
+        } catch {
+            throw .invalidConfig("task \"\(name)\" config \(text): \(error)")
+        }
+    }
+    switch name {
+    case "sinusoid": return try decode(SinusoidTasks.self)
+    default:
+        throw .invalidConfig("unknown task \"\(name)\" (known: \(taskFamilyNames.joined(separator: ", ")))")
+    }
+}

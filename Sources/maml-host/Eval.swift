@@ -1,0 +1,100 @@
+// MARK: - maml-host eval
+import ArgumentParser
+import MAMLCore
+import MAMLHost
+import MAMLPluginKit
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Meta-test a checkpoint on tasks training never saw: mean and 95% CI after fine-tuning steps.")
+
+    @OptionGroup var plugins: PluginOptions
+    @Option(help: ArgumentHelp("The checkpoint to evaluate.", valueName: "CKPT")) var checkpoint: String
+    @Option(help: ArgumentHelp("Support sizes K, comma-separated.", valueName: "K,K,...")) var shots = "5,10,20"
+    @Option(help: ArgumentHelp("Fine-tuning step counts, comma-separated.", valueName: "S,S,...")) var steps = "0,1,5,10"
+    @Option(help: "Held-out tasks per support size.") var tasks = 600
+    @Option(help: "Query examples per task.") var queries = 100
+    @Option(name: .customLong("inner-lr"), help: "Fine-tuning learning rate (default: the checkpoint's inner lr).")
+    var innerLR: Float?
+    @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation tasks (same seed, same tasks).") var evalSeed: UInt64 = 0
+    @Flag(help: "One JSON object on stdout instead of a table.") var json = false
+
+    func run() throws {
+        let saved = try Checkpoint.read(from: checkpoint)
+        let header = saved.header
+        let setup = try Setup(catalog: plugins.catalog(quiet: json), model: header.model.id, config: header.model.config,
+                              task: header.task.family, taskConfig: header.task.config)
+        try saved.check(modelID: setup.identity.id, parameterCount: setup.backbone.parameterCount, path: checkpoint)
+        let config = EvaluationConfig(tasks: tasks, shots: try parseList(shots, "--shots"),
+                                      steps: try parseList(steps, "--steps"), queryShots: queries,
+                                      innerLR: innerLR ?? header.training.innerLR, seed: evalSeed)
+        let results = try evaluate(setup: setup, parameters: saved.parameters, config: config)
+        if json {
+            print(evaluationJSON(results, lossKind: setup.family.lossKind,
+                                 extra: ["checkpoint": .string(checkpoint), "model": .string(header.model.id),
+                                         "task": .string(header.task.family), "iteration": .number(Double(header.iteration)),
+                                         "tasks": .number(Double(tasks)), "inner_lr": .number(Double(config.innerLR))]))
+        } else {
+            print("\(checkpoint): \(header.model.id) on \(header.task.family), \(header.training.algorithm.rawValue), "
+                  + "iteration \(header.iteration); \(tasks) unseen tasks, \(queries) query points, fine-tuning lr \(config.innerLR)")
+            print(evaluationTable(results, lossKind: setup.family.lossKind))
+        }
+    }
+}
+
+/// Runs the evaluator; errors surface as MAMLError messages.
+func evaluate(setup: Setup, parameters: [Float], config: EvaluationConfig) throws -> [EvalResult] {
+    let evaluator = try Evaluator(backbone: setup.backbone, family: setup.family, config: config)
+    return try evaluator.evaluate(parameters: parameters)
+}
+
+/// "5,10,20" -> [5, 10, 20], or an error naming the option and the bad item.
+func parseList(_ text: String, _ option: String) throws -> [Int] {
+    try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
+        guard let v = Int(item.trimmingCharacters(in: " ")), v >= 0 else {
+            throw CLIError("\(option): \"\(item)\" is not a non-negative integer (expected e.g. 5,10,20)")
+        }
+        return v
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> Substring {
+        var s = self
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return s
+    }
+}
+
+/// The evaluation table: one row per (K, steps).
+func evaluationTable(_ results: [EvalResult], lossKind: LossKind) -> String {
+    let metric = lossKind == .mse ? "MSE" : "LOSS"
+    var table = lossKind == .mse ? Table("K", "STEPS", metric, "±95% CI") : Table("K", "STEPS", "ACCURACY", "±95% CI", metric)
+    for r in results {
+        if lossKind == .mse {
+            table.add(String(r.shots), String(r.steps), fmt(r.loss), fmt(r.lossCI95))
+        } else {
+            table.add(String(r.shots), String(r.steps), fmt(100 * (r.accuracy ?? .nan), 2) + "%",
+                      fmt(100 * (r.accuracyCI95 ?? .nan), 2) + "%", fmt(r.loss))
+        }
+    }
+    return table.render()
+}
+
+/// {"results": [{"shots", "steps", "mse" | "accuracy" + "loss", "ci95"}], ...extra}
+func evaluationJSON(_ results: [EvalResult], lossKind: LossKind, extra: KeyValuePairs<String, JSONValue>) -> String {
+    let rows: [JSONValue] = results.map { r in
+        var o = JSONObject([("shots", .number(Double(r.shots))), ("steps", .number(Double(r.steps)))])
+        if lossKind == .mse {
+            o["mse"] = .number(r.loss); o["ci95"] = .number(r.lossCI95)
+        } else {
+            o["accuracy"] = .number(r.accuracy ?? .nan); o["ci95"] = .number(r.accuracyCI95 ?? .nan)
+            o["loss"] = .number(r.loss); o["loss_ci95"] = .number(r.lossCI95)
+        }
+        return .object(o)
+    }
+    var root = JSONObject(extra.map { ($0.key, $0.value) })
+    root["results"] = .array(rows)
+    return JSONValue.object(root).serialized()
+}

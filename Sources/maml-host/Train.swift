@@ -1,0 +1,92 @@
+// MARK: - maml-host train
+import ArgumentParser
+import MAMLCore
+import MAMLHost
+import MAMLPluginKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Meta-train a model on a task family and write a checkpoint.",
+        discussion: "Defaults are the MAML paper's sinusoid setup: 1-40-40-1 ReLU MLP, alpha 0.01, K = 10, one inner step, meta-batch 25, Adam 0.001, 70,000 iterations.")
+
+    @OptionGroup var plugins: PluginOptions
+    @OptionGroup var options: TrainingOptions
+    @Option(help: "Meta-iterations in total (a resumed run continues up to this).") var iterations = 70_000
+    @Option(help: ArgumentHelp("Checkpoint to write (atomically).", valueName: "CKPT")) var output: String
+    @Option(help: ArgumentHelp("Continue the run saved in CKPT (same model, task and hyper-parameters).", valueName: "CKPT"))
+    var resume: String?
+    @Option(name: .customLong("checkpoint-every"), help: "Also write the checkpoint every N iterations (0: only at the end).")
+    var checkpointEvery = 0
+    @Option(help: ArgumentHelp("Append metrics as JSON lines to FILE.", valueName: "FILE")) var log: String?
+    @Option(name: .customLong("log-every"), help: "Iterations between metric lines in --log.") var logEvery = 100
+
+    func validate() throws {
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1, got \(iterations)") }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be >= 0, got \(checkpointEvery)") }
+        guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
+    }
+
+    func run() throws {
+        let catalog = plugins.catalog()
+        var trainer: Trainer
+        var setup: Setup
+        if let resume {
+            let saved = try Checkpoint.read(from: resume)
+            setup = try Setup(catalog: catalog, model: saved.header.model.id, config: saved.header.model.config,
+                              task: saved.header.task.family, taskConfig: saved.header.task.config)
+            try saved.check(modelID: setup.identity.id, parameterCount: setup.backbone.parameterCount, path: resume)
+            var config = saved.header.training
+            config.iterations = iterations
+            trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
+                                  resumingFrom: try saved.resumeState(family: setup.family, path: resume), log: noteToStderr)
+            print("resuming \(resume) at iteration \(trainer.iteration) of \(iterations)")
+        } else {
+            setup = try Setup(catalog: catalog, model: options.model, config: options.config,
+                              task: options.task, taskConfig: options.taskConfig)
+            trainer = try Trainer(backbone: setup.backbone, family: setup.family,
+                                  config: options.trainerConfig(iterations: iterations), log: noteToStderr)
+        }
+        let c = trainer.config
+        print("training \(setup.identity.id) (\(setup.backbone.parameterCount) parameters) on \(setup.family.name): "
+              + "\(c.algorithm.rawValue), k=\(c.innerSteps), alpha=\(c.innerLR), meta-batch \(c.metaBatch), "
+              + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)")
+
+        let metrics = try log.map { try MetricsLog(path: $0) }
+        var progress = ProgressReporter(total: iterations, start: trainer.iteration)
+        let t0 = now()
+        while trainer.iteration < iterations {
+            let result = try trainer.step()
+            progress.update(iteration: result.iteration, loss: result.queryLoss)
+            if let metrics, result.iteration % logEvery == 0 || result.iteration == iterations {
+                metrics.write(["iteration": .number(Double(result.iteration)), "query_loss": .number(result.queryLoss),
+                               "elapsed_s": .number(now() - t0)])
+            }
+            if checkpointEvery > 0, result.iteration % checkpointEvery == 0, result.iteration < iterations {
+                try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
+            }
+        }
+        try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
+        print("wrote \(output) (iteration \(trainer.iteration), \(fmtDuration(now() - t0)))")
+    }
+}
+
+/// Metrics as JSON lines, flushed per line so a crash loses at most one.
+final class MetricsLog {
+    private let file: UnsafeMutablePointer<FILE>
+
+    init(path: String) throws {
+        guard let f = fopen(path, "a") else {
+            throw CLIError("cannot open log file \(path): \(String(cString: strerror(errno)))")
+        }
+        file = f
+    }
+    deinit { fclose(file) }
+
+    func write(_ fields: KeyValuePairs<String, JSONValue>) {
+        fputs(JSONValue.object(JSONObject(fields.map { ($0.key, $0.value) })).serialized() + "\n", file)
+        fflush(file)
+    }
+}

@@ -1,0 +1,51 @@
+// MARK: - Model, task and meta-training options (train, bench, demo)
+import ArgumentParser
+import MAMLCore
+import MAMLHost
+
+extension MetaAlgorithm: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Model name or id (see `maml-host list`).") var model = "mlp"
+    @Option(help: "Task family: \(taskFamilyNames.joined(separator: ", ")).") var task = "sinusoid"
+    @Option(help: ArgumentHelp("Model config, a JSON object (see `maml-host info MODEL`).", valueName: "JSON"))
+    var config = "{}"
+    @Option(name: .customLong("task-config"), help: ArgumentHelp("Task family config, a JSON object.", valueName: "JSON"))
+    var taskConfig = "{}"
+    @Option(help: "maml (second order), fomaml (first order) or pretrain (multi-task baseline).")
+    var algorithm: MetaAlgorithm = .maml
+    @Option(name: .customLong("inner-steps"), help: "Inner SGD steps per task (k).") var innerSteps = 1
+    @Option(name: .customLong("inner-lr"), help: "Inner learning rate (alpha).") var innerLR: Float = 0.01
+    @Option(name: .customLong("meta-lr"), help: "Meta learning rate (beta).") var metaLR = 0.001
+    @Option(name: .customLong("meta-batch"), help: "Tasks per meta-iteration.") var metaBatch = 25
+    @Option(help: "Support examples (shots) per task while training.") var shots = 10
+    @Option(help: "Query examples (shots) per task while training.") var queries = 10
+    @Option(help: "Meta-optimiser: adam or sgd.") var optimizer: OptimizerKind = .adam
+    @Option(help: "Seed of initialisation and task sampling.") var seed: UInt64 = 0
+
+    func trainerConfig(iterations: Int) -> TrainerConfig {
+        TrainerConfig(algorithm: algorithm, innerSteps: innerSteps, innerLR: innerLR, metaLR: metaLR,
+                      metaBatch: metaBatch, supportShots: shots, queryShots: queries, iterations: iterations,
+                      seed: seed, optimizer: optimizer)
+    }
+}
+
+/// A loaded model instance and a task family that fit each other.
+struct Setup {
+    var backbone: PluginBackbone
+    var family: any TaskFamily
+    var identity: ModelIdentity
+
+    /// Finds `model` in the catalog, creates it from `config`, builds the task family, and checks they fit.
+    init(catalog: PluginCatalog, model: String, config: String, task: String, taskConfig: String) throws {
+        let entry = try catalog.model(named: model)
+        backbone = try PluginBackbone(model: entry, config: config)
+        family = try makeTaskFamily(name: task, config: taskConfig)
+        try checkCompatible(backbone: backbone, family: family)
+        identity = ModelIdentity(id: entry.id, version: entry.version, config: backbone.config)
+    }
+}
+
+/// Prints notes from the core (e.g. the finite-difference HVP fallback) on stderr.
+let noteToStderr: LogHandler = { printError("note: " + $0) }
