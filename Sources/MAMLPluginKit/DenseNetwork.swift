@@ -1,0 +1,370 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: - A stack of dense layers with exact gradients and Hessian-vector products
+//
+// sizes [d0, d1, ..., dL]: layer l maps d_l inputs to d_{l+1} outputs, z = a W^T + b,
+// with the activation (relu or tanh) between layers and none after the last. The
+// head is MSE (mean over all n * dL squared errors) or softmax cross-entropy over dL
+// classes (stable log-sum-exp). Parameters: for each layer, W [d_{l+1}, d_l] row-major
+// then b [d_{l+1}].
+//
+// Gradient: backprop. Hessian-vector product: Pearlmutter's R-operator, forward over
+// reverse. With direction v = (V_l, c_l) per layer:
+//   R-forward   Rz_l = Ra_l W_l^T + a_l V_l^T + c_l  (Ra_0 = 0),  Ra_{l+1} = s'(z_l) Rz_l
+//   head        Rg_L = d^2 loss/dz^2 Rz_L  (MSE: 2 Rz / (n dL); CE: p (Rz - p.Rz) / n per row)
+//   R-backward  R dW_l = Rg_l^T a_l + g_l^T Ra_l,   R db_l = sum over rows of Rg_l
+//               Rga = Rg_l W_l + g_l V_l,   Rg_{l-1} = s'(z) Rga + s''(z) ga Rz_{l-1}
+// where s'' = 0 for relu and s'' = -2 a (1 - a^2) for tanh (a = tanh z).
+//
+// Scratch is preallocated for the largest batch seen so far and reused: no
+// allocation per call in the steady state. One instance, one thread at a time.
+
+/// A dense network with loss, gradient and exact Hessian-vector product.
+public final class DenseNetwork {
+    /// The nonlinearity between layers.
+    public enum Activation: String, Sendable, CaseIterable { case relu, tanh }
+    /// The loss head.
+    public enum Loss: String, Sendable, CaseIterable {
+        case mse
+        case softmaxCrossEntropy = "softmax-ce"
+    }
+
+    /// Layer widths [inputs, hidden..., outputs].
+    public let sizes: [Int]
+    public let activation: Activation
+    public let loss: Loss
+    public let parameterCount: Int
+
+    private let layers: Int
+    private let dims: UnsafeMutablePointer<Int>        // sizes, layers + 1 entries
+    private let weightOffset: UnsafeMutablePointer<Int>
+    private let biasOffset: UnsafeMutablePointer<Int>
+
+    // Scratch: every buffer is `capacity` rows of its own width. A buffer's start is
+    // scratch + rowOffset * capacity, with rowOffset the sum of the widths before it.
+    private var capacity = 0
+    private var scratch: UnsafeMutablePointer<Float>
+    private let actRow: UnsafeMutablePointer<Int>      // a_l, l = 1..<layers (width d_l)
+    private let rActRow: UnsafeMutablePointer<Int>     // Ra_l, l = 1..<layers
+    private let rPreRow: UnsafeMutablePointer<Int>     // Rz_l, l = 0..<layers (width d_{l+1})
+    private let outRow: Int, probRow: Int, gRow: Int, rgRow: Int, gaRow: Int, rgaRow: Int
+    private let rowsTotal: Int
+
+    /// Sizes need at least two entries, all >= 1 (CE needs >= 2 outputs). Not checked
+    /// beyond preconditions: plugins validate their config first.
+    public init(sizes: [Int], activation: Activation, loss: Loss) {
+        precondition(sizes.count >= 2 && sizes.allSatisfy { $0 >= 1 }, "DenseNetwork sizes \(sizes)")
+        self.sizes = sizes
+        self.activation = activation
+        self.loss = loss
+        layers = sizes.count - 1
+        dims = .allocate(capacity: sizes.count)
+        weightOffset = .allocate(capacity: layers)
+        biasOffset = .allocate(capacity: layers)
+        var count = 0
+        for (i, d) in sizes.enumerated() { dims[i] = d }
+        for l in 0..<layers {
+            weightOffset[l] = count
+            count += sizes[l + 1] * sizes[l]
+            biasOffset[l] = count
+            count += sizes[l + 1]
+        }
+        parameterCount = count
+
+        actRow = .allocate(capacity: layers + 1)
+        rActRow = .allocate(capacity: layers + 1)
+        rPreRow = .allocate(capacity: layers)
+        var rows = 0
+        for l in 1..<max(layers, 1) { actRow[l] = rows; rows += sizes[l] }
+        for l in 1..<max(layers, 1) { rActRow[l] = rows; rows += sizes[l] }
+        for l in 0..<layers { rPreRow[l] = rows; rows += sizes[l + 1] }
+        let widest = sizes.max()!
+        outRow = rows; rows += sizes[layers]
+        probRow = rows; rows += sizes[layers]
+        gRow = rows; rows += widest
+        rgRow = rows; rows += widest
+        gaRow = rows; rows += widest
+        rgaRow = rows; rows += widest
+        rowsTotal = rows
+        scratch = .allocate(capacity: 1)
+    }
+
+    deinit {
+        dims.deallocate(); weightOffset.deallocate(); biasOffset.deallocate()
+        actRow.deallocate(); rActRow.deallocate(); rPreRow.deallocate()
+        scratch.deallocate()
+    }
+
+    public var inputCount: Int { sizes[0] }
+    public var outputCount: Int { sizes[layers] }
+
+    // MARK: Layout and initialisation
+
+    /// "layer<l>.weight" [out, in] and "layer<l>.bias" [out]; the last layer is the "head".
+    public var layout: [LayoutTensor] {
+        (0..<layers).flatMap { l -> [LayoutTensor] in
+            let role = l == layers - 1 ? "head" : "body"
+            return [LayoutTensor(name: "layer\(l).weight", offset: weightOffset[l], shape: [sizes[l + 1], sizes[l]], role: role),
+                    LayoutTensor(name: "layer\(l).bias", offset: biasOffset[l], shape: [sizes[l + 1]], role: role)]
+        }
+    }
+
+    /// PyTorch nn.Linear's default: W and b uniform in +-1/sqrt(fan_in), drawn layer by
+    /// layer (weights row-major, then biases) from SplitMix64(seed).
+    public func initParameters(seed: UInt64, into params: UnsafeMutablePointer<Float>) {
+        var rng = SplitMix64(seed: seed)
+        for l in 0..<layers {
+            let bound = 1 / Float(dims[l]).squareRoot()
+            for i in 0..<(dims[l + 1] * dims[l]) { params[weightOffset[l] + i] = rng.nextFloat(symmetric: bound) }
+            for i in 0..<dims[l + 1] { params[biasOffset[l] + i] = rng.nextFloat(symmetric: bound) }
+        }
+    }
+
+    /// Floating-point operations of one loss_grad on a batch of n: 2 per multiply-add of
+    /// the matrix products (forward, weight gradient, input gradient below the first
+    /// layer) plus one per bias add and bias-gradient add; activations and the loss are
+    /// not counted.
+    public func flops(batch n: Int) -> UInt64 {
+        var total: UInt64 = 0
+        for l in 0..<layers {
+            let mac = UInt64(n) * UInt64(dims[l]) * UInt64(dims[l + 1])
+            total += 2 * mac * (l > 0 ? 3 : 2) + 2 * UInt64(n) * UInt64(dims[l + 1])
+        }
+        return total
+    }
+
+    // MARK: Entry points (the batch must be valid: see PluginBatch)
+
+    /// Predictions (MSE) or logits (CE) of n examples into output (n * outputCount floats).
+    public func forward(params: UnsafePointer<Float>, batch: PluginBatch, output: UnsafeMutablePointer<Float>) {
+        reserve(batch.n)
+        forwardPass(params, batch.x, batch.n, direction: nil)
+        output.update(from: buffer(outRow), count: batch.n * outputCount)
+    }
+
+    /// Mean loss (accumulated in Double); the gradient into grad when it is non-nil.
+    public func lossGrad(params: UnsafePointer<Float>, batch: PluginBatch, grad: UnsafeMutablePointer<Float>?) -> Float {
+        reserve(batch.n)
+        forwardPass(params, batch.x, batch.n, direction: nil)
+        let value = head(batch, g: grad == nil ? nil : buffer(gRow))
+        if let grad { backward(params, batch.x, batch.n, grad: grad) }
+        return Float(value)
+    }
+
+    /// output = Hessian of the mean loss times v (parameterCount floats each, not aliased).
+    public func hvp(params: UnsafePointer<Float>, batch: PluginBatch, v: UnsafePointer<Float>,
+                    output: UnsafeMutablePointer<Float>) {
+        reserve(batch.n)
+        forwardPass(params, batch.x, batch.n, direction: v)
+        _ = head(batch, g: buffer(gRow))
+        headHessian(batch.n, into: buffer(rgRow))
+        rBackward(params, batch.x, batch.n, v: v, output: output)
+    }
+
+    // MARK: Scratch
+
+    @inline(__always) private func buffer(_ row: Int) -> UnsafeMutablePointer<Float> { scratch + row * capacity }
+
+    /// Grows the scratch when a batch is larger than any before (the only allocation).
+    private func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        scratch.deallocate()
+        scratch = .allocate(capacity: rowsTotal * n)
+        capacity = n
+    }
+
+    // MARK: Forward (and R-forward when a direction is given)
+
+    private func forwardPass(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                             direction v: UnsafePointer<Float>?) {
+        var input = x
+        var rInput: UnsafePointer<Float>? = nil  // Ra_l; nil means zero (l = 0)
+        for l in 0..<layers {
+            let fin = dims[l], fout = dims[l + 1]
+            let last = l == layers - 1
+            let z = buffer(last ? outRow : actRow[l + 1])
+            affine(input, n, fin, fout, params + weightOffset[l], params + biasOffset[l], into: z)
+            var rz: UnsafeMutablePointer<Float>? = nil
+            if let v {
+                let r = buffer(rPreRow[l])
+                affine(input, n, fin, fout, v + weightOffset[l], v + biasOffset[l], into: r)
+                if let rInput {
+                    Kernels.gemm(.none, .transposed, m: n, n: fout, k: fin, a: rInput, lda: fin,
+                                 b: params + weightOffset[l], ldb: fin, beta: 1, c: r, ldc: fout)
+                }
+                rz = r
+            }
+            guard !last else { break }
+            activate(z, n * fout)
+            if let rz {
+                let ra = buffer(rActRow[l + 1])
+                multiplyByDerivative(rz, activations: z, into: ra, n * fout)
+                rInput = UnsafePointer(ra)
+            }
+            input = UnsafePointer(z)
+        }
+    }
+
+    /// out[n, fout] = input[n, fin] W^T + b.
+    @inline(__always)
+    private func affine(_ input: UnsafePointer<Float>, _ n: Int, _ fin: Int, _ fout: Int,
+                        _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<n { (out + i * fout).update(from: b, count: fout) }
+        Kernels.gemm(.none, .transposed, m: n, n: fout, k: fin, a: input, lda: fin, b: w, ldb: fin,
+                     beta: 1, c: out, ldc: fout)
+    }
+
+    private func activate(_ z: UnsafeMutablePointer<Float>, _ count: Int) {
+        switch activation {
+        case .relu: for i in 0..<count { z[i] = z[i] > 0 ? z[i] : 0 }
+        case .tanh: for i in 0..<count { z[i] = tanhf(z[i]) }  // glibc: ~12 ns each, the tanh bottleneck
+        }
+    }
+
+    /// out = s'(z) * x, with s' computed from the activations a = s(z).
+    @inline(__always)
+    private func multiplyByDerivative(_ x: UnsafePointer<Float>, activations a: UnsafePointer<Float>,
+                                      into out: UnsafeMutablePointer<Float>, _ count: Int) {
+        switch activation {
+        case .relu: for i in 0..<count { out[i] = a[i] > 0 ? x[i] : 0 }
+        case .tanh: for i in 0..<count { out[i] = (1 - a[i] * a[i]) * x[i] }
+        }
+    }
+
+    // MARK: Loss head
+
+    /// The mean loss; if g is given, d loss / d z_out into it (and CE probabilities into probRow).
+    private func head(_ batch: PluginBatch, g: UnsafeMutablePointer<Float>?) -> Double {
+        let n = batch.n, d = outputCount
+        let z = buffer(outRow)
+        var total = 0.0
+        switch loss {
+        case .mse:
+            guard let y = batch.yFloat else { return .nan }
+            let count = n * d
+            let gradScale = Float(2.0 / Double(count))
+            for i in 0..<count {
+                let diff = z[i] - y[i]
+                total += Double(diff) * Double(diff)
+                g?[i] = gradScale * diff
+            }
+            return total / Double(count)
+        case .softmaxCrossEntropy:
+            guard let labels = batch.yClass else { return .nan }
+            let p = buffer(probRow)
+            let invN = Float(1.0 / Double(n))
+            for r in 0..<n {
+                let zr = z + r * d, pr = p + r * d
+                var m = zr[0]
+                for j in 1..<d { m = max(m, zr[j]) }
+                var sum = 0.0
+                for j in 0..<d { let e = expf(zr[j] - m); pr[j] = e; sum += Double(e) }
+                let label = Int(labels[r])
+                total += Double(m) + log(sum) - Double(zr[label])  // log-sum-exp minus the true logit
+                let inv = Float(1 / sum)
+                for j in 0..<d { pr[j] *= inv }
+                if let g {
+                    let gr = g + r * d
+                    for j in 0..<d { gr[j] = pr[j] * invN }
+                    gr[label] -= invN
+                }
+            }
+            return total / Double(n)
+        }
+    }
+
+    /// Rg = (d^2 loss / d z_out^2) Rz_out, from the probabilities `head` left.
+    private func headHessian(_ n: Int, into rg: UnsafeMutablePointer<Float>) {
+        let d = outputCount
+        let rz = buffer(rPreRow[layers - 1])
+        switch loss {
+        case .mse:
+            let scale = Float(2.0 / Double(n * d))
+            for i in 0..<(n * d) { rg[i] = scale * rz[i] }
+        case .softmaxCrossEntropy:
+            let p = buffer(probRow), invN = Float(1.0 / Double(n))
+            for r in 0..<n {
+                let pr = p + r * d, rzr = rz + r * d, out = rg + r * d
+                var dot: Float = 0
+                for j in 0..<d { dot += pr[j] * rzr[j] }
+                for j in 0..<d { out[j] = pr[j] * (rzr[j] - dot) * invN }
+            }
+        }
+    }
+
+    // MARK: Backward
+
+    private func backward(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                          grad: UnsafeMutablePointer<Float>) {
+        var g = buffer(gRow), ga = buffer(gaRow)
+        for l in stride(from: layers - 1, through: 0, by: -1) {
+            let fin = dims[l], fout = dims[l + 1]
+            let input = l == 0 ? x : UnsafePointer(buffer(actRow[l]))
+            Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: g, lda: fout, b: input, ldb: fin,
+                         beta: 0, c: grad + weightOffset[l], ldc: fin)
+            columnSums(g, n, fout, into: grad + biasOffset[l])
+            guard l > 0 else { break }
+            Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: g, lda: fout, b: params + weightOffset[l],
+                         ldb: fin, beta: 0, c: ga, ldc: fin)
+            multiplyByDerivative(ga, activations: input, into: ga, n * fin)
+            swap(&g, &ga)
+        }
+    }
+
+    /// The R-backward pass: writes the Hessian-vector product into output.
+    private func rBackward(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                           v: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        var g = buffer(gRow), rg = buffer(rgRow), ga = buffer(gaRow), rga = buffer(rgaRow)
+        for l in stride(from: layers - 1, through: 0, by: -1) {
+            let fin = dims[l], fout = dims[l + 1]
+            let input = l == 0 ? x : UnsafePointer(buffer(actRow[l]))
+            let w = params + weightOffset[l]
+            // R dW = Rg^T a + g^T Ra;  R db = column sums of Rg.
+            Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: rg, lda: fout, b: input, ldb: fin,
+                         beta: 0, c: output + weightOffset[l], ldc: fin)
+            if l > 0 {
+                Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: g, lda: fout,
+                             b: buffer(rActRow[l]), ldb: fin, beta: 1, c: output + weightOffset[l], ldc: fin)
+            }
+            columnSums(rg, n, fout, into: output + biasOffset[l])
+            guard l > 0 else { break }
+            // ga = g W;  Rga = Rg W + g V.
+            Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: g, lda: fout, b: w, ldb: fin, beta: 0, c: ga, ldc: fin)
+            Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: rg, lda: fout, b: w, ldb: fin, beta: 0, c: rga, ldc: fin)
+            Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: g, lda: fout, b: v + weightOffset[l], ldb: fin,
+                         beta: 1, c: rga, ldc: fin)
+            // Rg_{l-1} = s' Rga + s'' ga Rz_{l-1};  g_{l-1} = s' ga.
+            let count = n * fin
+            switch activation {
+            case .relu:
+                for i in 0..<count {
+                    let on = input[i] > 0
+                    rga[i] = on ? rga[i] : 0
+                    ga[i] = on ? ga[i] : 0
+                }
+            case .tanh:
+                let rz = buffer(rPreRow[l - 1])
+                for i in 0..<count {
+                    let a = input[i], d1 = 1 - a * a
+                    rga[i] = d1 * rga[i] - 2 * a * d1 * ga[i] * rz[i]
+                    ga[i] = d1 * ga[i]
+                }
+            }
+            swap(&g, &ga)
+            swap(&rg, &rga)
+        }
+    }
+
+    /// out[j] = sum over rows of m[row, j].
+    @inline(__always)
+    private func columnSums(_ m: UnsafePointer<Float>, _ rows: Int, _ cols: Int, into out: UnsafeMutablePointer<Float>) {
+        out.update(from: m, count: cols)
+        for r in 1..<max(rows, 1) { Kernels.axpy(1, m + r * cols, out, cols) }
+    }
+}

@@ -1,0 +1,68 @@
+import Testing
+@testable import MAMLPluginKit
+
+// MARK: - GEMM kernels against a naive double-precision triple loop
+
+@Suite struct KernelTests {
+    typealias GEMM = @Sendable (Transpose, Transpose, Int, Int, Int, Float, UnsafePointer<Float>, Int,
+                      UnsafePointer<Float>, Int, Float, UnsafeMutablePointer<Float>, Int) -> Void
+    static let small: GEMM = { Kernels.smallGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
+    static let blas: GEMM = { Kernels.blasGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
+    static let dispatch: GEMM = { Kernels.gemm($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
+
+    @Test(arguments: [(10, 40, 40), (1, 1, 1), (3, 5, 7), (10, 1, 40), (10, 40, 1), (9, 17, 33), (64, 70, 50)])
+    func allTransposesMatchNaiveLoops(m: Int, n: Int, k: Int) {
+        var rng = SplitMix64(seed: UInt64(m * 10_000 + n * 100 + k))
+        for (name, gemm) in [("small", Self.small), ("blas", Self.blas), ("gemm", Self.dispatch)] {
+            for ta in [Transpose.none, .transposed] {
+                for tb in [Transpose.none, .transposed] {
+                    for (alpha, beta) in [(Float(1), Float(0)), (Float(-0.5), Float(1)), (Float(2), Float(0.25))] {
+                        // Padded leading dimensions catch stride mistakes.
+                        let (ar, ac) = ta == .none ? (m, k) : (k, m)
+                        let (br, bc) = tb == .none ? (k, n) : (n, k)
+                        let lda = ac + 3, ldb = bc + 2, ldc = n + 1
+                        let a = (0..<(ar * lda)).map { _ in rng.nextFloat(symmetric: 1) }
+                        let b = (0..<(br * ldb)).map { _ in rng.nextFloat(symmetric: 1) }
+                        var c = (0..<(m * ldc)).map { _ in beta == 0 ? Float.nan : rng.nextFloat(symmetric: 1) }
+                        var expected = c
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var s = 0.0
+                                for p in 0..<k {
+                                    let av = ta == .none ? a[i * lda + p] : a[p * lda + i]
+                                    let bv = tb == .none ? b[p * ldb + j] : b[j * ldb + p]
+                                    s += Double(av) * Double(bv)
+                                }
+                                let old = beta == 0 ? 0 : Double(c[i * ldc + j])
+                                expected[i * ldc + j] = Float(Double(alpha) * s + Double(beta) * old)
+                            }
+                        }
+                        c.withUnsafeMutableBufferPointer { cp in
+                            gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cp.baseAddress!, ldc)
+                        }
+                        var worst: Float = 0
+                        for i in 0..<m { for j in 0..<n { worst = max(worst, abs(c[i * ldc + j] - expected[i * ldc + j])) } }
+                        #expect(worst <= 1e-5 * Float(k + 1), "\(name) \(ta) \(tb) alpha \(alpha) beta \(beta): max error \(worst)")
+                        // Padding columns of C are never written.
+                        for i in 0..<m where ldc > n {
+                            let padOK = c[i * ldc + n].isNaN ? expected[i * ldc + n].isNaN : c[i * ldc + n] == expected[i * ldc + n]
+                            #expect(padOK, "\(name): wrote past column n")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func vectorHelpers() {
+        let x: [Float] = (0..<19).map { Float($0) * 0.5 }
+        var y: [Float] = (0..<19).map { Float($0) }
+        let d = Kernels.dot(x, y, 19)
+        var want: Float = 0
+        for i in 0..<19 { want += x[i] * y[i] }  // half-integer products: exact in any order
+        #expect(d == want)
+        let expected: [Float] = (0..<19).map { (i: Int) -> Float in Float(i) + 2 * Float(i) * 0.5 }
+        y.withUnsafeMutableBufferPointer { Kernels.axpy(2, x, $0.baseAddress!, 19) }
+        #expect(y == expected)
+    }
+}
