@@ -3,8 +3,12 @@
 import PackageDescription
 
 // Plugins are dynamic libraries that export exactly one symbol (`maml_plugin_registry`):
-// everything the plugin kit links in statically stays local to the plugin.
-let pluginLinker: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--exclude-libs=ALL"])]
+// the version script makes everything else, including the plugin kit linked into
+// each plugin, local to that plugin, so two plugins never bind to each other's kit.
+let packageRoot = String(#filePath.dropLast("Package.swift".count))
+let pluginLinker: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "--version-script=\(packageRoot)Plugins/plugin-exports.map", "-Xlinker", "-Bsymbolic"]),
+]
 
 let package = Package(
     name: "maml-zoo",

@@ -1,40 +1,27 @@
-import Foundation
+import MAMLPluginKit
 
-// MARK: - Config and schema validation: the single call site for MAMLPluginKit
+// MARK: - Config and schema validation
 //
-// TODO(merge): replace both bodies with MAMLPluginKit's JSON parser and
-// config-schema validator. Until then they only check that the JSON parses
-// and is an object; the plugin's own create() still validates keys and ranges.
+// The host validates a user's config against the model's schema before
+// create(), with the same validator Swift plugins use (MAMLPluginKit's
+// ConfigSchema), so every plugin, whatever its language, gets the same clear
+// messages ("config key "hidden"[1]: 0 is below the minimum 1"). The plugin's
+// create() still validates: it is the authority on its own config.
 
-/// Checks `config` against the model's JSON `schema`; returns the config JSON to pass to `create`.
-/// An empty or blank config means `{}`.
-func validateConfig(schema: String, config: String) throws -> String {
-    let trimmed = config.trimmingCharacters(in: .whitespacesAndNewlines)
-    if trimmed.isEmpty { return "{}" }
-    try parseJSONObject(trimmed, what: "config")
-    return trimmed
-}
-
-/// Checks that a descriptor's `config_schema` is a JSON object.
-func validateSchema(_ schema: String) throws {
-    try parseJSONObject(schema, what: "config_schema")
-}
-
-// MARK: - Minimal JSON check
-
-private func parseJSONObject(_ text: String, what: String) throws {
-    let value: Any
+/// Checks `config` against the model's JSON `schema`; returns the resolved config (every key,
+/// defaults filled, schema order) to pass to `create`. An empty or blank config means `{}`.
+func validateConfig(schema: String, config: String) throws(HostError) -> String {
     do {
-        value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+        return JSONValue.object(try ConfigSchema(json: schema).validate(config)).serialized()
+    } catch let error as ConfigError {
+        throw HostError(error.message)
     } catch {
-        throw HostError("\(what) is not valid JSON: \(excerpt(text))")
-    }
-    guard value is [String: Any] else {
-        throw HostError("\(what) must be a JSON object, got \(excerpt(text))")
+        throw HostError("config_schema: \(error)")
     }
 }
 
-/// A short quotation of the offending text for messages.
-func excerpt(_ text: String, limit: Int = 60) -> String {
-    text.count <= limit ? "'\(text)'" : "'\(text.prefix(limit))...'"
+/// Checks that a descriptor's `config_schema` is a schema the host understands.
+func validateSchema(_ schema: String) throws(HostError) {
+    do throws(ConfigSchemaError) { _ = try ConfigSchema(json: schema) }
+    catch { throw HostError("config_schema is not a valid schema: \(error.message)") }
 }

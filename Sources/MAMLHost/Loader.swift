@@ -1,4 +1,5 @@
 import MAMLPluginABI
+import MAMLPluginKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,7 +79,7 @@ func loadPlugin(_ candidate: PluginCandidate) -> LoadOutcome {
         pluginVersion = try readString(r.plugin_version, "registry plugin_version")
         builtWith = try readString(r.built_with, "registry built_with")
     } catch { return refuse(error.message) }
-    let hostToolchain = hostSwiftToolchain()
+    let hostToolchain = swiftToolchain
     if builtWith.hasPrefix("swift-") && builtWith != hostToolchain {
         return refuse("built with \(builtWith), this host is \(hostToolchain); Swift is not ABI-stable on Linux: rebuild the plugin with this toolchain")
     }

@@ -57,9 +57,8 @@ public final class PluginBackbone: Backbone {
         let label = "model '\(model.name)' (\(model.id), plugin \(model.pluginPath))"
 
         let normalized: String
-        do { normalized = try validateConfig(schema: model.configSchema, config: config) }
-        catch let error as HostError { throw HostError("\(label): invalid config: \(error.message)") }
-        catch { throw HostError("\(label): invalid config: \(error)") }
+        do throws(HostError) { normalized = try validateConfig(schema: model.configSchema, config: config) }
+        catch { throw HostError("\(label): invalid config: \(error.message)") }
 
         // MARK: create()
         var created: OpaquePointer?

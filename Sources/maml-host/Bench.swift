@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
         let seconds = now() - t0
         let rate = Double(iterations) / seconds
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakMiB = Double(usage.ru_maxrss) / 1024
         if json {
             let o: KeyValuePairs<String, JSONValue> = [
@@ -47,7 +47,7 @@ struct Bench: ParsableCommand {
                 "meta_batch": .number(Double(config.metaBatch)), "parameters": .number(Double(setup.backbone.parameterCount)),
                 "exact_hvp": .bool(setup.backbone.hasExactHVP), "threads": .number(1),
                 "final_query_loss": .number(loss), "peak_rss_mib": .number(peakMiB)]
-            print(JSONValue.object(JSONObject(o.map { ($0.key, $0.value) })).serialized())
+            print(jsonObject(o).serialized())
         } else {
             print("\(setup.identity.id) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
                   + "meta-batch \(config.metaBatch), 1 thread")

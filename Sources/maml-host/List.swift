@@ -1,6 +1,7 @@
 // MARK: - maml-host list
 import ArgumentParser
 import MAMLHost
+import MAMLPluginKit
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,15 +14,15 @@ struct List: ParsableCommand {
         let catalog = plugins.catalog(quiet: json)
         if json {
             let models = catalog.models.map { m in
-                JSON.object(["id": .string(m.id), "name": .string(m.name), "family": .string(m.family),
+                jsonObject(["id": .string(m.id), "name": .string(m.name), "family": .string(m.family),
                              "version": .string(m.version), "summary": .string(m.summary), "file": .string(m.pluginPath),
                              "built_with": .string(m.builtWith)])
             }
             let problems = catalog.problems.map { p in
-                JSON.object(["file": .string(p.path), "severity": .string(p.severity == .error ? "error" : "warning"),
+                jsonObject(["file": .string(p.path), "severity": .string(p.severity == .error ? "error" : "warning"),
                              "message": .string(p.message)])
             }
-            print(JSON.object(["models": .array(models), "problems": .array(problems)]).text)
+            print(jsonObject(["models": .array(models), "problems": .array(problems)]).serialized())
             return
         }
         guard !catalog.models.isEmpty else {

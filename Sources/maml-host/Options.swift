@@ -5,6 +5,7 @@ import Glibc
 #endif
 import MAMLCore
 import MAMLHost
+import MAMLPluginKit
 
 /// Where to look for plugins beyond the default places.
 struct PluginOptions: ParsableArguments {
@@ -31,5 +32,13 @@ func printError(_ message: String) {
 }
 
 struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) { fputs(string, stderr) }
+    mutating func write(_ string: String) {
+        var s = string
+        s.withUTF8 { _ = Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+}
+
+/// A JSON object value from literal pairs, keeping their order.
+func jsonObject(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
+    .object(JSONObject(pairs.map { ($0.key, $0.value) }))
 }

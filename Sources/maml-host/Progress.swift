@@ -41,7 +41,7 @@ struct ProgressReporter {
             guard finished || t - lastDraw >= 0.1 else { return }
             lastDraw = t
             print("\r" + line(iteration: iteration, done: done) + "\u{1B}[K", terminator: finished ? "\n" : "")
-            fflush(stdout)
+            fflush(nil)
         } else if done % plainEvery == 0 || finished {
             print(line(iteration: iteration, done: done))
         }

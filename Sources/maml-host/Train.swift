@@ -22,11 +22,13 @@ struct Train: ParsableCommand {
     var checkpointEvery = 0
     @Option(help: ArgumentHelp("Append metrics as JSON lines to FILE.", valueName: "FILE")) var log: String?
     @Option(name: .customLong("log-every"), help: "Iterations between metric lines in --log.") var logEvery = 100
+    @OptionGroup var validation: ValidationOptions
 
     func validate() throws {
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1, got \(iterations)") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be >= 0, got \(checkpointEvery)") }
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
+        try validation.check()
     }
 
     func run() throws {
@@ -55,6 +57,7 @@ struct Train: ParsableCommand {
               + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)")
 
         let metrics = try log.map { try MetricsLog(path: $0) }
+        var selector = try validation.makeSelector(setup: setup, innerLR: c.innerLR)
         var progress = ProgressReporter(total: iterations, start: trainer.iteration)
         let t0 = now()
         while trainer.iteration < iterations {
@@ -64,12 +67,21 @@ struct Train: ParsableCommand {
                 metrics.write(["iteration": .number(Double(result.iteration)), "query_loss": .number(result.queryLoss),
                                "elapsed_s": .number(now() - t0)])
             }
+            if var s = selector, result.iteration % validation.every == 0 || result.iteration == iterations {
+                let score = try s.validate(trainer: trainer, model: setup.identity)
+                selector = s
+                metrics?.write(["iteration": .number(Double(result.iteration)), "validation_score": .number(score),
+                                "best_score": .number(s.bestScore), "best_iteration": .number(Double(s.bestIteration))])
+            }
             if checkpointEvery > 0, result.iteration % checkpointEvery == 0, result.iteration < iterations {
                 try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
             }
         }
         try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
         print("wrote \(output) (iteration \(trainer.iteration), \(fmtDuration(now() - t0)))")
+        if let selector, let best = validation.best {
+            print("wrote \(best): best validation score \(fmt(selector.bestScore, 4)) at iteration \(selector.bestIteration)")
+        }
     }
 }
 
@@ -86,7 +98,7 @@ final class MetricsLog {
     deinit { fclose(file) }
 
     func write(_ fields: KeyValuePairs<String, JSONValue>) {
-        fputs(JSONValue.object(JSONObject(fields.map { ($0.key, $0.value) })).serialized() + "\n", file)
+        fputs(jsonObject(fields).serialized() + "\n", file)
         fflush(file)
     }
 }

@@ -46,7 +46,7 @@ struct LoaderTests {
         ("libswift59.so", "built with swift-5.9, this host is swift-6.3.1; Swift is not ABI-stable on Linux: rebuild the plugin with this toolchain"),
         ("libnullfn.so", "model #0 ('org.test.linreg-nullfn'): required function loss_grad is NULL"),
         ("libemptyname.so", "model #0 ('org.test.linreg-emptyname'): name is empty"),
-        ("libbadschema.so", "model #0 ('org.test.linreg-badschema'): config_schema is not valid JSON"),
+        ("libbadschema.so", "model #0 ('org.test.linreg-badschema'): config_schema is not a valid schema: config schema is not valid JSON"),
         ("libselfdup.so", "model id 'org.test.linreg-selfdup' is defined more than once in this plugin; all of them are refused"),
         ("garbage.so", "cannot load: "),
         ("libgone.so", "broken symbolic link, skipped"),

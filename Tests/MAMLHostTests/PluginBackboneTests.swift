@@ -135,15 +135,28 @@ struct PluginBackboneTests {
         #expect(maxRelativeError(output, expected) < 1e-6)
     }
 
-    @Test("a bad config fails create with the plugin's message and the model's name")
-    func badConfig() throws {
+    @Test("a config the schema refuses never reaches create; the message names model and key")
+    func badConfigRefusedBySchema() throws {
         let unknownKey = #expect(throws: HostError.self) { try makeBackbone("linreg", config: #"{"bogus": 1}"#) }
         #expect(unknownKey?.message.hasPrefix("model 'linreg' (org.test.linreg, plugin /") == true)
-        #expect(unknownKey?.message.hasSuffix("create failed (MAML_ERR_INVALID_ARGUMENT): unknown config key 'bogus' (this model takes inputs, outputs)") == true)
-        let range = #expect(throws: HostError.self) { try makeBackbone("logreg", config: #"{"classes": 1}"#) }
-        #expect(range?.message.hasSuffix("config key 'classes' must be in 2...16, got 1") == true)
+        #expect(unknownKey?.message.hasSuffix(#"invalid config: unknown config key "bogus" (known: inputs, outputs)"#) == true)
+        let range = #expect(throws: HostError.self) { try makeBackbone("linreg", config: #"{"outputs": 17}"#) }
+        #expect(range?.message.contains(#"config key "outputs": 17 is above the maximum 16"#) == true)
         let notJSON = #expect(throws: HostError.self) { try makeBackbone("linreg", config: "{inputs: 3") }
         #expect(notJSON?.message.contains("invalid config: config is not valid JSON") == true)
+    }
+
+    @Test("a config the schema allows but create refuses gives the plugin's own message")
+    func badConfigRefusedByCreate() throws {
+        let error = #expect(throws: HostError.self) { try makeBackbone("logreg", config: #"{"classes": 1}"#) }
+        #expect(error?.message.hasPrefix("model 'logreg' (org.test.logreg, plugin /") == true)
+        #expect(error?.message.hasSuffix("create failed (MAML_ERR_INVALID_ARGUMENT): config key 'classes' must be in 2...16, got 1") == true)
+    }
+
+    @Test("the resolved config, defaults filled in, is what the instance reports")
+    func resolvedConfig() throws {
+        let backbone = try makeBackbone("linreg", config: #"{"outputs": 4}"#)
+        #expect(backbone.config == #"{"inputs":3,"outputs":4}"#)
     }
 
     @Test("non-finite results with MAML_OK are caught by the adapter as numerical errors")
