@@ -71,6 +71,9 @@ public struct EvalResult: Sendable, Equatable, Codable {
     /// Mean query accuracy in [0, 1] and its 95% CI half-width (classification only).
     public var accuracy: Double?
     public var accuracyCI95: Double?
+    /// Tasks whose fine-tuning diverged (a non-finite loss) by this step: their loss counts as
+    /// +infinity (so `loss` is infinite) and their accuracy as 0.
+    public var diverged: Int = 0
 }
 
 /// Mean and 95% CI half-width (1.96 * sample std / sqrt(n)) of `values`, in Double.
@@ -80,6 +83,7 @@ public func meanAndCI95(_ values: [Double]) -> (mean: Double, ci95: Double) {
     var sum = 0.0
     for x in values { sum += x }
     let mean = sum / Double(n)
+    guard mean.isFinite else { return (mean, .infinity) }
     guard n > 1 else { return (mean, 0) }
     var ss = 0.0
     for x in values { ss += (x - mean) * (x - mean) }
@@ -133,6 +137,11 @@ public final class Evaluator {
                 try family.sample(split: config.split, supportShots: shots, queryShots: config.queryShots,
                                   rng: &rng, into: task)
                 parameters.withUnsafeBufferPointer { copyVector($0.baseAddress!, to: theta.base, count: n) }
+                // Until recorded, a slot holds the value of a diverged task (see the catch below).
+                for s in 0..<nSteps {
+                    losses[(k * nSteps + s) * nTasks + i] = .infinity
+                    if classify { accuracies[(k * nSteps + s) * nTasks + i] = 0 }
+                }
                 do {
                     for step in 0...maxSteps {
                         for (s, want) in config.steps.enumerated() where want == step {
@@ -147,6 +156,9 @@ public final class Evaluator {
                             addScaled(theta.base, -config.innerLR, gradient.base, into: theta.base, count: n)
                         }
                     }
+                } catch where error.isDivergence {
+                    // Fine-tuning blew up on this task: a legitimate (bad) outcome of the
+                    // parameters, reported as +infinity loss from here on, not a failure.
                 } catch {
                     throw error.error(at: "evaluation task \(i), K = \(shots)")
                 }
@@ -160,6 +172,7 @@ public final class Evaluator {
                 let range = (k * nSteps + s) * nTasks ..< (k * nSteps + s + 1) * nTasks
                 let l = meanAndCI95(Array(losses[range]))
                 var r = EvalResult(shots: shots, steps: steps, tasks: nTasks, loss: l.mean, lossCI95: l.ci95)
+                r.diverged = losses[range].reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
                 if classify {
                     let a = meanAndCI95(Array(accuracies[range]))
                     r.accuracy = a.mean; r.accuracyCI95 = a.ci95

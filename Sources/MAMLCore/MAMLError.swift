@@ -34,6 +34,14 @@ enum TaskFault: Error {
     case nonFinite(String)
     case backbone(BackboneError, String)
 
+    /// A non-finite number, from the core's checks or the plugin's MAML_ERR_NUMERICAL.
+    var isDivergence: Bool {
+        switch self {
+        case .nonFinite: return true
+        case .backbone(let e, _): return e.kind == .numerical
+        }
+    }
+
     func error(at location: String) -> MAMLError {
         switch self {
         case .nonFinite(let what): return .nonFinite("\(what) at \(location)")

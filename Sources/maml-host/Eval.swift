@@ -68,16 +68,22 @@ extension Substring {
 }
 
 /// The evaluation table: one row per (K, steps).
+/// A DIVERGED column appears when any task's fine-tuning diverged (its loss counts as infinite).
 func evaluationTable(_ results: [EvalResult], lossKind: LossKind) -> String {
     let metric = lossKind == .mse ? "MSE" : "LOSS"
-    var table = lossKind == .mse ? Table("K", "STEPS", metric, "±95% CI") : Table("K", "STEPS", "ACCURACY", "±95% CI", metric)
+    var header = lossKind == .mse ? ["K", "STEPS", metric, "±95% CI"] : ["K", "STEPS", "ACCURACY", "±95% CI", metric]
+    let anyDiverged = results.contains { $0.diverged > 0 }
+    if anyDiverged { header.append("DIVERGED") }
+    var table = Table(header: header)
     for r in results {
+        var row = [String(r.shots), String(r.steps)]
         if lossKind == .mse {
-            table.add(String(r.shots), String(r.steps), fmt(r.loss), fmt(r.lossCI95))
+            row += [fmt(r.loss), fmt(r.lossCI95)]
         } else {
-            table.add(String(r.shots), String(r.steps), fmt(100 * (r.accuracy ?? .nan), 2) + "%",
-                      fmt(100 * (r.accuracyCI95 ?? .nan), 2) + "%", fmt(r.loss))
+            row += [fmt(100 * (r.accuracy ?? .nan), 2) + "%", fmt(100 * (r.accuracyCI95 ?? .nan), 2) + "%", fmt(r.loss)]
         }
+        if anyDiverged { row.append("\(r.diverged)/\(r.tasks)") }
+        table.add(row)
     }
     return table.render()
 }
@@ -85,7 +91,8 @@ func evaluationTable(_ results: [EvalResult], lossKind: LossKind) -> String {
 /// {"results": [{"shots", "steps", "mse" | "accuracy" + "loss", "ci95"}], ...extra}
 func evaluationJSON(_ results: [EvalResult], lossKind: LossKind, extra: KeyValuePairs<String, JSONValue>) -> String {
     let rows: [JSONValue] = results.map { r in
-        var o = JSONObject([("shots", .number(Double(r.shots))), ("steps", .number(Double(r.steps)))])
+        var o = JSONObject([("shots", .number(Double(r.shots))), ("steps", .number(Double(r.steps))),
+                            ("diverged", .number(Double(r.diverged)))])
         if lossKind == .mse {
             o["mse"] = .number(r.loss); o["ci95"] = .number(r.lossCI95)
         } else {

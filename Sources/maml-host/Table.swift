@@ -6,6 +6,7 @@ struct Table {
     var rows: [[String]] = []
 
     init(_ header: String...) { self.header = header }
+    init(header: [String]) { self.header = header }
 
     mutating func add(_ cells: String...) { rows.append(cells) }
     mutating func add(_ cells: [String]) { rows.append(cells) }
@@ -45,6 +46,7 @@ extension String {
 /// Fixed-point formatting without Foundation's locale machinery.
 func fmt(_ x: Double, _ digits: Int = 3) -> String {
     guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
+    guard abs(x) < 1e12 else { return x.description }   // e.g. 1.8e+16: beyond fixed-point use
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let r = (abs(x) * scale).rounded()

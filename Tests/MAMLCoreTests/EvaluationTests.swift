@@ -53,6 +53,20 @@ struct ConstantTasks: TaskFamily {
         }
     }
 
+    @Test func aTaskWhoseFineTuningDivergesCountsAsInfiniteLossNotAnError() throws {
+        // alpha = 2: each step multiplies the error by -3, so after 50 steps the float loss
+        // (c^2 9^50 ~ 5e47 c^2) overflows for every task, while steps 0 and 1 stay finite.
+        let config = EvaluationConfig(tasks: 20, shots: [2], steps: [0, 1, 50], queryShots: 3, innerLR: 2, seed: 5)
+        let evaluator = try Evaluator(backbone: TestBackbone(LinearModel(inputs: 1)), family: ConstantTasks(),
+                                      config: config)
+        let results = try evaluator.evaluate(parameters: [0, 0])
+        #expect(results.map(\.diverged) == [0, 0, 20])
+        #expect(results[0].loss.isFinite && results[1].loss.isFinite)
+        #expect(abs(results[1].loss - 9 * results[0].loss) < 1e-5 * results[1].loss)
+        #expect(results[2].loss == .infinity && results[2].lossCI95 == .infinity)
+        #expect(meanAndCI95([1, .infinity]).mean == .infinity)
+    }
+
     @Test func theSameSeedGivesTheSameTasksForEveryEvaluation() throws {
         let backbone = TestBackbone(TanhModel(hidden: 4))
         let config = EvaluationConfig(tasks: 20, shots: [5], steps: [0, 2], innerLR: 0.01, seed: 3)
