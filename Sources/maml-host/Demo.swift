@@ -12,8 +12,8 @@ struct Demo: ParsableCommand {
     @Option(help: "Meta-iterations (the paper used 70,000; the zoo model has them).") var iterations = 10_000
     @Option(help: "Seed of initialisation and task sampling.") var seed: UInt64 = 0
     @Option(help: "Held-out tasks per support size.") var tasks = 600
-    @Option(help: ArgumentHelp("The zoo checkpoint to compare with.", valueName: "CKPT"))
-    var zoo = "models/zoo/mlp-sinusoid-maml.ckpt"
+    @Option(help: ArgumentHelp("Checkpoints to compare with at K = 5 (repeatable; missing ones are skipped).", valueName: "CKPT"))
+    var compare = ["models/zoo/mlp-sinusoid-maml.ckpt", "models/zoo/mlp-sinusoid-pretrain.ckpt"]
 
     func run() throws {
         let catalog = plugins.catalog()
@@ -32,23 +32,23 @@ struct Demo: ParsableCommand {
         let results = try evaluate(setup: setup, parameters: trainer.parameters, config: evalConfig)
         print(evaluationTable(results, lossKind: .mse))
 
-        // K = 5 side by side: this run, the zoo model, the paper.
-        var zooResults: [EvalResult]?
-        if let saved = try? Checkpoint.read(from: zoo), saved.header.model.id == setup.identity.id,
-           saved.parameters.count == setup.backbone.parameterCount {
-            zooResults = try evaluate(setup: setup, parameters: saved.parameters,
-                                      config: EvaluationConfig(tasks: tasks, shots: [5], steps: [1, 5, 10]))
-        }
+        // K = 5 side by side: this run, the zoo's models (when run from the repository), the paper.
         print("\nK = 5, MSE after 1 / 5 / 10 steps:")
         var table = Table("MODEL", "1 STEP", "5 STEPS", "10 STEPS")
         func row(_ name: String, _ rs: [EvalResult]) {
             let mse = [1, 5, 10].map { s in rs.first { $0.shots == 5 && $0.steps == s }.map { fmt($0.loss) + " ± " + fmt($0.lossCI95) } ?? "-" }
             table.add([name] + mse)
         }
-        row("this run (\(iterations) it)", results)
-        if let zooResults { row("zoo \(zoo) (70,000 it)", zooResults) }
-        table.add("MAML paper (70,000 it)", "0.67", "0.38", "0.35")
-        table.add("paper: pretrained baseline", "2.41", "2.23", "2.19")
+        row("this run (\(iterations) iterations)", results)
+        for path in compare {
+            guard let saved = try? Checkpoint.read(from: path), saved.header.model.id == setup.identity.id,
+                  saved.parameters.count == setup.backbone.parameterCount else { continue }
+            let rs = try evaluate(setup: setup, parameters: saved.parameters,
+                                  config: EvaluationConfig(tasks: tasks, shots: [5], steps: [1, 5, 10]))
+            row("\(path) (\(saved.header.training.algorithm.rawValue), iteration \(saved.header.iteration))", rs)
+        }
+        table.add("MAML paper (70,000 iterations)", "0.67", "0.38", "0.35")
+        table.add("MAML paper: pretrained baseline", "2.41", "2.23", "2.19")
         print(table.render())
     }
 }
