@@ -22,9 +22,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let saved = try Checkpoint.read(from: checkpoint)
         let header = saved.header
-        let setup = try Setup(catalog: plugins.catalog(quiet: json), model: header.model.id, config: header.model.config,
-                              task: header.task.family, taskConfig: header.task.config)
-        try saved.check(modelID: setup.identity.id, parameterCount: setup.backbone.parameterCount, path: checkpoint)
+        let setup = try Setup(checkpoint: saved, path: checkpoint, catalog: plugins.catalog(quiet: json))
         let config = EvaluationConfig(tasks: tasks, shots: try parseList(shots, "--shots"),
                                       steps: try parseList(steps, "--steps"), queryShots: queries,
                                       innerLR: innerLR ?? header.training.innerLR, seed: evalSeed)

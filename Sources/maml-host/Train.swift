@@ -37,9 +37,7 @@ struct Train: ParsableCommand {
         var setup: Setup
         if let resume {
             let saved = try Checkpoint.read(from: resume)
-            setup = try Setup(catalog: catalog, model: saved.header.model.id, config: saved.header.model.config,
-                              task: saved.header.task.family, taskConfig: saved.header.task.config)
-            try saved.check(modelID: setup.identity.id, parameterCount: setup.backbone.parameterCount, path: resume)
+            setup = try Setup(checkpoint: saved, path: resume, catalog: catalog)
             var config = saved.header.training
             config.iterations = iterations
             trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,

@@ -47,5 +47,26 @@ struct Setup {
     }
 }
 
+extension Setup {
+    /// The model a checkpoint was made with, checked against what is installed: the same id
+    /// (lookup is by id), parameter count, and major version (a new major may lay out
+    /// parameters differently); another minor or patch version only gets a note.
+    init(checkpoint saved: Checkpoint, path: String, catalog: PluginCatalog) throws {
+        let h = saved.header
+        try self.init(catalog: catalog, model: h.model.id, config: h.model.config,
+                      task: h.task.family, taskConfig: h.task.config)
+        try saved.check(modelID: identity.id, parameterCount: backbone.parameterCount, path: path)
+        let major = { (v: String) in v.split(separator: ".").first.map(String.init) ?? v }
+        if major(h.model.version) != major(identity.version) {
+            throw CLIError("\(path): made with \(h.model.id) \(h.model.version), installed is \(identity.version) "
+                           + "(another major version may lay out parameters differently); install \(h.model.id) "
+                           + "\(major(h.model.version)).x or retrain")
+        }
+        if h.model.version != identity.version {
+            printError("note: \(path) was made with \(h.model.id) \(h.model.version), installed is \(identity.version)")
+        }
+    }
+}
+
 /// Prints notes from the core (e.g. the finite-difference HVP fallback) on stderr.
 let noteToStderr: LogHandler = { printError("note: " + $0) }

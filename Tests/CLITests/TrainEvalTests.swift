@@ -1,5 +1,6 @@
 // MARK: - train, eval, bench, end to end
 import Foundation
+import MAMLCore
 import Testing
 
 @Suite struct TrainEvalTests {
@@ -73,6 +74,22 @@ import Testing
         let missing = try mamlHost(["eval", "--checkpoint", "nothere.ckpt"], in: dir)
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("nothere.ckpt"))
+    }
+
+    @Test func checkpointOfAnotherMajorModelVersionIsRefusedMinorOnlyNoted() throws {
+        let dir = try temporaryDirectory()
+        #expect(try mamlHost(["train"] + quickTraining + ["--iterations", "1", "--output", "v.ckpt"], in: dir).status == 0)
+        var saved = try Checkpoint.read(from: dir + "/v.ckpt")
+        saved.header.model.version = "2.0.0"
+        try saved.write(to: dir + "/v2.ckpt")
+        let major = try mamlHost(["eval", "--checkpoint", "v2.ckpt", "--tasks", "5"], in: dir)
+        #expect(major.status != 0)
+        #expect(major.stderr.contains("v2.ckpt: made with org.mamlzoo.mlp 2.0.0, installed is 1.0.0"))
+        saved.header.model.version = "1.9.3"
+        try saved.write(to: dir + "/v1.ckpt")
+        let minor = try mamlHost(["eval", "--checkpoint", "v1.ckpt", "--tasks", "5"], in: dir)
+        #expect(minor.status == 0, "\(minor.stderr)")
+        #expect(minor.stderr.contains("note: v1.ckpt was made with org.mamlzoo.mlp 1.9.3, installed is 1.0.0"))
     }
 
     @Test func badArgumentsExitNonZeroWithMessages() throws {
