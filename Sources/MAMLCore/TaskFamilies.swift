@@ -11,8 +11,15 @@ public let taskFamilyNames = ["sinusoid"]
 /// The family called `name`, configured from a JSON object (`"{}"` for its defaults).
 /// Unknown names and bad configs are errors naming the problem and what is accepted.
 public func makeTaskFamily(name: String, config: String = "{}") throws(MAMLError) -> any TaskFamily {
-    func decode<F: TaskFamily & Decodable>(_ type: F.Type) throws(MAMLError) -> F {
+    func decode<F: TaskFamily & Decodable>(_ type: F.Type, keys known: [String]) throws(MAMLError) -> F {
         let text = config.trimmingCharacters(in: .whitespaces).isEmpty ? "{}" : config
+        // JSONDecoder ignores keys it does not know; a misspelt key must not be silently dropped.
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw .invalidConfig("task \"\(name)\" config must be a JSON object, got \(text)")
+        }
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw .invalidConfig("unknown task config key \"\(unknown)\" for \(name) (known: \(known.joined(separator: ", ")))")
+        }
         do { return try JSONDecoder().decode(F.self, from: Data(text.utf8)) }
         catch let DecodingError.dataCorrupted(context) {
             throw .invalidConfig("task \"\(name)\" config: \(context.debugDescription)")
@@ -21,7 +28,7 @@ public func makeTaskFamily(name: String, config: String = "{}") throws(MAMLError
         }
     }
     switch name {
-    case "sinusoid": return try decode(SinusoidTasks.self)
+    case "sinusoid": return try decode(SinusoidTasks.self, keys: ["amplitude", "phase", "x"])
     default:
         throw .invalidConfig("unknown task \"\(name)\" (known: \(taskFamilyNames.joined(separator: ", ")))")
     }

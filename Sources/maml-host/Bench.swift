@@ -26,7 +26,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let setup = try Setup(catalog: plugins.catalog(quiet: json), model: options.model, config: options.config,
-                              task: options.task, taskConfig: options.taskConfig)
+                              task: options.task, taskConfig: try options.resolvedTaskConfig())
         let config = options.trainerConfig(iterations: warmup + iterations)
         let trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config, log: noteToStderr)
         for _ in 0..<warmup { try trainer.step() }

@@ -13,7 +13,9 @@ struct Eval: ParsableCommand {
     @Option(help: ArgumentHelp("Support sizes K, comma-separated.", valueName: "K,K,...")) var shots = "5,10,20"
     @Option(help: ArgumentHelp("Fine-tuning step counts, comma-separated.", valueName: "S,S,...")) var steps = "0,1,5,10"
     @Option(help: "Held-out tasks per support size.") var tasks = 600
-    @Option(help: "Query examples per task.") var queries = 100
+    @Option(name: [.customLong("query"), .customLong("queries")],
+            help: "Query examples per task (default: 100 for regression, 15 per class for classification).")
+    var queries: Int?
     @Option(name: .customLong("inner-lr"), help: "Fine-tuning learning rate (default: the checkpoint's inner lr).")
     var innerLR: Float?
     @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation tasks (same seed, same tasks).") var evalSeed: UInt64 = 0
@@ -23,18 +25,21 @@ struct Eval: ParsableCommand {
         let saved = try Checkpoint.read(from: checkpoint)
         let header = saved.header
         let setup = try Setup(checkpoint: saved, path: checkpoint, catalog: plugins.catalog(quiet: json))
+        let queryShots = queries ?? (setup.family.lossKind == .mse ? 100 : 15)
         let config = EvaluationConfig(tasks: tasks, shots: try parseList(shots, "--shots"),
-                                      steps: try parseList(steps, "--steps"), queryShots: queries,
+                                      steps: try parseList(steps, "--steps"), queryShots: queryShots,
                                       innerLR: innerLR ?? header.training.innerLR, seed: evalSeed)
         let results = try evaluate(setup: setup, parameters: saved.parameters, config: config)
         if json {
             print(evaluationJSON(results, lossKind: setup.family.lossKind,
                                  extra: ["checkpoint": .string(checkpoint), "model": .string(header.model.id),
                                          "task": .string(header.task.family), "iteration": .number(Double(header.iteration)),
-                                         "tasks": .number(Double(tasks)), "inner_lr": .number(Double(config.innerLR))]))
+                                         "tasks": .number(Double(tasks)), "queries": .number(Double(queryShots)),
+                                         "inner_lr": .number(Double("\(config.innerLR)") ?? Double(config.innerLR))]))
         } else {
             print("\(checkpoint): \(header.model.id) on \(header.task.family), \(header.training.algorithm.rawValue), "
-                  + "iteration \(header.iteration); \(tasks) unseen tasks, \(queries) query points, fine-tuning lr \(config.innerLR)")
+                  + "iteration \(header.iteration); \(tasks) unseen tasks, \(queryShots) query "
+                  + (setup.family.lossKind == .mse ? "points" : "examples per class") + ", fine-tuning lr \(config.innerLR)")
             print(evaluationTable(results, lossKind: setup.family.lossKind))
         }
     }

@@ -45,7 +45,7 @@ struct Train: ParsableCommand {
             print("resuming \(resume) at iteration \(trainer.iteration) of \(iterations)")
         } else {
             setup = try Setup(catalog: catalog, model: options.model, config: options.config,
-                              task: options.task, taskConfig: options.taskConfig)
+                              task: options.task, taskConfig: try options.resolvedTaskConfig())
             trainer = try Trainer(backbone: setup.backbone, family: setup.family,
                                   config: options.trainerConfig(iterations: iterations), log: noteToStderr)
         }

@@ -2,6 +2,7 @@
 import ArgumentParser
 import MAMLCore
 import MAMLHost
+import MAMLPluginKit
 
 extension MetaAlgorithm: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
@@ -19,16 +20,38 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("inner-lr"), help: "Inner learning rate (alpha).") var innerLR: Float = 0.01
     @Option(name: .customLong("meta-lr"), help: "Meta learning rate (beta).") var metaLR = 0.001
     @Option(name: .customLong("meta-batch"), help: "Tasks per meta-iteration.") var metaBatch = 25
-    @Option(help: "Support examples (shots) per task while training.") var shots = 10
-    @Option(help: "Query examples (shots) per task while training.") var queries = 10
+    @Option(help: "Classes per task (N-way classification families); merged into --task-config.") var ways: Int?
+    @Option(help: ArgumentHelp("Dataset folder (omniglot); merged into --task-config.", valueName: "DIR")) var data: String?
+    @Option(help: "Support examples per task while training (per class for N-way families).") var shots = 10
+    @Option(name: [.customLong("query"), .customLong("queries")],
+            help: "Query examples per task while training (per class for N-way families).") var queries = 10
     @Option(help: "Meta-optimiser: adam or sgd.") var optimizer: OptimizerKind = .adam
     @Option(help: "Seed of initialisation and task sampling.") var seed: UInt64 = 0
+
+    /// --task-config with --ways and --data merged in (they win over the same keys).
+    func resolvedTaskConfig() throws -> String {
+        try mergeTaskConfig(taskConfig, ways: ways, data: data)
+    }
 
     func trainerConfig(iterations: Int) -> TrainerConfig {
         TrainerConfig(algorithm: algorithm, innerSteps: innerSteps, innerLR: innerLR, metaLR: metaLR,
                       metaBatch: metaBatch, supportShots: shots, queryShots: queries, iterations: iterations,
                       seed: seed, optimizer: optimizer)
     }
+}
+
+/// A task config JSON object with the convenience flags merged in.
+func mergeTaskConfig(_ json: String, ways: Int?, data: String?) throws -> String {
+    guard ways != nil || data != nil else { return json }
+    let parsed: JSONValue
+    do { parsed = try JSONValue.parse(json.isEmpty ? "{}" : json) }
+    catch { throw CLIError("--task-config is not valid JSON: \(error)") }
+    guard var object = parsed.objectValue else {
+        throw CLIError("--task-config must be a JSON object, got \(json)")
+    }
+    if let ways { object["ways"] = .number(Double(ways)) }
+    if let data { object["data"] = .string(data) }
+    return JSONValue.object(object).serialized()
 }
 
 /// A loaded model instance and a task family that fit each other.
