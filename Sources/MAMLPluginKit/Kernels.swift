@@ -14,13 +14,14 @@ import MAMLKernels
 // Measured (release, one core of this 2-core AMD EPYC box, AVX2+FMA; OpenBLAS 0.3.21
 // pthread build at 1 thread; best of 5, C harness calling both), us per call:
 //                                      C avx2   C baseline   OpenBLAS
-//   NT 10x40x40 (hidden forward)         0.82      1.80        1.03
+//   NT 10x40x40 (hidden forward)         0.53      1.26        1.04
 //   TN 40x40x10 (hidden dW)              0.43      1.21        1.12
 //   NN 10x40x40 (hidden dX)              0.44      1.09        0.82
 //   NT 10x40x1, NN 10x40x1, TN 1x40x10   0.04-0.05 0.04-0.07   0.13-0.26
 //   NT 10x1x40 / TN 40x1x10              0.09/0.16 0.18/0.29   0.30/0.25
+//   (NT transposes B by 8x8 shuffle blocks, then runs the NN loops)
 //   NN 10x20x20                          0.22      0.43        0.38
-//   NT/NN/TN 25x64x64 (102k)             3.6/2.4/2.3           4.2/3.7/4.1
+//   NT/NN/TN 25x64x64 (102k)             2.7/2.4/2.3           4.2/3.7/4.1
 //   NT/NN/TN 32x128x128 (524k)           19.3/13.4/12.2        16.0/15.3/18.1
 //   NT/NN/TN 64x256x256 (4.2M)           143/128/177           106/104/115
 // Crossover: with AVX2 the C kernels win every shape up to ~100k multiply-adds and
