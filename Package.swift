@@ -32,7 +32,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
 
         // MARK: Libraries
-        .target(name: "MAMLPluginKit", dependencies: ["MAMLPluginABI", "CBLAS"]),
+        // Small-shape SGEMM in C: AVX2+FMA and baseline builds, chosen at load time.
+        .target(name: "MAMLKernels"),
+        .target(name: "MAMLPluginKit", dependencies: ["MAMLPluginABI", "CBLAS", "MAMLKernels"]),
         .target(name: "MAMLCore"),
         .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit"]),
         .executableTarget(name: "maml-host", dependencies: [

@@ -1,31 +1,33 @@
 import CBLAS
+import MAMLKernels
 
 // MARK: - Matrix kernels shared by the backbones
 //
 // C[m x n] = alpha * op(A) * op(B) + beta * C, row-major, float32, where op(X) is X
-// or its transpose. Two implementations:
-//   - `blasGEMM`: OpenBLAS cblas_sgemm, for everything that is not tiny;
-//   - `smallGEMM`: hand-written loops (8-wide SIMD, baseline x86-64 SSE2), for tiny shapes.
-// `gemm` picks between them by the work m*n*k.
+// or its transpose. Three implementations:
+//   - `blasGEMM`: OpenBLAS cblas_sgemm, for everything that is not small;
+//   - `cGEMM`: the MAMLKernels C target (register-tiled loops, one AVX2+FMA build and
+//     one baseline build, picked at load time by CPUID), for small shapes;
+//   - `smallGEMM`: the older Swift loops (baseline SSE2), kept as a second reference.
+// `gemm` picks C kernels when m*n*k <= `smallWorkLimit`, else BLAS.
 //
-// Measured (release, one core of this 2-core Debian box, AVX2+FMA CPU, OpenBLAS
-// 0.3.21 pthread build set to 1 thread; best of 5), us per call. The 1-40-40-1 MLP
-// at batch 10:
-//                                          OpenBLAS   hand loops
-//   hidden forward  A[10x40] W^T[40x40] NT    1.2        1.8
-//   hidden dW       G^T[40x10] A[10x40] TN    1.1        2.7
-//   hidden dX       G[10x40] W[40x40]   NN    0.8        2.4
-//   input forward   NT 10x40x1                0.27       0.67
-//   output forward  NT 10x1x40                0.31       0.09
-//   output dW       TN 1x40x10                0.14       0.07
-//   output dX       NN 10x40x1                0.26       0.11
-//   input dW        TN 40x1x10                0.25       1.1
-//   NN 10x20x20 / 64x256x256                  0.38/105   1.2/511
-// OpenBLAS wins every real matrix product, even 10x40x40: it dispatches AVX2/FMA
-// kernels at run time, while Swift code here compiles for baseline x86-64 (SSE2:
-// 4 lanes, no FMA). Hand loops win only for vector-shaped products (m, n or k is 1),
-// where BLAS call overhead (~0.15-0.3 us) dominates: `gemm` uses them exactly for the
-// shapes where they measured faster (`handLoopsWin`).
+// Measured (release, one core of this 2-core AMD EPYC box, AVX2+FMA; OpenBLAS 0.3.21
+// pthread build at 1 thread; best of 5, C harness calling both), us per call:
+//                                      C avx2   C baseline   OpenBLAS
+//   NT 10x40x40 (hidden forward)         0.53      1.26        1.04
+//   TN 40x40x10 (hidden dW)              0.43      1.21        1.12
+//   NN 10x40x40 (hidden dX)              0.44      1.09        0.82
+//   NT 10x40x1, NN 10x40x1, TN 1x40x10   0.04-0.05 0.04-0.07   0.13-0.26
+//   NT 10x1x40 / TN 40x1x10              0.09/0.16 0.18/0.29   0.30/0.25
+//   (NT transposes B by 8x8 shuffle blocks, then runs the NN loops)
+//   NN 10x20x20                          0.22      0.43        0.38
+//   NT/NN/TN 25x64x64 (102k)             2.7/2.4/2.3           4.2/3.7/4.1
+//   NT/NN/TN 32x128x128 (524k)           19.3/13.4/12.2        16.0/15.3/18.1
+//   NT/NN/TN 64x256x256 (4.2M)           143/128/177           106/104/115
+// Crossover: with AVX2 the C kernels win every shape up to ~100k multiply-adds and
+// lose NT from ~500k (no packing or cache blocking), so the limit is 2^17. Without
+// AVX2 the baseline build is about 2x slower and only worth it below ~16k (2^14),
+// where BLAS call overhead (~0.15-0.3 us) dominates.
 //
 // OpenBLAS must not start its own threads inside plugins (the host parallelises over
 // tasks): the first `blasGEMM` call sets openblas_set_num_threads(1) for the process.
@@ -38,8 +40,8 @@ public enum Transpose: Sendable {
 
 /// Matrix kernels (row-major float32).
 public enum Kernels {
-    /// Largest m*n*k of a vector-shaped product served by the hand-written loops in `gemm`.
-    public static let smallWorkLimit = 1 << 14
+    /// Largest m*n*k served by the C kernels in `gemm` (see the table above); fixed per process.
+    public static let smallWorkLimit = mk_active_isa() == 1 ? 1 << 17 : 1 << 14
 
     /// C = alpha op(A) op(B) + beta C. `a` is m x k (or k x m if transposed) with row
     /// stride `lda`; `b` is k x n (or n x k) with stride `ldb`; `c` is m x n with stride
@@ -49,21 +51,31 @@ public enum Kernels {
                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                             b: UnsafePointer<Float>, ldb: Int,
                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        if m * n * k <= smallWorkLimit && handLoopsWin(transA, transB, m: m, n: n, k: k) {
-            smallGEMM(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                      b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        if m * n * k <= smallWorkLimit {
+            cGEMM(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else {
             blasGEMM(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                      b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 
-    /// The shapes where the hand loops measured faster (see the table above): a single
-    /// output row (m == 1), a single output column from untransposed A (dot products),
-    /// or an outer product (k == 1) without transposes.
+    /// Which build of the C kernels runs: "avx2+fma" or "baseline" (MAML_KERNELS_ISA=baseline forces it).
+    public static var cKernelISA: String { mk_active_isa() == 1 ? "avx2+fma" : "baseline" }
+
+    /// The same product through the C kernels; `isa` forces a build (0 baseline, 1 AVX2+FMA
+    /// when available) instead of the one chosen at load time.
     @inlinable
-    public static func handLoopsWin(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int) -> Bool {
-        m == 1 || (n == 1 && transA == .none) || (k == 1 && transA == .none && transB == .none)
+    public static func cGEMM(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, isa: Int32? = nil) {
+        let ta: Int32 = transA == .none ? 0 : 1, tb: Int32 = transB == .none ? 0 : 1
+        if let isa {
+            mk_sgemm_isa(isa, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        } else {
+            mk_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        }
     }
 
     /// The same product through OpenBLAS (single-threaded).

@@ -172,18 +172,20 @@ func checkCall(_ fn: StaticString, _ box: InstanceBox, _ params: UnsafePointer<F
     return PluginBatch(n: n, x: x, yFloat: b.y_float, yClass: b.y_class)
 }
 
-/// Index of the first NaN or infinity in p[0..<count], or nil. Fast path: x * 0 is 0
-/// for every finite x and NaN otherwise, summed 8 lanes at a time without branches.
+/// Index of the first NaN or infinity in p[0..<count], or nil. Fast path: a float is
+/// non-finite exactly when its exponent bits are all ones, and then adding one to the
+/// exponent field carries into bit 31; OR those sums 8 lanes at a time, branch-free.
 func firstNonFinite(_ p: UnsafePointer<Float>, _ count: Int) -> Int? {
     let raw = UnsafeRawPointer(p)
-    var acc = SIMD8<Float>(), i = 0
+    let field = SIMD8<UInt32>(repeating: 0x7F80_0000), one = SIMD8<UInt32>(repeating: 0x0080_0000)
+    var acc = SIMD8<UInt32>(), i = 0
     while i + 8 <= count {
-        acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * 0
+        acc |= (raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<UInt32>.self) & field) &+ one
         i += 8
     }
-    var tail: Float = 0
-    while i < count { tail += p[i] * 0; i += 1 }
-    if acc.sum() + tail == 0 { return nil }
+    var bits = acc[0] | acc[1] | acc[2] | acc[3] | acc[4] | acc[5] | acc[6] | acc[7]
+    while i < count { bits |= (p[i].bitPattern & 0x7F80_0000) &+ 0x0080_0000; i += 1 }
+    if bits & 0x8000_0000 == 0 { return nil }
     return (0..<count).first { !p[$0].isFinite }
 }
 

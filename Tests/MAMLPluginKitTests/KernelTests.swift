@@ -8,12 +8,18 @@ import Testing
                       UnsafePointer<Float>, Int, Float, UnsafeMutablePointer<Float>, Int) -> Void
     static let small: GEMM = { Kernels.smallGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
     static let blas: GEMM = { Kernels.blasGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
+    static let cBaseline: GEMM = { Kernels.cGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12, isa: 0) }
+    static let cAVX2: GEMM = { Kernels.cGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12, isa: 1) }
     static let dispatch: GEMM = { Kernels.gemm($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
 
-    @Test(arguments: [(10, 40, 40), (1, 1, 1), (3, 5, 7), (10, 1, 40), (10, 40, 1), (9, 17, 33), (64, 70, 50)])
+    // Odd sizes hit every tile remainder of the C kernels: rows % 4, columns % 8 and % 16,
+    // k < 8 (NT transposes B), k % 8 (NT dot tails), and m or k > 256 (no stack tail copy).
+    @Test(arguments: [(10, 40, 40), (1, 1, 1), (3, 5, 7), (10, 1, 40), (10, 40, 1), (9, 17, 33), (64, 70, 50),
+                      (1, 8, 9), (10, 20, 20), (7, 24, 8), (5, 3, 300), (300, 3, 2), (2, 16, 1), (11, 41, 13)])
     func allTransposesMatchNaiveLoops(m: Int, n: Int, k: Int) {
         var rng = SplitMix64(seed: UInt64(m * 10_000 + n * 100 + k))
-        for (name, gemm) in [("small", Self.small), ("blas", Self.blas), ("gemm", Self.dispatch)] {
+        for (name, gemm) in [("small", Self.small), ("blas", Self.blas), ("c baseline", Self.cBaseline),
+                             ("c avx2", Self.cAVX2), ("gemm", Self.dispatch)] {
             for ta in [Transpose.none, .transposed] {
                 for tb in [Transpose.none, .transposed] {
                     for (alpha, beta) in [(Float(1), Float(0)), (Float(-0.5), Float(1)), (Float(2), Float(0.25))] {

@@ -1,0 +1,39 @@
+// Small-shape float32 matrix kernels for the plugin kit (row-major).
+//
+// C[m x n] = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T, as cblas_sgemm
+// with CblasRowMajor; beta == 0 never reads C. Written for the tiny products of
+// meta-learning backbones (batch ~10, widths ~40), where a BLAS call's fixed cost
+// exceeds the arithmetic. Two builds of the same source: AVX2+FMA (chosen at load
+// time when the CPU and OS support it) and baseline (SSE2 on x86-64, or the
+// target's default elsewhere). The choice is fixed per process, so results are
+// reproducible on one machine; the two builds differ in the last bits (FMA).
+#ifndef MAML_KERNELS_H
+#define MAML_KERNELS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The kernel build `mk_sgemm` uses: 0 baseline, 1 AVX2+FMA.
+int mk_active_isa(void);
+/// 1 if the AVX2+FMA build can run on this CPU.
+int mk_avx2_available(void);
+
+/// C = alpha op(A) op(B) + beta C through the build chosen at load time.
+/// transA/transB: 0 = as stored, 1 = transposed. a is m x k (k x m if transposed)
+/// with row stride lda; b is k x n (n x k) with stride ldb; c is m x n, stride ldc.
+void mk_sgemm(int transA, int transB, long m, long n, long k, float alpha,
+              const float *a, long lda, const float *b, long ldb,
+              float beta, float *c, long ldc);
+
+/// The same with an explicit build: isa 0 baseline, 1 AVX2+FMA (falls back to
+/// baseline when unavailable). For tests and measurements.
+void mk_sgemm_isa(int isa, int transA, int transB, long m, long n, long k, float alpha,
+                  const float *a, long lda, const float *b, long ldb,
+                  float beta, float *c, long ldc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

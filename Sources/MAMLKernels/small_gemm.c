@@ -1,0 +1,277 @@
+// Small-shape SGEMM: see include/maml_kernels.h for the contract.
+//
+// Layout of the work (row-major, 8-float vectors via clang vector extensions, so
+// the same source compiles to SSE2 pairs or to AVX2 ymm registers):
+//   NN, TN  C[i, :] += A(i, p) * B[p, :]: rows of B are contiguous, so each tile
+//           keeps up to 4 rows x 16 columns of C in registers and broadcasts A.
+//   NT      B (n x k, up to 4096 floats) is transposed into a stack buffer by 8 x 8
+//           shuffle blocks and the NN path runs; for narrow C (n < 8) or large B,
+//           2 x 4 tiles of dot products over p, reduced together by shuffles.
+//   TT      plain loops (no backbone uses it).
+// Summation order is fixed by the shapes alone (no threads, no run-time blocking),
+// so a given build gives bit-identical results run to run.
+#include "maml_kernels.h"
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define MK_X86 1
+#endif
+
+// Helpers pass 8-float vectors by value; they are always inlined, so no ABI is involved.
+#pragma clang diagnostic ignored "-Wpsabi"
+enum { TAIL_STACK_ROWS = 256, TRANSPOSE_STACK_FLOATS = 4096 };
+
+typedef float v8 __attribute__((vector_size(32)));
+#define AI static inline __attribute__((always_inline))
+
+// MARK: - Vector helpers
+
+AI v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
+AI void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+AI v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+
+/// alpha * s + beta * old, never reading old when beta == 0 (it may be uninitialised).
+AI float fin1(float s, float alpha, float beta, const float *old) {
+    return beta == 0 ? alpha * s : alpha * s + beta * *old;
+}
+AI v8 fin8(v8 s, float alpha, float beta, const float *old) {
+    return beta == 0 ? splat(alpha) * s : splat(alpha) * s + splat(beta) * ld8(old);
+}
+
+// MARK: - NN / TN: broadcast A, stream rows of B
+
+/// R rows x 8V columns of C; A(i, p) = a[i * ai + p * ap].
+AI void rb_tile(const int R, const int V, long k, const float *a, long ai, long ap,
+                const float *b, long ldb, float alpha, float beta, float *c, long ldc) {
+    v8 acc[4][2];
+    for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) acc[r][v] = splat(0);
+    for (long p = 0; p < k; p++) {
+        const float *bp = b + p * ldb, *apr = a + p * ap;
+        v8 b0 = ld8(bp), b1 = V > 1 ? ld8(bp + 8) : b0;
+        for (int r = 0; r < R; r++) {
+            v8 x = splat(apr[r * ai]);
+            acc[r][0] += x * b0;
+            if (V > 1) acc[r][1] += x * b1;
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++) {
+            float *cr = c + r * ldc + 8 * v;
+            st8(cr, fin8(acc[r][v], alpha, beta, cr));
+        }
+}
+
+/// All rows of one 8V-column block.
+AI void rb_cols(const int V, long m, long k, const float *a, long ai, long ap,
+                const float *b, long ldb, float alpha, float beta, float *c, long ldc) {
+    long i = 0;
+    for (; i + 4 <= m; i += 4) rb_tile(4, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc);
+    switch (m - i) {
+    case 3: rb_tile(3, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;
+    case 2: rb_tile(2, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;
+    case 1: rb_tile(1, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;
+    default: break;
+    }
+}
+
+/// C = alpha A B + beta C with A(i, p) = a[i * ai + p * ap] and B row-major (stride ldb).
+AI void rowbcast(long m, long n, long k, float alpha, const float *a, long ai, long ap,
+                 const float *b, long ldb, float beta, float *c, long ldc) {
+    long j = 0;
+    for (; j + 16 <= n; j += 16) rb_cols(2, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
+    for (; j + 8 <= n; j += 8) rb_cols(1, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
+    if (j == n) return;
+    const long rest = n - j;
+    if (k <= TAIL_STACK_ROWS && m <= TAIL_STACK_ROWS) {
+        // The last n % 8 columns as one zero-padded 8-column block through stack copies.
+        float bt[TAIL_STACK_ROWS * 8], ct[TAIL_STACK_ROWS * 8];
+        for (long p = 0; p < k; p++)
+            for (long q = 0; q < 8; q++) bt[p * 8 + q] = q < rest ? b[p * ldb + j + q] : 0;
+        rb_cols(1, m, k, a, ai, ap, bt, 8, 1, 0, ct, 8);
+        for (long i = 0; i < m; i++)
+            for (long q = 0; q < rest; q++) c[i * ldc + j + q] = fin1(ct[i * 8 + q], alpha, beta, c + i * ldc + j + q);
+        return;
+    }
+    for (long i = 0; i < m; i++) {  // the last n % 8 columns
+        const float *ar = a + i * ai;
+        for (long jj = j; jj < n; jj++) {
+            float s = 0;
+            for (long p = 0; p < k; p++) s += ar[p * ap] * b[p * ldb + jj];
+            c[i * ldc + jj] = fin1(s, alpha, beta, c + i * ldc + jj);
+        }
+    }
+}
+
+// MARK: - NT: dot products
+
+/// The 8 dot products (a0, a1) x (b0..b3) over k, as [a0.b0 .. a0.b3, a1.b0 .. a1.b3].
+AI v8 nt_tile(long k, const float *a0, const float *a1, const float *b0, const float *b1,
+              const float *b2, const float *b3) {
+    v8 s0 = splat(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+    long p = 0;
+    for (; p + 8 <= k; p += 8) {
+        v8 x0 = ld8(a0 + p), x1 = ld8(a1 + p);
+        v8 y0 = ld8(b0 + p), y1 = ld8(b1 + p), y2 = ld8(b2 + p), y3 = ld8(b3 + p);
+        s0 += x0 * y0; s1 += x0 * y1; s2 += x0 * y2; s3 += x0 * y3;
+        s4 += x1 * y0; s5 += x1 * y1; s6 += x1 * y2; s7 += x1 * y3;
+    }
+    // Transpose-and-add: 8 accumulators -> one vector of their 8 sums.
+    v8 u01 = __builtin_shufflevector(s0, s1, 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(s0, s1, 1, 9, 3, 11, 5, 13, 7, 15);
+    v8 u23 = __builtin_shufflevector(s2, s3, 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(s2, s3, 1, 9, 3, 11, 5, 13, 7, 15);
+    v8 u45 = __builtin_shufflevector(s4, s5, 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(s4, s5, 1, 9, 3, 11, 5, 13, 7, 15);
+    v8 u67 = __builtin_shufflevector(s6, s7, 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(s6, s7, 1, 9, 3, 11, 5, 13, 7, 15);
+    v8 w0 = __builtin_shufflevector(u01, u23, 0, 1, 8, 9, 4, 5, 12, 13) + __builtin_shufflevector(u01, u23, 2, 3, 10, 11, 6, 7, 14, 15);
+    v8 w1 = __builtin_shufflevector(u45, u67, 0, 1, 8, 9, 4, 5, 12, 13) + __builtin_shufflevector(u45, u67, 2, 3, 10, 11, 6, 7, 14, 15);
+    v8 r = __builtin_shufflevector(w0, w1, 0, 1, 2, 3, 8, 9, 10, 11) + __builtin_shufflevector(w0, w1, 4, 5, 6, 7, 12, 13, 14, 15);
+    for (; p < k; p++) {
+        float x0 = a0[p], x1 = a1[p];
+        r += (v8){x0 * b0[p], x0 * b1[p], x0 * b2[p], x0 * b3[p], x1 * b0[p], x1 * b1[p], x1 * b2[p], x1 * b3[p]};
+    }
+    return r;
+}
+
+AI void dotnt(long m, long n, long k, float alpha, const float *a, long lda,
+              const float *b, long ldb, float beta, float *c, long ldc) {
+    for (long i = 0; i < m; i += 2) {
+        const int two = i + 1 < m;
+        const float *a0 = a + i * lda, *a1 = two ? a0 + lda : a0;  // odd last row: computed twice, stored once
+        for (long j = 0; j < n; j += 4) {
+            const float *bq[4];
+            for (int q = 0; q < 4; q++) bq[q] = b + (j + q < n ? j + q : n - 1) * ldb;
+            v8 r = nt_tile(k, a0, a1, bq[0], bq[1], bq[2], bq[3]);
+            float *c0 = c + i * ldc + j, *c1 = c0 + ldc;
+            for (int q = 0; q < 4 && j + q < n; q++) {
+                c0[q] = fin1(r[q], alpha, beta, c0 + q);
+                if (two) c1[q] = fin1(r[4 + q], alpha, beta, c1 + q);
+            }
+        }
+    }
+}
+
+// MARK: - Transposing B for NT
+
+/// bt[p * n + j] = b[j * ldb + p] (bt is k x n): 8 x 8 blocks by shuffles, edges scalar.
+AI void transpose_into(long n, long k, const float *b, long ldb, float *bt) {
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        long p = 0;
+        for (; p + 8 <= k; p += 8) {
+            const float *s = b + j * ldb + p;
+            v8 r0 = ld8(s), r1 = ld8(s + ldb), r2 = ld8(s + 2 * ldb), r3 = ld8(s + 3 * ldb);
+            v8 r4 = ld8(s + 4 * ldb), r5 = ld8(s + 5 * ldb), r6 = ld8(s + 6 * ldb), r7 = ld8(s + 7 * ldb);
+            v8 t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+            v8 t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+            v8 t4 = __builtin_shufflevector(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = __builtin_shufflevector(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
+            v8 t6 = __builtin_shufflevector(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = __builtin_shufflevector(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+            v8 u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+            v8 u2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+            v8 u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+            v8 u6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+            float *d = bt + p * n + j;
+            st8(d, __builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11));
+            st8(d + n, __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11));
+            st8(d + 2 * n, __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11));
+            st8(d + 3 * n, __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11));
+            st8(d + 4 * n, __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15));
+            st8(d + 5 * n, __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15));
+            st8(d + 6 * n, __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15));
+            st8(d + 7 * n, __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15));
+        }
+        for (; p < k; p++)
+            for (long q = 0; q < 8; q++) bt[p * n + j + q] = b[(j + q) * ldb + p];
+    }
+    for (; j < n; j++)
+        for (long p = 0; p < k; p++) bt[p * n + j] = b[j * ldb + p];
+}
+
+// MARK: - Driver
+
+AI void sgemm_body(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
+                   const float *b, long ldb, float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {  // C = beta C; beta == 0 writes zeros without reading C
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+        return;
+    }
+    if (!ta && !tb) { rowbcast(m, n, k, alpha, a, lda, 1, b, ldb, beta, c, ldc); return; }
+    if (ta && !tb) { rowbcast(m, n, k, alpha, a, 1, lda, b, ldb, beta, c, ldc); return; }
+    if (!ta && tb) {
+        // Transposed B + the NN path beats dot products (0.56 vs 0.82 us at 10x40x40)
+        // except for narrow C (n < 8), where the NN path would run on padded copies.
+        if ((n >= 8 || k < 8) && k * n <= TRANSPOSE_STACK_FLOATS) {
+            float bt[TRANSPOSE_STACK_FLOATS];
+            transpose_into(n, k, b, ldb, bt);
+            rowbcast(m, n, k, alpha, a, lda, 1, bt, n, beta, c, ldc);
+        } else {
+            dotnt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
+        return;
+    }
+    for (long i = 0; i < m; i++)  // TT
+        for (long j = 0; j < n; j++) {
+            float s = 0;
+            for (long p = 0; p < k; p++) s += a[p * lda + i] * b[j * ldb + p];
+            c[i * ldc + j] = fin1(s, alpha, beta, c + i * ldc + j);
+        }
+}
+
+static void sgemm_baseline(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
+                           const float *b, long ldb, float beta, float *c, long ldc) {
+    sgemm_body(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+#ifdef MK_X86
+__attribute__((target("avx2,fma")))
+static void sgemm_avx2(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
+                       const float *b, long ldb, float beta, float *c, long ldc) {
+    sgemm_body(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+#endif
+
+// MARK: - Dispatch (decided once, at load time)
+
+static int detect_avx2_fma(void) {
+#ifdef MK_X86
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!(fma && osxsave && avx)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6) != 6) return 0;  // the OS saves xmm and ymm state
+    if (__get_cpuid_max(0, 0) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 5) & 1;
+#else
+    return 0;
+#endif
+}
+
+static int avx2_available = 0;
+static int active_isa = 0;
+
+/// MAML_KERNELS_ISA=baseline forces the baseline build (e.g. to compare numbers across machines).
+__attribute__((constructor)) static void mk_init(void) {
+    avx2_available = detect_avx2_fma();
+    const char *forced = getenv("MAML_KERNELS_ISA");
+    active_isa = avx2_available && !(forced && strcmp(forced, "baseline") == 0);
+}
+
+int mk_active_isa(void) { return active_isa; }
+int mk_avx2_available(void) { return avx2_available; }
+
+void mk_sgemm_isa(int isa, int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
+                  const float *b, long ldb, float beta, float *c, long ldc) {
+#ifdef MK_X86
+    if (isa == 1 && avx2_available) { sgemm_avx2(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); return; }
+#endif
+    (void)isa;
+    sgemm_baseline(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void mk_sgemm(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
+              const float *b, long ldb, float beta, float *c, long ldc) {
+    mk_sgemm_isa(active_isa, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
