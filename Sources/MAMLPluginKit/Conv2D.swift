@@ -140,9 +140,7 @@ public enum Conv2D {
                      b: cols, ldb: columns, beta: accumulate ? 1 : 0, c: weightGrad, ldc: g.patchSize)
         guard let biasGrad else { return }
         for o in 0..<g.outChannels {
-            let row = gradOut + o * columns
-            var s = 0.0
-            for i in 0..<columns { s += Double(row[i]) }
+            let s = BatchNorm.chunkedSum(gradOut + o * columns, nil, columns)
             biasGrad[o] = accumulate ? biasGrad[o] + Float(s) : Float(s)
         }
     }

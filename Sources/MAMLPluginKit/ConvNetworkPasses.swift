@@ -95,11 +95,8 @@ extension ConvNetwork {
                 if v != nil { ract.update(from: rpre, count: count) }
             }
             // ReLU: the mask act > 0 also serves backward.
-            if v != nil {
-                for i in 0..<count where !(act[i] > 0) { act[i] = 0; ract[i] = 0 }
-            } else {
-                for i in 0..<count { act[i] = act[i] > 0 ? act[i] : 0 }
-            }
+            if v != nil { for i in 0..<count { ract[i] = act[i] > 0 ? ract[i] : 0 } }
+            for i in 0..<count { act[i] = act[i] > 0 ? act[i] : 0 }
             if b.pooled {
                 MaxPool.forward(input: act, planes: g.outChannels * n, height: g.outHeight, width: g.outWidth,
                                 window: Self.window, output: buffer(b.poolUnit), argmax: winners(b))
@@ -193,11 +190,8 @@ extension ConvNetwork {
                 }
             }
             // ReLU mask.
-            if v != nil {
-                for i in 0..<count where !(act[i] > 0) { g[i] = 0; rg[i] = 0 }
-            } else {
-                for i in 0..<count where !(act[i] > 0) { g[i] = 0 }
-            }
+            for i in 0..<count { g[i] = act[i] > 0 ? g[i] : 0 }  // branch-free: vectorises
+            if v != nil { for i in 0..<count { rg[i] = act[i] > 0 ? rg[i] : 0 } }
             // Batch norm (in place).
             if config.norm == .batch {
                 let stat = b.statOffset
