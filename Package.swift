@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "MAMLHost", targets: ["MAMLHost"]),
         // Bundled backbones: each one a plugin .so next to maml-host in the build folder.
         .library(name: "maml_mlp", type: .dynamic, targets: ["MLPPlugin"]),
+        .library(name: "maml_cnn", type: .dynamic, targets: ["CNNPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,6 +45,8 @@ let package = Package(
 
         // MARK: Bundled plugins (never dependencies of test targets: duplicate entry symbols)
         .target(name: "MLPPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/MLP",
+                linkerSettings: pluginLinker),
+        .target(name: "CNNPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/CNN",
                 linkerSettings: pluginLinker),
 
         // MARK: Tests
