@@ -29,6 +29,8 @@ public final class PluginBackbone: Backbone {
     public let lossKind: LossKind
     public let layout: [ParameterTensor]?
     public var hasExactHVP: Bool { hvpFunction != nil }
+    /// Always true: every result is checked here (see the note above), so MAMLCore need not repeat it.
+    public var checksFiniteness: Bool { true }
     /// The known extension ids this instance offers, e.g. ["maml.hvp/1", "maml.layout/1"].
     public let offeredExtensions: [String]
     /// The raw "maml.ops/1" table, or nil. Not validated here: the ops caller checks it.
