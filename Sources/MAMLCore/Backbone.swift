@@ -68,6 +68,10 @@ public protocol Backbone: AnyObject {
     var layout: [ParameterTensor]? { get }
     /// True if `hessianVectorProduct` is exact (the plugin's "maml.hvp/1").
     var hasExactHVP: Bool { get }
+    /// True if the backbone itself guarantees that every gradient and Hessian-vector
+    /// product it returns without throwing is finite (the plugin adapter checks them), so
+    /// MAMLCore can skip its own check of those vectors. Defaults to false.
+    var checksFiniteness: Bool { get }
 
     /// A fresh initialisation, a pure function of (model config, seed).
     func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
@@ -85,6 +89,8 @@ public protocol Backbone: AnyObject {
 }
 
 public extension Backbone {
+    /// Backbones promise nothing by default: MAMLCore checks their results.
+    var checksFiniteness: Bool { false }
     var inputElements: Int { inputShape.reduce(1, *) }
     var outputElements: Int { outputShape.reduce(1, *) }
 }

@@ -31,13 +31,21 @@ func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
     // to the exponent field then carries into bit 31. OR those sums together 8 lanes at
     // a time and test bit 31 once: plain integer ops, no per-element branch (a scalar
     // compare-and-exit loop measured 3x slower per task than this).
-    let raw = UnsafeRawPointer(a)
+    // 16 floats per iteration into two accumulators, pointer arithmetic with no overflow
+    // traps: the checked byte-offset form spent a third of its time on the checks.
     let field = SIMD8<UInt32>(repeating: 0x7F80_0000), one = SIMD8<UInt32>(repeating: 0x0080_0000)
-    var acc = SIMD8<UInt32>(), i = 0
-    while i + 8 <= n {
-        acc |= (raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<UInt32>.self) & field) &+ one
-        i += 8
+    var acc0 = SIMD8<UInt32>(), acc1 = SIMD8<UInt32>(), i = 0
+    while i &+ 16 <= n {
+        let q = UnsafeRawPointer(a + i)
+        acc0 |= (q.loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
+        acc1 |= (q.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self) & field) &+ one
+        i &+= 16
     }
+    if i &+ 8 <= n {
+        acc0 |= (UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
+        i &+= 8
+    }
+    let acc = acc0 | acc1
     var bits = acc[0] | acc[1] | acc[2] | acc[3] | acc[4] | acc[5] | acc[6] | acc[7]
     while i < n { bits |= (a[i].bitPattern & 0x7F80_0000) &+ 0x0080_0000; i += 1 }
     return bits & 0x8000_0000 == 0

@@ -29,6 +29,8 @@ public final class PluginBackbone: Backbone {
     public let lossKind: LossKind
     public let layout: [ParameterTensor]?
     public var hasExactHVP: Bool { hvpFunction != nil }
+    /// Always true: every result is checked here (see the note above), so MAMLCore need not repeat it.
+    public var checksFiniteness: Bool { true }
     /// The known extension ids this instance offers, e.g. ["maml.hvp/1", "maml.layout/1"].
     public let offeredExtensions: [String]
     /// The raw "maml.ops/1" table, or nil. Not validated here: the ops caller checks it.
@@ -255,13 +257,21 @@ private func readHVP(_ table: UnsafeRawPointer) -> HVPFunction? {
 /// max needs SSE4.1, which the baseline x86-64 build lacks).
 @inline(__always)
 func allFinite(_ values: UnsafePointer<Float>, _ count: Int) -> Bool {
-    let raw = UnsafeRawPointer(values)
+    // 16 floats per iteration into two accumulators, pointer arithmetic with no overflow
+    // traps: the checked byte-offset form spent a third of its time on the checks.
     let field = SIMD8<UInt32>(repeating: 0x7F80_0000), one = SIMD8<UInt32>(repeating: 0x0080_0000)
-    var acc = SIMD8<UInt32>(), i = 0
-    while i + 8 <= count {
-        acc |= (raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<UInt32>.self) & field) &+ one
-        i += 8
+    var acc0 = SIMD8<UInt32>(), acc1 = SIMD8<UInt32>(), i = 0
+    while i &+ 16 <= count {
+        let q = UnsafeRawPointer(values + i)
+        acc0 |= (q.loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
+        acc1 |= (q.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self) & field) &+ one
+        i &+= 16
     }
+    if i &+ 8 <= count {
+        acc0 |= (UnsafeRawPointer(values + i).loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
+        i &+= 8
+    }
+    let acc = acc0 | acc1
     var bits = acc[0] | acc[1] | acc[2] | acc[3] | acc[4] | acc[5] | acc[6] | acc[7]
     while i < count { bits |= (values[i].bitPattern & 0x7F80_0000) &+ 0x0080_0000; i += 1 }
     return bits & 0x8000_0000 == 0

@@ -22,6 +22,8 @@ import Darwin
 //               Rga = Rg_l W_l + g_l V_l,   Rg_{l-1} = s'(z) Rga + s''(z) ga Rz_{l-1}
 // where s'' = 0 for relu and s'' = -2 a (1 - a^2) for tanh (a = tanh z).
 //
+// hvp reuses the forward pass and gradient chain of the last loss_grads (two slots)
+// when params and batch are bitwise the same, as in MAML's support HVP at theta_j.
 // Scratch is preallocated for the largest batch seen so far and reused: no
 // allocation per call in the steady state. One instance, one thread at a time.
 
@@ -48,13 +50,22 @@ public final class DenseNetwork {
 
     // Scratch: every buffer is `capacity` rows of its own width. A buffer's start is
     // scratch + rowOffset * capacity, with rowOffset the sum of the widths before it.
+    // Shared buffers hold the R-passes; each of `slotCount` slots holds one forward and
+    // gradient chain (activations, output, CE probabilities, d loss / d z per layer)
+    // with the key of the (params, batch) it came from, so hvp can reuse what the
+    // matching loss_grad computed (see DenseForwardKey).
+    private static let slotCount = 2
     private var capacity = 0
     private var scratch: UnsafeMutablePointer<Float>
-    private let actRow: UnsafeMutablePointer<Int>      // a_l, l = 1..<layers (width d_l)
-    private let rActRow: UnsafeMutablePointer<Int>     // Ra_l, l = 1..<layers
+    private let rActRow: UnsafeMutablePointer<Int>     // Ra_l, l = 1..<layers (width d_l)
     private let rPreRow: UnsafeMutablePointer<Int>     // Rz_l, l = 0..<layers (width d_{l+1})
-    private let outRow: Int, probRow: Int, gRow: Int, rgRow: Int, gaRow: Int, rgaRow: Int
-    private let rowsTotal: Int
+    private let rgRow: Int, rgaRow: Int
+    private let zRow: UnsafeMutablePointer<Int>        // per slot: a_l for l = 1..<layers, z_out at l = layers
+    private let gRow: UnsafeMutablePointer<Int>        // per slot: d loss / d z_l, l = 0..<layers (width d_{l+1})
+    private let probRow: Int                           // per slot: CE probabilities
+    private let slotRows: Int, sharedRows: Int, rowsTotal: Int
+    private var keys: [DenseForwardKey]
+    private var nextSlot = 0
 
     /// Sizes need at least two entries, all >= 1 (CE needs >= 2 outputs). Not checked
     /// beyond preconditions: plugins validate their config first.
@@ -77,28 +88,36 @@ public final class DenseNetwork {
         }
         parameterCount = count
 
-        actRow = .allocate(capacity: layers + 1)
         rActRow = .allocate(capacity: layers + 1)
         rPreRow = .allocate(capacity: layers)
         var rows = 0
-        for l in 1..<max(layers, 1) { actRow[l] = rows; rows += sizes[l] }
         for l in 1..<max(layers, 1) { rActRow[l] = rows; rows += sizes[l] }
         for l in 0..<layers { rPreRow[l] = rows; rows += sizes[l + 1] }
         let widest = sizes.max()!
-        outRow = rows; rows += sizes[layers]
-        probRow = rows; rows += sizes[layers]
-        gRow = rows; rows += widest
         rgRow = rows; rows += widest
-        gaRow = rows; rows += widest
         rgaRow = rows; rows += widest
-        rowsTotal = rows
+        sharedRows = rows
+        // Slot-relative rows.
+        zRow = .allocate(capacity: layers + 1)
+        gRow = .allocate(capacity: layers)
+        rows = 0
+        for l in 1...layers { zRow[l] = rows; rows += sizes[l] }
+        for l in 0..<layers { gRow[l] = rows; rows += sizes[l + 1] }
+        probRow = rows; rows += sizes[layers]
+        slotRows = rows
+        rowsTotal = sharedRows + Self.slotCount * slotRows
         scratch = .allocate(capacity: 1)
+        keys = (0..<Self.slotCount).map { _ in
+            DenseForwardKey(parameterCount: count, inputCount: sizes[0], outputCount: sizes[sizes.count - 1],
+                            usesLabels: loss == .softmaxCrossEntropy)
+        }
     }
 
     deinit {
         dims.deallocate(); weightOffset.deallocate(); biasOffset.deallocate()
-        actRow.deallocate(); rActRow.deallocate(); rPreRow.deallocate()
+        rActRow.deallocate(); rPreRow.deallocate(); zRow.deallocate(); gRow.deallocate()
         scratch.deallocate()
+        for key in keys { key.deallocate() }
     }
 
     public var inputCount: Int { sizes[0] }
@@ -144,32 +163,62 @@ public final class DenseNetwork {
     /// Predictions (MSE) or logits (CE) of n examples into output (n * outputCount floats).
     public func forward(params: UnsafePointer<Float>, batch: PluginBatch, output: UnsafeMutablePointer<Float>) {
         reserve(batch.n)
-        forwardPass(params, batch.x, batch.n, direction: nil)
-        output.update(from: buffer(outRow), count: batch.n * outputCount)
+        let slot = claimSlot()
+        forwardPass(params, batch.x, batch.n, slot)
+        output.update(from: z(slot, layers), count: batch.n * outputCount)
     }
 
     /// Mean loss (accumulated in Double); the gradient into grad when it is non-nil.
     public func lossGrad(params: UnsafePointer<Float>, batch: PluginBatch, grad: UnsafeMutablePointer<Float>?) -> Float {
         reserve(batch.n)
-        forwardPass(params, batch.x, batch.n, direction: nil)
-        let value = head(batch, g: grad == nil ? nil : buffer(gRow))
-        if let grad { backward(params, batch.x, batch.n, grad: grad) }
+        let slot = claimSlot()
+        forwardPass(params, batch.x, batch.n, slot)
+        let value = head(batch, slot, withGradient: grad != nil)
+        if let grad {
+            gradientChain(params, batch.n, slot)
+            weightGradients(batch.x, batch.n, slot, into: grad)
+            keys[slot].store(params, batch)
+        }
         return Float(value)
     }
 
     /// output = Hessian of the mean loss times v (parameterCount floats each, not aliased).
+    /// Reuses the forward pass and gradient chain of an earlier loss_grad at bitwise the
+    /// same (params, batch) if a slot still holds it; the arithmetic is the same either way.
     public func hvp(params: UnsafePointer<Float>, batch: PluginBatch, v: UnsafePointer<Float>,
                     output: UnsafeMutablePointer<Float>) {
         reserve(batch.n)
-        forwardPass(params, batch.x, batch.n, direction: v)
-        _ = head(batch, g: buffer(gRow))
-        headHessian(batch.n, into: buffer(rgRow))
-        rBackward(params, batch.x, batch.n, v: v, output: output)
+        var slot = -1
+        for s in 0..<Self.slotCount where keys[s].matches(params, batch) { slot = s; break }
+        if slot < 0 {
+            slot = claimSlot()
+            forwardPass(params, batch.x, batch.n, slot)
+            _ = head(batch, slot, withGradient: true)
+            gradientChain(params, batch.n, slot)
+            keys[slot].store(params, batch)
+        }
+        rForwardPass(params, batch.x, batch.n, direction: v, slot)
+        headHessian(batch.n, slot, into: buffer(rgRow))
+        rBackward(params, batch.x, batch.n, v: v, slot, output: output)
     }
 
     // MARK: Scratch
 
     @inline(__always) private func buffer(_ row: Int) -> UnsafeMutablePointer<Float> { scratch + row * capacity }
+    /// Slot buffers: a_l (l < layers) or the output z (l == layers); d loss / d z_l; CE probabilities.
+    @inline(__always) private func z(_ slot: Int, _ l: Int) -> UnsafeMutablePointer<Float> {
+        buffer(sharedRows + slot * slotRows + zRow[l])
+    }
+    @inline(__always) private func g(_ slot: Int, _ l: Int) -> UnsafeMutablePointer<Float> {
+        buffer(sharedRows + slot * slotRows + gRow[l])
+    }
+    @inline(__always) private func prob(_ slot: Int) -> UnsafeMutablePointer<Float> {
+        buffer(sharedRows + slot * slotRows + probRow)
+    }
+    /// The input of layer l: x or a_l in the slot.
+    @inline(__always) private func layerInput(_ x: UnsafePointer<Float>, _ slot: Int, _ l: Int) -> UnsafePointer<Float> {
+        l == 0 ? x : UnsafePointer(z(slot, l))
+    }
 
     /// Grows the scratch when a batch is larger than any before (the only allocation).
     private func reserve(_ n: Int) {
@@ -177,37 +226,44 @@ public final class DenseNetwork {
         scratch.deallocate()
         scratch = .allocate(capacity: rowsTotal * n)
         capacity = n
+        for s in 0..<Self.slotCount { keys[s].invalidate() }  // the slots' contents are gone
     }
 
-    // MARK: Forward (and R-forward when a direction is given)
+    /// The next slot round-robin, its key invalidated before it is overwritten.
+    private func claimSlot() -> Int {
+        let slot = nextSlot
+        nextSlot = (nextSlot + 1) % Self.slotCount
+        keys[slot].invalidate()
+        return slot
+    }
 
-    private func forwardPass(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
-                             direction v: UnsafePointer<Float>?) {
-        var input = x
+    // MARK: Forward and R-forward
+
+    private func forwardPass(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, _ slot: Int) {
+        for l in 0..<layers {
+            let fin = dims[l], fout = dims[l + 1]
+            let out = z(slot, l + 1)
+            affine(layerInput(x, slot, l), n, fin, fout, params + weightOffset[l], params + biasOffset[l], into: out)
+            if l < layers - 1 { activate(out, n * fout) }
+        }
+    }
+
+    /// Rz_l = Ra_l W_l^T + a_l V_l^T + c_l and Ra_{l+1} = s'(z_l) Rz_l, from the slot's activations.
+    private func rForwardPass(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                              direction v: UnsafePointer<Float>, _ slot: Int) {
         var rInput: UnsafePointer<Float>? = nil  // Ra_l; nil means zero (l = 0)
         for l in 0..<layers {
             let fin = dims[l], fout = dims[l + 1]
-            let last = l == layers - 1
-            let z = buffer(last ? outRow : actRow[l + 1])
-            affine(input, n, fin, fout, params + weightOffset[l], params + biasOffset[l], into: z)
-            var rz: UnsafeMutablePointer<Float>? = nil
-            if let v {
-                let r = buffer(rPreRow[l])
-                affine(input, n, fin, fout, v + weightOffset[l], v + biasOffset[l], into: r)
-                if let rInput {
-                    Kernels.gemm(.none, .transposed, m: n, n: fout, k: fin, a: rInput, lda: fin,
-                                 b: params + weightOffset[l], ldb: fin, beta: 1, c: r, ldc: fout)
-                }
-                rz = r
+            let r = buffer(rPreRow[l])
+            affine(layerInput(x, slot, l), n, fin, fout, v + weightOffset[l], v + biasOffset[l], into: r)
+            if let rInput {
+                Kernels.gemm(.none, .transposed, m: n, n: fout, k: fin, a: rInput, lda: fin,
+                             b: params + weightOffset[l], ldb: fin, beta: 1, c: r, ldc: fout)
             }
-            guard !last else { break }
-            activate(z, n * fout)
-            if let rz {
-                let ra = buffer(rActRow[l + 1])
-                multiplyByDerivative(rz, activations: z, into: ra, n * fout)
-                rInput = UnsafePointer(ra)
-            }
-            input = UnsafePointer(z)
+            guard l < layers - 1 else { break }
+            let ra = buffer(rActRow[l + 1])
+            multiplyByDerivative(r, activations: z(slot, l + 1), into: ra, n * fout)
+            rInput = UnsafePointer(ra)
         }
     }
 
@@ -239,10 +295,12 @@ public final class DenseNetwork {
 
     // MARK: Loss head
 
-    /// The mean loss; if g is given, d loss / d z_out into it (and CE probabilities into probRow).
-    private func head(_ batch: PluginBatch, g: UnsafeMutablePointer<Float>?) -> Double {
+    /// The mean loss from the slot's output; with `withGradient`, d loss / d z_out into the
+    /// slot's last g (CE probabilities always go to the slot's prob).
+    private func head(_ batch: PluginBatch, _ slot: Int, withGradient: Bool) -> Double {
         let n = batch.n, d = outputCount
-        let z = buffer(outRow)
+        let z = self.z(slot, layers)
+        let g: UnsafeMutablePointer<Float>? = withGradient ? self.g(slot, layers - 1) : nil
         var total = 0.0
         switch loss {
         case .mse:
@@ -257,7 +315,7 @@ public final class DenseNetwork {
             return total / Double(count)
         case .softmaxCrossEntropy:
             guard let labels = batch.yClass else { return .nan }
-            let p = buffer(probRow)
+            let p = prob(slot)
             let invN = Float(1.0 / Double(n))
             for r in 0..<n {
                 let zr = z + r * d, pr = p + r * d
@@ -280,7 +338,7 @@ public final class DenseNetwork {
     }
 
     /// Rg = (d^2 loss / d z_out^2) Rz_out, from the probabilities `head` left.
-    private func headHessian(_ n: Int, into rg: UnsafeMutablePointer<Float>) {
+    private func headHessian(_ n: Int, _ slot: Int, into rg: UnsafeMutablePointer<Float>) {
         let d = outputCount
         let rz = buffer(rPreRow[layers - 1])
         switch loss {
@@ -288,7 +346,7 @@ public final class DenseNetwork {
             let scale = Float(2.0 / Double(n * d))
             for i in 0..<(n * d) { rg[i] = scale * rz[i] }
         case .softmaxCrossEntropy:
-            let p = buffer(probRow), invN = Float(1.0 / Double(n))
+            let p = prob(slot), invN = Float(1.0 / Double(n))
             for r in 0..<n {
                 let pr = p + r * d, rzr = rz + r * d, out = rg + r * d
                 var dot: Float = 0
@@ -300,60 +358,62 @@ public final class DenseNetwork {
 
     // MARK: Backward
 
-    private func backward(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
-                          grad: UnsafeMutablePointer<Float>) {
-        var g = buffer(gRow), ga = buffer(gaRow)
-        for l in stride(from: layers - 1, through: 0, by: -1) {
+    /// g_{l-1} = s'(z_{l-1}) (g_l W_l) down the slot, from the head's g_{layers-1}.
+    private func gradientChain(_ params: UnsafePointer<Float>, _ n: Int, _ slot: Int) {
+        for l in stride(from: layers - 1, through: 1, by: -1) {
             let fin = dims[l], fout = dims[l + 1]
-            let input = l == 0 ? x : UnsafePointer(buffer(actRow[l]))
-            Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: g, lda: fout, b: input, ldb: fin,
-                         beta: 0, c: grad + weightOffset[l], ldc: fin)
-            columnSums(g, n, fout, into: grad + biasOffset[l])
-            guard l > 0 else { break }
-            Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: g, lda: fout, b: params + weightOffset[l],
+            let ga = g(slot, l - 1)
+            Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: g(slot, l), lda: fout, b: params + weightOffset[l],
                          ldb: fin, beta: 0, c: ga, ldc: fin)
-            multiplyByDerivative(ga, activations: input, into: ga, n * fin)
-            swap(&g, &ga)
+            multiplyByDerivative(ga, activations: z(slot, l), into: ga, n * fin)
         }
     }
 
-    /// The R-backward pass: writes the Hessian-vector product into output.
+    /// dW_l = g_l^T a_l, db_l = column sums of g_l, from the slot's gradient chain.
+    private func weightGradients(_ x: UnsafePointer<Float>, _ n: Int, _ slot: Int, into grad: UnsafeMutablePointer<Float>) {
+        for l in 0..<layers {
+            let fin = dims[l], fout = dims[l + 1]
+            Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: g(slot, l), lda: fout,
+                         b: layerInput(x, slot, l), ldb: fin, beta: 0, c: grad + weightOffset[l], ldc: fin)
+            columnSums(g(slot, l), n, fout, into: grad + biasOffset[l])
+        }
+    }
+
+    /// The R-backward pass: writes the Hessian-vector product into output, using the
+    /// slot's activations and gradient chain and the shared R-forward buffers.
     private func rBackward(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
-                           v: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        var g = buffer(gRow), rg = buffer(rgRow), ga = buffer(gaRow), rga = buffer(rgaRow)
+                           v: UnsafePointer<Float>, _ slot: Int, output: UnsafeMutablePointer<Float>) {
+        var rg = buffer(rgRow), rga = buffer(rgaRow)
         for l in stride(from: layers - 1, through: 0, by: -1) {
             let fin = dims[l], fout = dims[l + 1]
-            let input = l == 0 ? x : UnsafePointer(buffer(actRow[l]))
+            let input = layerInput(x, slot, l)
+            let gl = g(slot, l)
             let w = params + weightOffset[l]
             // R dW = Rg^T a + g^T Ra;  R db = column sums of Rg.
             Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: rg, lda: fout, b: input, ldb: fin,
                          beta: 0, c: output + weightOffset[l], ldc: fin)
             if l > 0 {
-                Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: g, lda: fout,
+                Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: gl, lda: fout,
                              b: buffer(rActRow[l]), ldb: fin, beta: 1, c: output + weightOffset[l], ldc: fin)
             }
             columnSums(rg, n, fout, into: output + biasOffset[l])
             guard l > 0 else { break }
-            // ga = g W;  Rga = Rg W + g V.
-            Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: g, lda: fout, b: w, ldb: fin, beta: 0, c: ga, ldc: fin)
+            // Rga = Rg W + g V.
             Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: rg, lda: fout, b: w, ldb: fin, beta: 0, c: rga, ldc: fin)
-            Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: g, lda: fout, b: v + weightOffset[l], ldb: fin,
+            Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: gl, lda: fout, b: v + weightOffset[l], ldb: fin,
                          beta: 1, c: rga, ldc: fin)
-            // Rg_{l-1} = s' Rga + s'' ga Rz_{l-1};  g_{l-1} = s' ga.
+            // Rg_{l-1} = s' Rga + s'' ga Rz_{l-1}, with s'' ga = -2 a s' ga = -2 a g_{l-1} for tanh.
             let count = n * fin
             switch activation {
             case .relu:
                 reluMask(rga, activations: input, into: rga, count)
-                reluMask(ga, activations: input, into: ga, count)
             case .tanh:
-                let rz = buffer(rPreRow[l - 1])
+                let rz = buffer(rPreRow[l - 1]), gPrev = g(slot, l - 1)
                 for i in 0..<count {
                     let a = input[i], d1 = 1 - a * a
-                    rga[i] = d1 * rga[i] - 2 * a * d1 * ga[i] * rz[i]
-                    ga[i] = d1 * ga[i]
+                    rga[i] = d1 * rga[i] - 2 * a * gPrev[i] * rz[i]
                 }
             }
-            swap(&g, &ga)
             swap(&rg, &rga)
         }
     }
