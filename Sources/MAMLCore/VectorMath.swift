@@ -24,9 +24,10 @@ func norm2(_ a: UnsafePointer<Float>, count n: Int) -> Double {
     return s.squareRoot()
 }
 
-/// True if every element is finite.
-@inline(__always)
-func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
+/// True if every element is finite. Public and inlinable: the host adapter checks every
+/// plugin result with it on the hot path.
+@inlinable @inline(__always)
+public func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
     // A float is NaN or infinite exactly when its exponent bits are all ones; adding one
     // to the exponent field then carries into bit 31. OR those sums together 8 lanes at
     // a time and test bit 31 once: plain integer ops, no per-element branch (a scalar

@@ -135,7 +135,7 @@ public final class PluginBackbone: Backbone {
         try checkCount(params.count, parameterCount, "params")
         let status = initFunction(instance, seed, params.baseAddress)
         guard status == MAML_OK else { throw failure(status, "init_params") }
-        guard allFinite(params.baseAddress!, parameterCount) else { throw nonFinite("initial parameters") }
+        guard allFinite(params.baseAddress!, count: parameterCount) else { throw nonFinite("initial parameters") }
     }
 
     public func forward(params: UnsafeBufferPointer<Float>, batch: Batch,
@@ -146,7 +146,7 @@ public final class PluginBackbone: Backbone {
         var cBatch = makeBatch(batch)
         let status = forwardFunction(instance, params.baseAddress, &cBatch, output.baseAddress)
         guard status == MAML_OK else { throw failure(status, "forward") }
-        guard allFinite(output.baseAddress!, output.count) else { throw nonFinite("forward output") }
+        guard allFinite(output.baseAddress!, count: output.count) else { throw nonFinite("forward output") }
     }
 
     public func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
@@ -159,7 +159,7 @@ public final class PluginBackbone: Backbone {
         let status = lossGradFunction(instance, params.baseAddress, &cBatch, &loss, gradient?.baseAddress)
         guard status == MAML_OK else { throw failure(status, "loss_grad") }
         guard loss.isFinite else { throw nonFinite("loss (\(loss))") }
-        if let gradient, !allFinite(gradient.baseAddress!, parameterCount) { throw nonFinite("gradient") }
+        if let gradient, !allFinite(gradient.baseAddress!, count: parameterCount) { throw nonFinite("gradient") }
         return loss
     }
 
@@ -181,7 +181,7 @@ public final class PluginBackbone: Backbone {
         var cBatch = makeBatch(batch)
         let status = hvpFunction(instance, params.baseAddress, &cBatch, vector.baseAddress, output.baseAddress)
         guard status == MAML_OK else { throw failure(status, "hvp") }
-        guard allFinite(output.baseAddress!, parameterCount) else { throw nonFinite("Hessian-vector product") }
+        guard allFinite(output.baseAddress!, count: parameterCount) else { throw nonFinite("Hessian-vector product") }
     }
 
     // MARK: Hot-path helpers (no allocation unless an error is thrown)
@@ -249,32 +249,6 @@ private func readHVP(_ table: UnsafeRawPointer) -> HVPFunction? {
     guard let offset = MemoryLayout<maml_ext_hvp>.offset(of: \.hvp),
           size >= offset + MemoryLayout<HVPFunction?>.size else { return nil }
     return table.assumingMemoryBound(to: maml_ext_hvp.self).pointee.hvp
-}
-
-/// True if no element is NaN or infinite: a float is non-finite exactly when its
-/// exponent bits are all ones, and then adding one to the exponent field carries into
-/// bit 31. OR-ing those sums 8 lanes at a time is branch-free integer work (an unsigned
-/// max needs SSE4.1, which the baseline x86-64 build lacks).
-@inline(__always)
-func allFinite(_ values: UnsafePointer<Float>, _ count: Int) -> Bool {
-    // 16 floats per iteration into two accumulators, pointer arithmetic with no overflow
-    // traps: the checked byte-offset form spent a third of its time on the checks.
-    let field = SIMD8<UInt32>(repeating: 0x7F80_0000), one = SIMD8<UInt32>(repeating: 0x0080_0000)
-    var acc0 = SIMD8<UInt32>(), acc1 = SIMD8<UInt32>(), i = 0
-    while i &+ 16 <= count {
-        let q = UnsafeRawPointer(values + i)
-        acc0 |= (q.loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
-        acc1 |= (q.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self) & field) &+ one
-        i &+= 16
-    }
-    if i &+ 8 <= count {
-        acc0 |= (UnsafeRawPointer(values + i).loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
-        i &+= 8
-    }
-    let acc = acc0 | acc1
-    var bits = acc[0] | acc[1] | acc[2] | acc[3] | acc[4] | acc[5] | acc[6] | acc[7]
-    while i < count { bits |= (values[i].bitPattern & 0x7F80_0000) &+ 0x0080_0000; i += 1 }
-    return bits & 0x8000_0000 == 0
 }
 
 /// "MAML_ERR_INVALID_ARGUMENT" etc., for messages.

@@ -295,65 +295,19 @@ public final class DenseNetwork {
 
     // MARK: Loss head
 
+    private var lossKind: PluginLossKind { loss == .mse ? .mse : .softmaxCrossEntropy }
+
     /// The mean loss from the slot's output; with `withGradient`, d loss / d z_out into the
     /// slot's last g (CE probabilities always go to the slot's prob).
     private func head(_ batch: PluginBatch, _ slot: Int, withGradient: Bool) -> Double {
-        let n = batch.n, d = outputCount
-        let z = self.z(slot, layers)
-        let g: UnsafeMutablePointer<Float>? = withGradient ? self.g(slot, layers - 1) : nil
-        var total = 0.0
-        switch loss {
-        case .mse:
-            guard let y = batch.yFloat else { return .nan }
-            let count = n * d
-            let gradScale = Float(2.0 / Double(count))
-            for i in 0..<count {
-                let diff = z[i] - y[i]
-                total += Double(diff) * Double(diff)
-                g?[i] = gradScale * diff
-            }
-            return total / Double(count)
-        case .softmaxCrossEntropy:
-            guard let labels = batch.yClass else { return .nan }
-            let p = prob(slot)
-            let invN = Float(1.0 / Double(n))
-            for r in 0..<n {
-                let zr = z + r * d, pr = p + r * d
-                var m = zr[0]
-                for j in 1..<d { m = max(m, zr[j]) }
-                var sum = 0.0
-                for j in 0..<d { let e = expf(zr[j] - m); pr[j] = e; sum += Double(e) }
-                let label = Int(labels[r])
-                total += Double(m) + log(sum) - Double(zr[label])  // log-sum-exp minus the true logit
-                let inv = Float(1 / sum)
-                for j in 0..<d { pr[j] *= inv }
-                if let g {
-                    let gr = g + r * d
-                    for j in 0..<d { gr[j] = pr[j] * invN }
-                    gr[label] -= invN
-                }
-            }
-            return total / Double(n)
-        }
+        LossHead.evaluate(lossKind, outputs: z(slot, layers), n: batch.n, d: outputCount, batch: batch,
+                          probabilities: prob(slot), gradient: withGradient ? g(slot, layers - 1) : nil)
     }
 
     /// Rg = (d^2 loss / d z_out^2) Rz_out, from the probabilities `head` left.
     private func headHessian(_ n: Int, _ slot: Int, into rg: UnsafeMutablePointer<Float>) {
-        let d = outputCount
-        let rz = buffer(rPreRow[layers - 1])
-        switch loss {
-        case .mse:
-            let scale = Float(2.0 / Double(n * d))
-            for i in 0..<(n * d) { rg[i] = scale * rz[i] }
-        case .softmaxCrossEntropy:
-            let p = prob(slot), invN = Float(1.0 / Double(n))
-            for r in 0..<n {
-                let pr = p + r * d, rzr = rz + r * d, out = rg + r * d
-                var dot: Float = 0
-                for j in 0..<d { dot += pr[j] * rzr[j] }
-                for j in 0..<d { out[j] = pr[j] * (rzr[j] - dot) * invN }
-            }
-        }
+        LossHead.hessianTimes(lossKind, buffer(rPreRow[layers - 1]), n: n, d: outputCount,
+                              probabilities: prob(slot), into: rg)
     }
 
     // MARK: Backward

@@ -274,15 +274,15 @@ struct PluginBackboneTests {
     @Test("allFinite spots NaN and infinities anywhere")
     func finiteCheck() {
         var values = [Float](repeating: 1.5, count: 37)
-        #expect(values.withUnsafeBufferPointer { allFinite($0.baseAddress!, 37) })
+        #expect(values.withUnsafeBufferPointer { allFinite($0.baseAddress!, count: 37) })
         for bad in [Float.nan, .infinity, -.infinity, .signalingNaN] {
             for index in [0, 17, 36] {
                 var copy = values
                 copy[index] = bad
-                #expect(!copy.withUnsafeBufferPointer { allFinite($0.baseAddress!, 37) })
+                #expect(!copy.withUnsafeBufferPointer { allFinite($0.baseAddress!, count: 37) })
             }
         }
         values[3] = .greatestFiniteMagnitude; values[4] = -0.0; values[5] = .leastNonzeroMagnitude
-        #expect(values.withUnsafeBufferPointer { allFinite($0.baseAddress!, 37) })
+        #expect(values.withUnsafeBufferPointer { allFinite($0.baseAddress!, count: 37) })
     }
 }
