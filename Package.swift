@@ -31,12 +31,14 @@ let package = Package(
         .target(name: "MAMLPluginABI"),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // libpng decodes the Omniglot images (MAMLCore's omniglot task family).
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
         // MARK: Libraries
         // Small-shape SGEMM in C: AVX2+FMA and baseline builds, chosen at load time.
         .target(name: "MAMLKernels"),
         .target(name: "MAMLPluginKit", dependencies: ["MAMLPluginABI", "CBLAS", "MAMLKernels"]),
-        .target(name: "MAMLCore"),
+        .target(name: "MAMLCore", dependencies: ["CPNG"]),
         .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit"]),
         .executableTarget(name: "maml-host", dependencies: [
             "MAMLCore", "MAMLHost", "MAMLPluginKit",

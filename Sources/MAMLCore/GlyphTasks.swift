@@ -1,0 +1,104 @@
+// MARK: - glyphs: an Omniglot-like procedural image family
+//
+// `classes` glyph classes (GlyphStrokes.swift), split like Omniglot's 1623
+// characters: with the default 1623 classes, 1200 train / 100 validation / 323
+// test (ClassSplits.omniglotProportions for other counts). N-way K-shot tasks
+// (ClassificationTasks.swift) whose examples are rendered on the fly
+// (GlyphRenderer.swift): the class control points are computed once at
+// construction (56 floats per class); rendering is cheap enough that caching
+// images would only cost memory (see the measured rate in the tests' report).
+//
+// Config: {"ways": 5, "classes": 1623, "size": 28, "seed": 0}; input [1, size, size],
+// output [ways], softmax cross-entropy.
+
+import Foundation   // JSONEncoder for configJSON (never on the hot path)
+
+/// The glyphs family's configuration.
+public struct GlyphConfig: Sendable, Equatable, Codable {
+    /// Classes per task (N).
+    public var ways: Int = 5
+    /// Glyph classes in all (train + validation + test), at least 3 * ways.
+    public var classes: Int = 1623
+    /// Image side in pixels (8...128).
+    public var size: Int = 28
+    /// Seed of the glyph classes (the alphabet), not of the tasks.
+    public var seed: UInt64 = 0
+
+    public init(ways: Int = 5, classes: Int = 1623, size: Int = 28, seed: UInt64 = 0) {
+        self.ways = ways; self.classes = classes; self.size = size; self.seed = seed
+    }
+
+    static let keys = ["ways", "classes", "size", "seed"]
+
+    /// Throws `.invalidConfig` naming the bad key, its value and what is expected.
+    public func validate() throws(MAMLError) {
+        guard (2...1000).contains(ways) else { throw .invalidConfig("glyphs \"ways\" = \(ways), expected 2...1000") }
+        guard (3 * ways...100_000).contains(classes) else {
+            throw .invalidConfig("glyphs \"classes\" = \(classes), expected \(3 * ways)...100000 "
+                + "(at least 3 * ways, so every split has \(ways) classes)")
+        }
+        guard (8...128).contains(size) else { throw .invalidConfig("glyphs \"size\" = \(size), expected 8...128") }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let r = try FamilyConfigReader(decoder, family: "glyphs", known: Self.keys)
+        ways = try r.int("ways", default: 5, in: 2...1000)
+        classes = try r.int("classes", default: 1623, in: 1...100_000)
+        guard classes >= 3 * ways else {
+            throw r.error("classes", "= \(classes), expected at least 3 * ways = \(3 * ways) so every split has \(ways) classes")
+        }
+        size = try r.int("size", default: 28, in: 8...128)
+        seed = try r.value(UInt64.self, "seed", expected: "an integer in 0...2^64-1") ?? 0
+    }
+}
+
+/// Omniglot-like N-way K-shot image classification on procedurally generated glyphs.
+public struct GlyphTasks: TaskFamily, ClassExampleSource, Decodable {
+    public let config: GlyphConfig
+    /// The classes' control points.
+    public let alphabet: GlyphAlphabet
+    /// Class ids of the train, validation and test pools.
+    public let splits: ClassSplits
+    private let sampler: NWayKShot
+
+    /// The family for `config` (validated); builds the alphabet (fast: about a microsecond per class).
+    public init(config: GlyphConfig = GlyphConfig()) throws(MAMLError) {
+        try config.validate()
+        self.config = config
+        alphabet = GlyphAlphabet(classes: config.classes, seed: config.seed)
+        splits = .omniglotProportions(classes: config.classes, ways: config.ways)
+        sampler = NWayKShot(ways: config.ways)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try self.init(config: GlyphConfig(from: decoder))
+    }
+
+    // MARK: TaskFamily
+
+    public var name: String { "glyphs" }
+    public var configJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? String(decoding: encoder.encode(config), as: UTF8.self)) ?? "{}"
+    }
+    public var inputShape: [Int] { [1, config.size, config.size] }
+    public var outputShape: [Int] { [config.ways] }
+    public var lossKind: LossKind { .softmaxCrossEntropy }
+    public func exampleCount(shots: Int) -> Int { sampler.exampleCount(shots: shots) }
+
+    public func sample(split: TaskSplit, supportShots: Int, queryShots: Int,
+                       rng: inout RandomGenerator, into task: TaskBuffer) throws(MAMLError) {
+        try sampler.sample(from: self, family: name, split: split, supportShots: supportShots,
+                           queryShots: queryShots, rng: &rng, into: task)
+    }
+
+    // MARK: ClassExampleSource
+
+    public var exampleElements: Int { config.size * config.size }
+    public func classPool(_ split: TaskSplit) -> Range<Int> { splits.range(split) }
+    public var storedExamplesPerClass: Int? { nil }
+    public func writeExample(classID: Int, example: Int, rng: inout RandomGenerator, into x: UnsafeMutablePointer<Float>) {
+        alphabet.renderExample(classID: classID, size: config.size, rng: &rng, into: x)
+    }
+}
