@@ -34,6 +34,28 @@ public protocol ClassExampleSource: Sendable {
     func writeExample(classID: Int, example: Int, rng: inout RandomGenerator, into x: UnsafeMutablePointer<Float>)
 }
 
+/// A grey square-image N-way classification family: everything TaskFamily needs follows
+/// from the image size, the number of ways and the source of examples.
+public protocol SquareImageClassification: TaskFamily, ClassExampleSource {
+    /// Side of the square images.
+    var imageSize: Int { get }
+    /// Classes per task (N).
+    var ways: Int { get }
+}
+
+public extension SquareImageClassification {
+    var inputShape: [Int] { [1, imageSize, imageSize] }
+    var outputShape: [Int] { [ways] }
+    var lossKind: LossKind { .softmaxCrossEntropy }
+    var exampleElements: Int { imageSize * imageSize }
+    func exampleCount(shots: Int) -> Int { NWayKShot(ways: ways).exampleCount(shots: shots) }
+    func sample(split: TaskSplit, supportShots: Int, queryShots: Int,
+                rng: inout RandomGenerator, into task: TaskBuffer) throws(MAMLError) {
+        try NWayKShot(ways: ways).sample(from: self, family: name, split: split, supportShots: supportShots,
+                                         queryShots: queryShots, rng: &rng, into: task)
+    }
+}
+
 /// N-way K-shot task sampling (see the file comment for the draw order and layout).
 public struct NWayKShot: Sendable, Equatable {
     /// Classes per task (N); the model's output shape is [N].

@@ -53,13 +53,12 @@ public struct GlyphConfig: Sendable, Equatable, Codable {
 }
 
 /// Omniglot-like N-way K-shot image classification on procedurally generated glyphs.
-public struct GlyphTasks: TaskFamily, ClassExampleSource, Decodable {
+public struct GlyphTasks: SquareImageClassification, Decodable {
     public let config: GlyphConfig
     /// The classes' control points.
     public let alphabet: GlyphAlphabet
     /// Class ids of the train, validation and test pools.
     public let splits: ClassSplits
-    private let sampler: NWayKShot
 
     /// The family for `config` (validated); builds the alphabet (fast: about a microsecond per class).
     public init(config: GlyphConfig = GlyphConfig()) throws(MAMLError) {
@@ -67,7 +66,6 @@ public struct GlyphTasks: TaskFamily, ClassExampleSource, Decodable {
         self.config = config
         alphabet = GlyphAlphabet(classes: config.classes, seed: config.seed)
         splits = .omniglotProportions(classes: config.classes, ways: config.ways)
-        sampler = NWayKShot(ways: config.ways)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -82,20 +80,11 @@ public struct GlyphTasks: TaskFamily, ClassExampleSource, Decodable {
         encoder.outputFormatting = .sortedKeys
         return (try? String(decoding: encoder.encode(config), as: UTF8.self)) ?? "{}"
     }
-    public var inputShape: [Int] { [1, config.size, config.size] }
-    public var outputShape: [Int] { [config.ways] }
-    public var lossKind: LossKind { .softmaxCrossEntropy }
-    public func exampleCount(shots: Int) -> Int { sampler.exampleCount(shots: shots) }
-
-    public func sample(split: TaskSplit, supportShots: Int, queryShots: Int,
-                       rng: inout RandomGenerator, into task: TaskBuffer) throws(MAMLError) {
-        try sampler.sample(from: self, family: name, split: split, supportShots: supportShots,
-                           queryShots: queryShots, rng: &rng, into: task)
-    }
+    public var imageSize: Int { config.size }
+    public var ways: Int { config.ways }
 
     // MARK: ClassExampleSource
 
-    public var exampleElements: Int { config.size * config.size }
     public func classPool(_ split: TaskSplit) -> Range<Int> { splits.range(split) }
     public var storedExamplesPerClass: Int? { nil }
     public func writeExample(classID: Int, example: Int, rng: inout RandomGenerator, into x: UnsafeMutablePointer<Float>) {

@@ -71,7 +71,7 @@ public struct OmniglotConfig: Sendable, Equatable, Codable {
 }
 
 /// N-way K-shot classification on Omniglot characters loaded from disk.
-public struct OmniglotTasks: TaskFamily, ClassExampleSource {
+public struct OmniglotTasks: SquareImageClassification {
     /// Seed of the character shuffle that defines the split (fixed: the split is part of the benchmark).
     public static let splitSeed: UInt64 = 1
 
@@ -83,7 +83,6 @@ public struct OmniglotTasks: TaskFamily, ClassExampleSource {
     public let classCharacter: [Int]
     public let classRotation: [UInt8]
     private let minImagesPerCharacter: Int
-    private let sampler: NWayKShot
 
     /// Loads every image under `config.data` (several seconds for the full dataset) and builds the split.
     public init(config: OmniglotConfig) throws(MAMLError) {
@@ -121,7 +120,6 @@ public struct OmniglotTasks: TaskFamily, ClassExampleSource {
         classCharacter = character; classRotation = rotation
         splits = ClassSplits(train: train.count * rotations, validation: config.validationClasses, test: testClasses)
         minImagesPerCharacter = (0..<count).map(data.imageCount).min() ?? 0
-        sampler = NWayKShot(ways: config.ways)
     }
 
     /// The characters (as "images_background/ALPHABET/CHARACTER") of a split, unrotated, in pool order.
@@ -137,20 +135,11 @@ public struct OmniglotTasks: TaskFamily, ClassExampleSource {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? String(decoding: encoder.encode(config), as: UTF8.self)) ?? "{}"
     }
-    public var inputShape: [Int] { [1, config.size, config.size] }
-    public var outputShape: [Int] { [config.ways] }
-    public var lossKind: LossKind { .softmaxCrossEntropy }
-    public func exampleCount(shots: Int) -> Int { sampler.exampleCount(shots: shots) }
-
-    public func sample(split: TaskSplit, supportShots: Int, queryShots: Int,
-                       rng: inout RandomGenerator, into task: TaskBuffer) throws(MAMLError) {
-        try sampler.sample(from: self, family: name, split: split, supportShots: supportShots,
-                           queryShots: queryShots, rng: &rng, into: task)
-    }
+    public var imageSize: Int { config.size }
+    public var ways: Int { config.ways }
 
     // MARK: ClassExampleSource
 
-    public var exampleElements: Int { config.size * config.size }
     public func classPool(_ split: TaskSplit) -> Range<Int> { splits.range(split) }
     /// The fewest drawings any character has (20 for Omniglot); tasks use at most this many per class.
     public var storedExamplesPerClass: Int? { minImagesPerCharacter }
