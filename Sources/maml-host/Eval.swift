@@ -3,6 +3,9 @@ import ArgumentParser
 import MAMLCore
 import MAMLHost
 import MAMLPluginKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,10 +48,22 @@ struct Eval: ParsableCommand {
     }
 }
 
-/// Runs the evaluator; errors surface as MAMLError messages.
+/// Runs the evaluator, showing "evaluating task i/N" on a terminal (stderr) for slow models;
+/// errors surface as MAMLError messages.
 func evaluate(setup: Setup, parameters: [Float], config: EvaluationConfig) throws -> [EvalResult] {
     let evaluator = try Evaluator(backbone: setup.backbone, family: setup.family, config: config)
-    return try evaluator.evaluate(parameters: parameters)
+    guard isatty(STDERR_FILENO) != 0 else { return try evaluator.evaluate(parameters: parameters) }
+    var lastDraw = 0.0
+    let results = try evaluator.evaluate(parameters: parameters) { done, total in
+        let t = now()
+        guard t - lastDraw >= 0.2 else { return }
+        lastDraw = t
+        var stderr = StandardError()
+        print("\revaluating task \(done)/\(total)", terminator: "", to: &stderr)
+    }
+    var stderr = StandardError()
+    if lastDraw > 0 { print("\r\u{1B}[K", terminator: "", to: &stderr) }
+    return results
 }
 
 /// "5,10,20" -> [5, 10, 20], or an error naming the option and the bad item.
