@@ -139,28 +139,12 @@ struct ConvProblem {
 
     /// Central finite-difference gradient of the double-precision loss.
     func finiteDifferenceGradient(h: Double = 1e-5) -> [Double] {
-        var theta = params.map(Double.init)
-        return (0..<theta.count).map { i in
-            let t = theta[i]
-            theta[i] = t + h; let up = loss(theta)
-            theta[i] = t - h; let down = loss(theta)
-            theta[i] = t
-            return (up - down) / (2 * h)
-        }
+        centralGradient(loss, at: params.map(Double.init), h: h)
     }
 
     /// (H v)_i by a central difference in both theta_i and the direction v.
     func finiteDifferenceHVP(_ v: [Float], h: Double = 1e-4) -> [Double] {
-        let base = params.map(Double.init)
-        return (0..<base.count).map { i in
-            func at(_ si: Double, _ sv: Double) -> Double {
-                var t = base
-                for j in t.indices { t[j] += sv * h * Double(v[j]) }
-                t[i] += si * h
-                return loss(t)
-            }
-            return (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h * h)
-        }
+        centralHVP(loss, at: params.map(Double.init), direction: v, h: h)
     }
 
     func withBatch<R>(_ body: (PluginBatch) -> R) -> R {

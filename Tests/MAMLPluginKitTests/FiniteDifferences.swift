@@ -1,0 +1,26 @@
+// MARK: - Central finite differences of a Double function, shared by the reference networks
+
+/// d f / d theta_i by central differences, one coordinate at a time.
+func centralGradient(_ f: ([Double]) -> Double, at start: [Double], h: Double) -> [Double] {
+    var theta = start
+    return (0..<theta.count).map { i in
+        let t = theta[i]
+        theta[i] = t + h; let up = f(theta)
+        theta[i] = t - h; let down = f(theta)
+        theta[i] = t
+        return (up - down) / (2 * h)
+    }
+}
+
+/// (H v)_i by a central difference in both theta_i and the direction v.
+func centralHVP(_ f: ([Double]) -> Double, at base: [Double], direction v: [Float], h: Double) -> [Double] {
+    (0..<base.count).map { i in
+        func at(_ si: Double, _ sv: Double) -> Double {
+            var t = base
+            for j in t.indices { t[j] += sv * h * Double(v[j]) }
+            t[i] += si * h
+            return f(t)
+        }
+        return (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h * h)
+    }
+}
