@@ -14,7 +14,8 @@ struct Train: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var options: TrainingOptions
-    @Option(help: "Meta-iterations in total (a resumed run continues up to this).") var iterations = 70_000
+    @Option(help: "Meta-iterations in total (a resumed run continues up to this; 0 writes the untrained initialisation, the from-scratch baseline).")
+    var iterations = 70_000
     @Option(help: ArgumentHelp("Checkpoint to write (atomically).", valueName: "CKPT")) var output: String
     @Option(help: ArgumentHelp("Continue the run saved in CKPT (same model, task and hyper-parameters).", valueName: "CKPT"))
     var resume: String?
@@ -25,7 +26,7 @@ struct Train: ParsableCommand {
     @OptionGroup var validation: ValidationOptions
 
     func validate() throws {
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1, got \(iterations)") }
+        guard iterations >= 0 else { throw ValidationError("--iterations must be at least 0, got \(iterations)") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be >= 0, got \(checkpointEvery)") }
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
         try validation.check()

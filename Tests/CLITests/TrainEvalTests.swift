@@ -60,6 +60,24 @@ import Testing
         #expect(try read("s1") != read("s2"))
     }
 
+    @Test func zeroIterationsWritesTheSeededInitialisationForTheFromScratchBaseline() throws {
+        let dir = try temporaryDirectory()
+        for (name, seed, iterations) in [("a", "3", "0"), ("b", "3", "0"), ("c", "4", "0"), ("d", "3", "1")] {
+            let run = try mamlHost(["train"] + quickTraining + ["--seed", seed, "--iterations", iterations,
+                                                               "--output", name + ".ckpt"], in: dir)
+            #expect(run.status == 0, "\(run.stderr)")
+        }
+        let read = { (name: String) in try Checkpoint.read(from: dir + "/\(name).ckpt") }
+        #expect(try read("a").header.iteration == 0)
+        #expect(try read("a").parameters == read("b").parameters)
+        #expect(try read("a").parameters != read("c").parameters, "the initialisation follows --seed")
+        #expect(try read("a").parameters != read("d").parameters, "one meta-iteration moves the parameters")
+        let eval = try mamlHost(["eval", "--checkpoint", "a.ckpt", "--tasks", "5", "--steps", "0,20"], in: dir)
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let negative = try mamlHost(["train", "--iterations=-1", "--output", "n.ckpt"], in: dir)
+        #expect(negative.status != 0 && negative.stderr.contains("--iterations must be at least 0"))
+    }
+
     @Test func evalRefusesACorruptedCheckpointAndNamesIt() throws {
         let dir = try temporaryDirectory()
         #expect(try mamlHost(["train"] + quickTraining + ["--iterations", "2", "--output", "c.ckpt"], in: dir).status == 0)
