@@ -40,14 +40,15 @@ public struct BatchHistogram: Equatable, Sendable {
 }
 
 /// A backbone that forwards everything to `base` and counts loss_grad, loss-only and
-/// exact-HVP calls by batch size. Same thread rule as the backbone it wraps.
-public final class CountingBackbone: Backbone {
-    public let base: any Backbone
+/// exact-HVP calls by batch size. Same thread rule as the backbone it wraps. Generic
+/// over the base so the forwarding is a direct call (bench measures through it).
+public final class CountingBackbone<Base: Backbone>: Backbone {
+    public let base: Base
     public private(set) var gradients = BatchHistogram()
     public private(set) var lossOnly = BatchHistogram()
     public private(set) var hvps = BatchHistogram()
 
-    public init(_ base: any Backbone) { self.base = base }
+    public init(_ base: Base) { self.base = base }
 
     /// Forgets the counts so far (e.g. after a warm-up).
     public func reset() { gradients = BatchHistogram(); lossOnly = BatchHistogram(); hvps = BatchHistogram() }

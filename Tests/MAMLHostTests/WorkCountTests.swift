@@ -50,7 +50,7 @@ struct WorkCountTests {
         #expect(counted.gradients.sizes == [5, 6] && counted.gradients.counts == [6, 3])
         #expect(counted.hvps.sizes == [5] && counted.hvps.counts == [6])
         // flops(n) = 2n for 1 input and 1 output: 6 * 10 + 3 * 12 + 2 * 6 * 10.
-        let ops = try PluginOps(backbone: counted.base as! PluginBackbone)
+        let ops = try PluginOps(backbone: counted.base)
         #expect(try counted.flops(perLossGrad: ops.lossGradFLOPs) == 216)
     }
 
