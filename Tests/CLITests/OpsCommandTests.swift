@@ -127,4 +127,27 @@ private func callFixture(_ op: String, _ arguments: [String]) throws -> Run {
         #expect(ops.first { $0["name"] as? String == "mixed" }?["parameters"] as? [String]
                 == ["i32", "i64", "u64", "f32", "f64", "str"])
     }
+
+    /// bench costs the calls it counted by the flops op: per MAML step with one inner step,
+    /// each of the 4 tasks makes a support and a query gradient (10 examples each) and one
+    /// HVP (2 loss_grads); first order has no HVP. flops(10) = 101620 for the default MLP.
+    static let benchCases: [(String, Double)] = [("maml", 1_625_920), ("fomaml", 812_960)]
+
+    @Test(arguments: benchCases)
+    func benchReportsGFLOPs(algorithm: String, flopsPerIteration: Double) throws {
+        let run = try mamlHost(["bench"] + quickTraining + ["--algorithm", algorithm, "--iterations", "3", "--warmup", "1", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let o = try jsonObject(run.stdout)
+        #expect(o["flops_per_meta_iteration"] as? Double == flopsPerIteration)
+        let rate = try #require(o["meta_iterations_per_s"] as? Double), gflops = try #require(o["gflops"] as? Double)
+        #expect(abs(gflops - flopsPerIteration * rate / 1e9) <= 1e-9 * gflops)
+        #expect(o["sgemm_gflops"] is NSNull)
+    }
+
+    @Test func benchTextShowsGFLOPsAndSGEMM() throws {
+        let run = try mamlHost(["bench"] + quickTraining + ["--iterations", "2", "--warmup", "0", "--sgemm"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains(" GFLOP/s (1.626 MFLOP per meta-iteration by the model's flops op"), "\(run.stdout)")
+        #expect(run.stdout.contains("OpenBLAS sgemm 512x512x512, 1 thread: ") && run.stdout.contains("% of it)"))
+    }
 }
