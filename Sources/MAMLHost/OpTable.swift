@@ -1,4 +1,3 @@
-import MAMLCore
 import MAMLPluginABI
 
 // MARK: - Reading an instance's "maml.ops/1" table
@@ -95,8 +94,6 @@ private func countText(_ types: [OpType]) -> String {
 }
 
 // MARK: - Validation
-
-private typealias OpCountFunction = @convention(c) (OpaquePointer?) -> UInt32
 
 private func readOps(_ table: UnsafePointer<maml_ext_ops>, instance: OpaquePointer,
                      model: ModelEntry) throws(HostError) -> [PluginOperation] {
