@@ -33,13 +33,17 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         // libpng decodes the Omniglot images (MAMLCore's omniglot task family).
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // libffi calls plugin-declared operations ("maml.ops/1") by signature.
+        .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
 
         // MARK: Libraries
         // Small-shape SGEMM in C: AVX2+FMA and baseline builds, chosen at load time.
         .target(name: "MAMLKernels"),
+        // Accessors for libffi's type globals, which Swift 6 cannot read directly.
+        .target(name: "MAMLFFI", dependencies: ["CFFI"]),
         .target(name: "MAMLPluginKit", dependencies: ["MAMLPluginABI", "CBLAS", "MAMLKernels"]),
         .target(name: "MAMLCore", dependencies: ["CPNG"]),
-        .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit"]),
+        .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit", "CFFI", "MAMLFFI"]),
         .executableTarget(name: "maml-host", dependencies: [
             "MAMLCore", "MAMLHost", "MAMLPluginKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
