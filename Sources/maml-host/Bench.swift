@@ -10,7 +10,7 @@ import Glibc
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure meta-training speed: meta-iterations/s and tasks/s (task sampling included, warm-up excluded).",
-        discussion: "Single-threaded. For comparisons, pin with `taskset -c 0` and alternate with the other programs (docs/benchmarks.md).")
+        discussion: "--threads N spreads the tasks of a meta-batch over N threads. For comparisons, pin with `taskset` and alternate with the other programs (docs/benchmarks.md).")
 
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var options: TrainingOptions
@@ -28,7 +28,8 @@ struct Bench: ParsableCommand {
         let setup = try Setup(catalog: plugins.catalog(quiet: json), model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig())
         let config = options.trainerConfig(iterations: warmup + iterations)
-        let trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config, log: noteToStderr)
+        let trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
+                                  threads: options.threading.threads, log: noteToStderr)
         for _ in 0..<warmup { try trainer.step() }
         let t0 = now()
         var loss = 0.0
@@ -45,12 +46,12 @@ struct Bench: ParsableCommand {
                 "model": .string(setup.identity.id), "task": .string(setup.family.name),
                 "algorithm": .string(config.algorithm.rawValue), "inner_steps": .number(Double(config.innerSteps)),
                 "meta_batch": .number(Double(config.metaBatch)), "parameters": .number(Double(setup.backbone.parameterCount)),
-                "exact_hvp": .bool(setup.backbone.hasExactHVP), "threads": .number(1),
+                "exact_hvp": .bool(setup.backbone.hasExactHVP), "threads": .number(Double(trainer.threads)),
                 "final_query_loss": .number(loss), "peak_rss_mib": .number(peakMiB)]
             print(jsonObject(o).serialized())
         } else {
             print("\(setup.identity.id) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
-                  + "meta-batch \(config.metaBatch), 1 thread")
+                  + "meta-batch \(config.metaBatch), \(trainer.threads) thread\(trainer.threads == 1 ? "" : "s")")
             print("\(fmt(rate, 1)) meta-iterations/s, \(fmt(rate * Double(config.metaBatch), 0)) tasks/s "
                   + "(\(iterations) timed after \(warmup) warm-up, \(fmt(seconds, 2)) s), peak RSS \(fmt(peakMiB, 1)) MiB")
         }
