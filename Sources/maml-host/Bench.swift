@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure meta-training speed: meta-iterations/s, tasks/s and GFLOP/s (task sampling included, warm-up excluded).",
         discussion: """
-            Single-threaded. GFLOP/s counts the backbone calls actually made, costed by the model's \
+            --threads N spreads the tasks of a meta-batch over N threads. GFLOP/s (one thread only) counts the backbone calls actually made, costed by the model's \
             "flops" op (an exact HVP counts as 2 loss_grads); docs/benchmarks.md defines it. \
             For comparisons, pin with `taskset -c 0` and alternate with the other programs (docs/benchmarks.md).
             """)
@@ -33,8 +33,12 @@ struct Bench: ParsableCommand {
         let setup = try Setup(catalog: plugins.catalog(quiet: json), model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig())
         let config = options.trainerConfig(iterations: warmup + iterations)
+        // The call counter wraps one instance; with more threads each worker has its own
+        // replica, so GFLOP/s is reported for one thread only.
+        let threads = options.threading.threads
         let counted = CountingBackbone(setup.backbone)
-        let trainer = try Trainer(backbone: counted, family: setup.family, config: config, log: noteToStderr)
+        let trainer = try Trainer(backbone: threads == 1 ? counted : setup.backbone, family: setup.family,
+                                  config: config, threads: threads, log: noteToStderr)
         for _ in 0..<warmup { try trainer.step() }
         counted.reset()
         let t0 = now()
@@ -47,12 +51,12 @@ struct Bench: ParsableCommand {
         let peakMiB = Double(usage.ru_maxrss) / 1024
         // GFLOP/s from the flops op; a model without one (or with a broken table) just has none.
         var flops: Double?
-        do {
+        if threads == 1 { do {
             let ops = try PluginOps(backbone: setup.backbone)
             flops = try counted.flops(perLossGrad: ops.lossGradFLOPs)
         } catch {
             if !json { printError("note: no GFLOP/s: \(error)") }
-        }
+        } }
         let gflops = flops.map { $0 / seconds / 1e9 }
         let flopsPerIteration = flops.map { $0 / Double(iterations) }
         let sgemmGFLOPs = sgemm ? measureSGEMM() : nil
@@ -63,7 +67,7 @@ struct Bench: ParsableCommand {
                 "model": .string(setup.identity.id), "task": .string(setup.family.name),
                 "algorithm": .string(config.algorithm.rawValue), "inner_steps": .number(Double(config.innerSteps)),
                 "meta_batch": .number(Double(config.metaBatch)), "parameters": .number(Double(setup.backbone.parameterCount)),
-                "exact_hvp": .bool(setup.backbone.hasExactHVP), "threads": .number(1),
+                "exact_hvp": .bool(setup.backbone.hasExactHVP), "threads": .number(Double(trainer.threads)),
                 "final_query_loss": .number(loss), "peak_rss_mib": .number(peakMiB),
                 "gflops": gflops.map(JSONValue.number) ?? .null,
                 "flops_per_meta_iteration": flopsPerIteration.map(JSONValue.number) ?? .null,
@@ -71,7 +75,7 @@ struct Bench: ParsableCommand {
             print(jsonObject(o).serialized())
         } else {
             print("\(setup.identity.id) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
-                  + "meta-batch \(config.metaBatch), 1 thread")
+                  + "meta-batch \(config.metaBatch), \(trainer.threads) thread\(trainer.threads == 1 ? "" : "s")")
             print("\(fmt(rate, 1)) meta-iterations/s, \(fmt(rate * Double(config.metaBatch), 0)) tasks/s "
                   + "(\(iterations) timed after \(warmup) warm-up, \(fmt(seconds, 2)) s), peak RSS \(fmt(peakMiB, 1)) MiB")
             if let gflops, let flopsPerIteration {
