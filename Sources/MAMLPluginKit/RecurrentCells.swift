@@ -27,8 +27,10 @@ public protocol CellNumber {
     static func * (a: Self, b: Self) -> Self
     func tanh() -> Self
     func sigmoid() -> Self
-    /// The value part (for the explosion probe).
+    /// The value part summed over lanes (the explosion probe).
     var value: Float { get }
+    /// Consecutive units handled at once (SIMD lanes).
+    static var width: Int { get }
     /// Element i of the buffers: the value from `p.v`, the derivative (Dual) from `p.r`.
     static func load(_ p: FloatPair, _ i: Int) -> Self
     func store(_ p: FloatPair, _ i: Int)
@@ -43,6 +45,7 @@ public struct FloatPair {
 }
 
 extension Float: CellNumber {
+    @inline(__always) public static var width: Int { 1 }
     @inline(__always) public func tanh() -> Float { tanhf(self) }
     @inline(__always) public func sigmoid() -> Float { 1 / (1 + expf(-self)) }
     @inline(__always) public var value: Float { self }
@@ -53,6 +56,7 @@ extension Float: CellNumber {
 /// A dual number: value v and tangent d (the R-value).
 public struct Dual: CellNumber {
     public var v: Float, d: Float
+    @inline(__always) public static var width: Int { 1 }
     @inline(__always) public init(_ v: Float, _ d: Float) { self.v = v; self.d = d }
     @inline(__always) public init(_ constant: Float) { v = constant; d = 0 }
     @inline(__always) public static func + (a: Dual, b: Dual) -> Dual { Dual(a.v + b.v, a.d + b.d) }
@@ -111,90 +115,98 @@ struct StepGradients {
 
 extension RecurrentCell {
     /// Forward of one step; returns the sum of all pre-activation values, non-finite if any was.
+    /// Units go `V.width` at a time through V (SIMD lanes), the rest one by one through S.
     @inline(__always)
-    func forwardStep<N: CellNumber>(_ type: N.Type, n: Int, h: Int, _ b: StepBuffers) -> Float {
+    func forwardStep<V: CellNumber, S: CellNumber>(_ vector: V.Type, _ scalar: S.Type, n: Int, h: Int, _ b: StepBuffers) -> Float {
         var probe: Float = 0
         let gh = gates * h
         for e in 0..<n {
             let row = e * gh, s = e * h
-            for j in 0..<h {
-                switch self {
-                case .elman:
-                    let a = N.load(b.gates, row + j) + N.load(b.hidden, row + j)
-                    probe += a.value
-                    let y = a.tanh()
-                    y.store(b.gates, row + j); y.store(b.hNew, s + j)
-                case .gru:
-                    let ar = N.load(b.gates, row + j) + N.load(b.hidden, row + j)
-                    let az = N.load(b.gates, row + h + j) + N.load(b.hidden, row + h + j)
-                    let hn = N.load(b.hidden, row + 2 * h + j)
-                    let r = ar.sigmoid(), z = az.sigmoid()
-                    let an = N.load(b.gates, row + 2 * h + j) + r * hn
-                    probe += ar.value + az.value + an.value
-                    let nn = an.tanh()
-                    let hp = N.load(b.hPrev, s + j)
-                    let y = (N(1) - z) * nn + z * hp
-                    r.store(b.gates, row + j); z.store(b.gates, row + h + j); nn.store(b.gates, row + 2 * h + j)
-                    hn.store(b.extra, s + j); y.store(b.hNew, s + j)
-                case .lstm:
-                    let ai = N.load(b.gates, row + j) + N.load(b.hidden, row + j)
-                    let af = N.load(b.gates, row + h + j) + N.load(b.hidden, row + h + j)
-                    let ag = N.load(b.gates, row + 2 * h + j) + N.load(b.hidden, row + 2 * h + j)
-                    let ao = N.load(b.gates, row + 3 * h + j) + N.load(b.hidden, row + 3 * h + j)
-                    probe += ai.value + af.value + ag.value + ao.value
-                    let i = ai.sigmoid(), f = af.sigmoid(), g = ag.tanh(), o = ao.sigmoid()
-                    let c = f * N.load(b.cPrev, s + j) + i * g
-                    let tc = c.tanh()
-                    i.store(b.gates, row + j); f.store(b.gates, row + h + j)
-                    g.store(b.gates, row + 2 * h + j); o.store(b.gates, row + 3 * h + j)
-                    c.store(b.cNew, s + j); tc.store(b.extra, s + j); (o * tc).store(b.hNew, s + j)
-                }
-            }
+            var j = 0
+            while j + V.width <= h { probe += forwardUnit(V.self, b, row + j, s + j, h); j += V.width }
+            while j < h { probe += forwardUnit(S.self, b, row + j, s + j, h); j += 1 }
         }
         return probe
     }
 
     /// Backward of one step through the pointwise part (the W_hh product is the caller's).
     @inline(__always)
-    func backwardStep<N: CellNumber>(_ type: N.Type, n: Int, h: Int, _ b: StepBuffers, _ d: StepGradients) {
+    func backwardStep<V: CellNumber, S: CellNumber>(_ vector: V.Type, _ scalar: S.Type, n: Int, h: Int,
+                                                     _ b: StepBuffers, _ d: StepGradients) {
         let gh = gates * h
-        let one = N(1)
         for e in 0..<n {
             let row = e * gh, s = e * h
-            for j in 0..<h {
-                let dh = N.load(d.top, s + j) + N.load(d.carry, s + j)
-                switch self {
-                case .elman:
-                    let y = N.load(b.hNew, s + j)
-                    let da = dh * (one - y * y)
-                    da.store(d.dInput, row + j)
-                    N(0).store(d.carry, s + j)
-                case .gru:
-                    let r = N.load(b.gates, row + j), z = N.load(b.gates, row + h + j)
-                    let nn = N.load(b.gates, row + 2 * h + j), hn = N.load(b.extra, s + j)
-                    let hp = N.load(b.hPrev, s + j)
-                    let dan = dh * (one - z) * (one - nn * nn)
-                    let dar = dan * hn * r * (one - r)
-                    let daz = dh * (hp - nn) * z * (one - z)
-                    dar.store(d.dInput, row + j); daz.store(d.dInput, row + h + j); dan.store(d.dInput, row + 2 * h + j)
-                    dar.store(d.dHidden, row + j); daz.store(d.dHidden, row + h + j)
-                    (dan * r).store(d.dHidden, row + 2 * h + j)
-                    (dh * z).store(d.carry, s + j)
-                case .lstm:
-                    let i = N.load(b.gates, row + j), f = N.load(b.gates, row + h + j)
-                    let g = N.load(b.gates, row + 2 * h + j), o = N.load(b.gates, row + 3 * h + j)
-                    let tc = N.load(b.extra, s + j)
-                    let dc = N.load(d.cellCarry, s + j) + dh * o * (one - tc * tc)
-                    let di = dc * g * i * (one - i)
-                    let df = dc * N.load(b.cPrev, s + j) * f * (one - f)
-                    let dg = dc * i * (one - g * g)
-                    let dout = dh * tc * o * (one - o)
-                    di.store(d.dInput, row + j); df.store(d.dInput, row + h + j)
-                    dg.store(d.dInput, row + 2 * h + j); dout.store(d.dInput, row + 3 * h + j)
-                    (dc * f).store(d.cellCarry, s + j)
-                    N(0).store(d.carry, s + j)
-                }
-            }
+            var j = 0
+            while j + V.width <= h { backwardUnit(V.self, b, d, row + j, s + j, h); j += V.width }
+            while j < h { backwardUnit(S.self, b, d, row + j, s + j, h); j += 1 }
+        }
+    }
+
+    /// Forward of the unit(s) at gate row offset `row` and state offset `s`; returns the sum of
+    /// the pre-activations (the explosion probe).
+    @inline(__always)
+    func forwardUnit<N: CellNumber>(_ type: N.Type, _ b: StepBuffers, _ row: Int, _ s: Int, _ h: Int) -> Float {
+        switch self {
+        case .elman:
+            let a = N.load(b.gates, row) + N.load(b.hidden, row)
+            let y = a.tanh()
+            y.store(b.gates, row); y.store(b.hNew, s)
+            return a.value
+        case .gru:
+            let ar = N.load(b.gates, row) + N.load(b.hidden, row)
+            let az = N.load(b.gates, row + h) + N.load(b.hidden, row + h)
+            let hn = N.load(b.hidden, row + 2 * h)
+            let r = ar.sigmoid(), z = az.sigmoid()
+            let an = N.load(b.gates, row + 2 * h) + r * hn
+            let nn = an.tanh()
+            let y = (N(1) - z) * nn + z * N.load(b.hPrev, s)
+            r.store(b.gates, row); z.store(b.gates, row + h); nn.store(b.gates, row + 2 * h)
+            hn.store(b.extra, s); y.store(b.hNew, s)
+            return ar.value + az.value + an.value
+        case .lstm:
+            let ai = N.load(b.gates, row) + N.load(b.hidden, row)
+            let af = N.load(b.gates, row + h) + N.load(b.hidden, row + h)
+            let ag = N.load(b.gates, row + 2 * h) + N.load(b.hidden, row + 2 * h)
+            let ao = N.load(b.gates, row + 3 * h) + N.load(b.hidden, row + 3 * h)
+            let i = ai.sigmoid(), f = af.sigmoid(), g = ag.tanh(), o = ao.sigmoid()
+            let c = f * N.load(b.cPrev, s) + i * g
+            let tc = c.tanh()
+            i.store(b.gates, row); f.store(b.gates, row + h); g.store(b.gates, row + 2 * h); o.store(b.gates, row + 3 * h)
+            c.store(b.cNew, s); tc.store(b.extra, s); (o * tc).store(b.hNew, s)
+            return ai.value + af.value + ag.value + ao.value
+        }
+    }
+
+    /// Backward of the unit(s) at gate row offset `row` and state offset `s`.
+    @inline(__always)
+    func backwardUnit<N: CellNumber>(_ type: N.Type, _ b: StepBuffers, _ d: StepGradients, _ row: Int, _ s: Int, _ h: Int) {
+        let one = N(1)
+        let dh = N.load(d.top, s) + N.load(d.carry, s)
+        switch self {
+        case .elman:
+            let y = N.load(b.hNew, s)
+            (dh * (one - y * y)).store(d.dInput, row)
+            N(0).store(d.carry, s)
+        case .gru:
+            let r = N.load(b.gates, row), z = N.load(b.gates, row + h)
+            let nn = N.load(b.gates, row + 2 * h), hn = N.load(b.extra, s)
+            let dan = dh * (one - z) * (one - nn * nn)
+            let dar = dan * hn * r * (one - r)
+            let daz = dh * (N.load(b.hPrev, s) - nn) * z * (one - z)
+            dar.store(d.dInput, row); daz.store(d.dInput, row + h); dan.store(d.dInput, row + 2 * h)
+            dar.store(d.dHidden, row); daz.store(d.dHidden, row + h); (dan * r).store(d.dHidden, row + 2 * h)
+            (dh * z).store(d.carry, s)
+        case .lstm:
+            let i = N.load(b.gates, row), f = N.load(b.gates, row + h)
+            let g = N.load(b.gates, row + 2 * h), o = N.load(b.gates, row + 3 * h)
+            let tc = N.load(b.extra, s)
+            let dc = N.load(d.cellCarry, s) + dh * o * (one - tc * tc)
+            (dc * g * i * (one - i)).store(d.dInput, row)
+            (dc * N.load(b.cPrev, s) * f * (one - f)).store(d.dInput, row + h)
+            (dc * i * (one - g * g)).store(d.dInput, row + 2 * h)
+            (dh * tc * o * (one - o)).store(d.dInput, row + 3 * h)
+            (dc * f).store(d.cellCarry, s)
+            N(0).store(d.carry, s)
         }
     }
 }

@@ -128,8 +128,8 @@ extension RecurrentNetwork {
                     hPrev: FloatPair(hPrev, r ? rhPrev : nil), hNew: FloatPair(hPrev + nh, r ? rhPrev + nh : nil),
                     cPrev: FloatPair(cs + s * nh, r ? rcs + s * nh : nil), cNew: FloatPair(cs + (s + 1) * nh, r ? rcs + (s + 1) * nh : nil),
                     extra: FloatPair(buffer(u.extra) + s * nh, r ? buffer(u.rExtra) + s * nh : nil))
-                let probe = r ? config.cell.forwardStep(Dual.self, n: n, h: h, step)
-                              : config.cell.forwardStep(Float.self, n: n, h: h, step)
+                let probe = r ? config.cell.forwardStep(DualLanes8.self, Dual.self, n: n, h: h, step)
+                              : config.cell.forwardStep(Lanes8.self, Float.self, n: n, h: h, step)
                 guard probe.isFinite else {
                     throw PluginError(.numerical, "rnn: the sequence explodes: layer \(l) step \(s + 1) of \(t) has a non-finite gate pre-activation (\(config.cell.rawValue) cell; inputs, weights or learning rates too large)")
                 }
@@ -201,8 +201,8 @@ extension RecurrentNetwork {
                     cellCarry: FloatPair(cCarryB, r ? rcCarryB : nil),
                     dInput: FloatPair(dIn + s * n * gh, r ? rdIn + s * n * gh : nil),
                     dHidden: FloatPair(dHid + s * n * gh, r ? rdHid + s * n * gh : nil))
-                if r { config.cell.backwardStep(Dual.self, n: n, h: h, step, grads) }
-                else { config.cell.backwardStep(Float.self, n: n, h: h, step, grads) }
+                if r { config.cell.backwardStep(DualLanes8.self, Dual.self, n: n, h: h, step, grads) }
+                else { config.cell.backwardStep(Lanes8.self, Float.self, n: n, h: h, step, grads) }
                 guard s > 0 else { break }   // h_0 is constant
                 Kernels.gemm(.none, .none, m: n, n: h, k: gh, a: dHid + s * n * gh, lda: gh, b: whh, ldb: h,
                              beta: 1, c: carryB, ldc: h)

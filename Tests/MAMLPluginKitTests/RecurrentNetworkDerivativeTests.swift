@@ -3,7 +3,8 @@ import Testing
 
 // MARK: - Recurrent network: gradient and HVP against double-precision finite differences
 //
-// Every cell x head (last/every) x loss, sequence lengths 1, 2 and 5, one and two layers,
+// Every cell x head (last/every) x loss, sequence lengths 1 to 5, one and two layers, hidden 3,
+// 4 and 9 (SIMD lanes and scalar tail),
 // batches 1 to 3, against the naive reference (RecurrentReference.swift).
 
 struct RecurrentCase: CustomTestStringConvertible, Sendable {
@@ -26,6 +27,11 @@ let recurrentCases: [RecurrentCase] = {
         }
         list.append(RecurrentCase(config: .init(length: 3, features: 1, cell: cell, hidden: 4, layers: 1,
                                                 head: .last, classes: 1, loss: .mse), n: 1))
+        // Hidden 9: eight units through the SIMD lanes (CellLanes.swift), one through the scalar tail.
+        list.append(RecurrentCase(config: .init(length: 3, features: 2, cell: cell, hidden: 9, layers: 2,
+                                                head: .every, classes: 1, loss: .mse), n: 2))
+        list.append(RecurrentCase(config: .init(length: 1, features: 2, cell: cell, hidden: 9, layers: 1,
+                                                head: .last, classes: 2, loss: .softmaxCrossEntropy), n: 2))
     }
     return list
 }()
