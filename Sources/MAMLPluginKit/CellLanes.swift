@@ -11,8 +11,14 @@
 public enum VectorMath {
     @inline(__always)
     public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let x = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
-        let fx = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+        // Plain compare-and-select and the 1.5 * 2^23 rounding trick: the generic SIMD clamped,
+        // rounded and Float -> Int32 conversions are element-by-element library calls.
+        let lo = SIMD8<Float>(repeating: -87.3), hi = SIMD8<Float>(repeating: 88.3)
+        var x = x.replacing(with: lo, where: x .< lo)
+        x = x.replacing(with: hi, where: x .> hi)
+        let magic = SIMD8<Float>(repeating: 12_582_912)   // 1.5 * 2^23: adding it rounds to an integer
+        let shifted = x * 1.44269504088896341 + magic
+        let fx = shifted - magic
         let r = x - fx * 0.693359375 + fx * 2.12194440e-4
         var p = SIMD8<Float>(repeating: 1.9875691500e-4)
         p = p * r + 1.3981999507e-3
@@ -21,7 +27,8 @@ public enum VectorMath {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         let y = p * (r * r) + r + 1
-        let n = SIMD8<Int32>(fx, rounding: .towardZero) &+ 127
+        // shifted's low mantissa bits hold n (two's complement): 2^n has exponent bits n + 127.
+        let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127
         return y * unsafeBitCast(n &<< 23, to: SIMD8<Float>.self)
     }
 
