@@ -4,10 +4,11 @@ import MAMLPluginKit
 // MARK: - The bundled RNN backbone
 //
 // A thin shell over the kit's RecurrentNetwork: config -> network, plus identity, the
-// "flops" op and the exported entry point. All math lives (and is tested) in the kit.
+// "flops" op and the exported entry point (NetworkPluginModel forwards the rest). All
+// math lives (and is tested) in the kit.
 
 /// Elman, GRU and LSTM sequence models: sequence-to-one or sequence-to-sequence heads, MSE or softmax cross-entropy.
-final class RNNModel: PluginModel {
+final class RNNModel: NetworkPluginModel {
     static let info = ModelInfo(
         id: "org.mamlzoo.rnn", name: "rnn", version: "1.0.0", family: "rnn",
         summary: "Recurrent network (elman tanh, gru, lstm; stacked layers): head on the last step or every step; exact BPTT gradient and HVP",
@@ -26,31 +27,6 @@ final class RNNModel: PluginModel {
 
     init(config: JSONObject) throws(PluginError) {
         network = try RecurrentNetwork(RecurrentNetwork.Config(resolved: config))
-    }
-
-    var parameterCount: Int { network.parameterCount }
-    var inputShape: [Int] { network.inputShape }
-    var outputShape: [Int] { network.outputShape }
-    var lossKind: PluginLossKind { network.config.loss }
-    var layout: [LayoutTensor] { network.layout }
-    /// Every accepted configuration has an exact HVP (see RecurrentNetwork).
-    var providesHVP: Bool { true }
-
-    func initParameters(seed: UInt64, into params: UnsafeMutablePointer<Float>) throws(PluginError) {
-        network.initParameters(seed: seed, into: params)
-    }
-
-    func forward(params: UnsafePointer<Float>, batch: PluginBatch, output: UnsafeMutablePointer<Float>) throws(PluginError) {
-        try network.forward(params: params, batch: batch, output: output)
-    }
-
-    func lossGrad(params: UnsafePointer<Float>, batch: PluginBatch, grad: UnsafeMutablePointer<Float>?) throws(PluginError) -> Float {
-        try network.lossGrad(params: params, batch: batch, grad: grad)
-    }
-
-    func hvp(params: UnsafePointer<Float>, batch: PluginBatch, v: UnsafePointer<Float>,
-             output: UnsafeMutablePointer<Float>) throws(PluginError) {
-        try network.hvp(params: params, batch: batch, v: v, output: output)
     }
 }
 

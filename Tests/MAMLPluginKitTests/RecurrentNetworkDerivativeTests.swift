@@ -37,12 +37,6 @@ let recurrentCases: [RecurrentCase] = {
 }()
 
 @Suite struct RecurrentNetworkDerivativeTests {
-    static func maxError(_ got: [Float], _ want: [Double]) -> (abs: Double, scale: Double) {
-        let scale = want.map(abs).max() ?? 0
-        let err = zip(got, want).map { abs(Double($0) - $1) }.max() ?? 0
-        return (err, scale)
-    }
-
     @Test(arguments: recurrentCases, [UInt64(1), 2])
     func gradientMatchesFiniteDifferences(c: RecurrentCase, seed: UInt64) throws {
         let net = try RecurrentNetwork(c.config)
@@ -53,7 +47,7 @@ let recurrentCases: [RecurrentCase] = {
         let (lossOnly, _) = try problem.lossGrad(net, gradient: false)
         #expect(lossOnly == loss)
         let fd = centralGradient(problem.loss, at: problem.params.map(Double.init), h: 1e-5)
-        let (err, scale) = Self.maxError(grad, fd)
+        let (err, scale) = maxError(grad, fd)
         #expect(scale > 1e-3, "degenerate problem")
         #expect(err <= 1e-4 * max(1, scale), "gradient error \(err), scale \(scale)")
     }
@@ -67,7 +61,7 @@ let recurrentCases: [RecurrentCase] = {
         let v = (0..<net.parameterCount).map { _ in rng.nextFloat(symmetric: 1) }
         let hv = try problem.hvp(net, v), hu = try problem.hvp(net, u)
         let fd = centralHVP(problem.loss, at: problem.params.map(Double.init), direction: v, h: 1e-4)
-        let (err, scale) = Self.maxError(hv, fd)
+        let (err, scale) = maxError(hv, fd)
         #expect(scale > 1e-3, "degenerate problem")
         #expect(err <= 3e-4 * max(1, scale), "HVP error \(err), scale \(scale)")
         let uHv = zip(u, hv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
@@ -84,7 +78,7 @@ let recurrentCases: [RecurrentCase] = {
         let want = problem.reference.evaluate(problem.params.map(Double.init), x: problem.x.map(Double.init), n: c.n,
                                               y: problem.y.map(Double.init), labels: problem.labels).outputs
         #expect(out.count == want.count)
-        let (err, scale) = Self.maxError(out, want)
+        let (err, scale) = maxError(out, want)
         #expect(err <= 1e-5 * max(1, scale), "outputs error \(err)")
     }
 }
