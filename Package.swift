@@ -22,6 +22,7 @@ let package = Package(
         // Bundled backbones: each one a plugin .so next to maml-host in the build folder.
         .library(name: "maml_mlp", type: .dynamic, targets: ["MLPPlugin"]),
         .library(name: "maml_cnn", type: .dynamic, targets: ["CNNPlugin"]),
+        .library(name: "maml_rnn", type: .dynamic, targets: ["RNNPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,6 +54,8 @@ let package = Package(
         .target(name: "MLPPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/MLP",
                 linkerSettings: pluginLinker),
         .target(name: "CNNPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/CNN",
+                linkerSettings: pluginLinker),
+        .target(name: "RNNPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/RNN",
                 linkerSettings: pluginLinker),
 
         // MARK: Tests

@@ -24,3 +24,10 @@ func centralHVP(_ f: ([Double]) -> Double, at base: [Double], direction v: [Floa
         return (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h * h)
     }
 }
+
+/// The largest absolute difference between got and want, and the largest |want| (the scale).
+func maxError(_ got: [Float], _ want: [Double]) -> (abs: Double, scale: Double) {
+    let scale = want.map(abs).max() ?? 0
+    let err = zip(got, want).map { abs(Double($0) - $1) }.max() ?? 0
+    return (err, scale)
+}
