@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure meta-training speed: meta-iterations/s, tasks/s and GFLOP/s (task sampling included, warm-up excluded).",
         discussion: """
-            --threads N spreads the tasks of a meta-batch over N threads. GFLOP/s (one thread only) counts the backbone calls actually made, costed by the model's \
+            --threads N spreads the tasks of a meta-batch over N threads. GFLOP/s counts the backbone calls actually made, costed by the model's \
             "flops" op (an exact HVP counts as 2 loss_grads); docs/benchmarks.md defines it. \
             For comparisons, pin with `taskset -c 0` and alternate with the other programs (docs/benchmarks.md).
             """)
@@ -33,8 +33,9 @@ struct Bench: ParsableCommand {
         let setup = try Setup(catalog: plugins.catalog(quiet: json), model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig())
         let config = options.trainerConfig(iterations: warmup + iterations)
-        // The call counter wraps one instance; with more threads each worker has its own
-        // replica, so GFLOP/s is reported for one thread only.
+        // The call counter wraps one instance. With more threads each worker has its own
+        // replica, so the calls of one meta-iteration are counted afterwards on one thread:
+        // they do not depend on the thread count.
         let threads = options.threading.threads
         let counted = CountingBackbone(setup.backbone)
         let trainer = try Trainer(backbone: threads == 1 ? counted : setup.backbone, family: setup.family,
@@ -51,12 +52,20 @@ struct Bench: ParsableCommand {
         let peakMiB = Double(usage.ru_maxrss) / 1024
         // GFLOP/s from the flops op; a model without one (or with a broken table) just has none.
         var flops: Double?
-        if threads == 1 { do {
+        do {
             let ops = try PluginOps(backbone: setup.backbone)
-            flops = try counted.flops(perLossGrad: ops.lossGradFLOPs)
+            if threads == 1 {
+                flops = try counted.flops(perLossGrad: ops.lossGradFLOPs)
+            } else {
+                counted.reset()
+                let probe = try Trainer(backbone: counted, family: setup.family,
+                                        config: options.trainerConfig(iterations: 1), threads: 1, log: { _ in })
+                try probe.step()
+                flops = try counted.flops(perLossGrad: ops.lossGradFLOPs) * Double(iterations)
+            }
         } catch {
             if !json { printError("note: no GFLOP/s: \(error)") }
-        } }
+        }
         let gflops = flops.map { $0 / seconds / 1e9 }
         let flopsPerIteration = flops.map { $0 / Double(iterations) }
         let sgemmGFLOPs = sgemm ? measureSGEMM() : nil
