@@ -33,31 +33,6 @@ final class PoisonedBackbone: Backbone {
     }
 }
 
-/// A backbone that does not implement makeReplica (the protocol's default).
-final class SingleInstanceBackbone: Backbone {
-    let inner = TestBackbone(TanhModel(hidden: 3))
-    var parameterCount: Int { inner.parameterCount }
-    var inputShape: [Int] { inner.inputShape }
-    var outputShape: [Int] { inner.outputShape }
-    var lossKind: LossKind { .mse }
-    var layout: [ParameterTensor]? { nil }
-    var hasExactHVP: Bool { true }
-    func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
-        try inner.initialParameters(seed: seed, into: params)
-    }
-    func forward(params: UnsafeBufferPointer<Float>, batch: Batch, output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
-        try inner.forward(params: params, batch: batch, output: output)
-    }
-    func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
-                         gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
-        try inner.lossAndGradient(params: params, batch: batch, gradient: gradient)
-    }
-    func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
-                              output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
-        try inner.hessianVectorProduct(params: params, batch: batch, vector: vector, output: output)
-    }
-}
-
 /// The first support x of training task t in meta-iteration i (seed 123, the small config's shots).
 func firstSupportX(iteration i: Int, task t: Int) throws -> Float {
     let task = TaskBuffer(family: SinusoidTasks(), supportShots: 5, queryShots: 6)
@@ -129,10 +104,11 @@ func firstSupportX(iteration i: Int, task t: Int) throws -> Float {
             (error as? MAMLError) == .invalidConfig("threads = 0, expected at least 1")
         }
         #expect(try makeTrainerWithThreads(9).threads == smallConfig.metaBatch)   // no idle workers
-        // A backbone without replicas trains on one thread and refuses more, saying why.
-        _ = try Trainer(backbone: SingleInstanceBackbone(), family: SinusoidTasks(), config: smallConfig, threads: 1)
+        // A backbone without replicas (FaultyBackbone keeps the protocol's default; its fault
+        // never fires here) trains on one thread and refuses more, saying why.
+        _ = try Trainer(backbone: FaultyBackbone(nanAt: 0), family: SinusoidTasks(), config: smallConfig, threads: 1)
         #expect {
-            try Trainer(backbone: SingleInstanceBackbone(), family: SinusoidTasks(), config: smallConfig, threads: 2)
+            try Trainer(backbone: FaultyBackbone(nanAt: 0), family: SinusoidTasks(), config: smallConfig, threads: 2)
         } throws: { error in
             guard case MAMLError.backbone(let e, let context) = error else { return false }
             return e.kind == .unsupported && context.contains("worker thread 1")

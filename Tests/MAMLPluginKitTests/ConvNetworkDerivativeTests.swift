@@ -65,10 +65,7 @@ let convCases: [ConvCase] = {
         let (err, scale) = maxError(hv, problem.finiteDifferenceHVP(v))
         #expect(scale > 1e-3, "degenerate problem")
         #expect(err <= 3e-4 * max(1, scale), "HVP error \(err), scale \(scale)")
-        let uHv = zip(u, hv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let vHu = zip(v, hu).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let norm = zip(u, hv).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
-        #expect(abs(uHv - vHu) <= 1e-5 * max(1, norm), "u.Hv \(uHv) vs v.Hu \(vHu)")
+        expectSymmetricHessian(u: u, hv: hv, v: v, hu: hu)
     }
 
     @Test(arguments: convCases.prefix(8))

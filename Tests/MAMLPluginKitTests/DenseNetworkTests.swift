@@ -60,11 +60,7 @@ let denseCases: [DenseCase] = [
         let (err, scale) = maxError(hv, problem.finiteDifferenceHVP(v))
         #expect(scale > 1e-3, "degenerate problem")
         #expect(err <= 1e-3 * max(1, scale), "HVP error \(err), scale \(scale)")
-        // Symmetry of the Hessian: u.Hv == v.Hu.
-        let uHv = zip(u, hv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let vHu = zip(v, hu).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let norm = zip(u, hv).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
-        #expect(abs(uHv - vHu) <= 1e-5 * max(1, norm), "u.Hv \(uHv) vs v.Hu \(vHu)")
+        expectSymmetricHessian(u: u, hv: hv, v: v, hu: hu)
     }
 
     /// The HVP also agrees with a central difference of the network's own gradients (tanh: smooth).
