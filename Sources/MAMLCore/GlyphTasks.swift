@@ -23,12 +23,15 @@ public struct GlyphConfig: Sendable, Equatable, Codable {
     public var size: Int = 28
     /// Seed of the glyph classes (the alphabet), not of the tasks.
     public var seed: UInt64 = 0
+    /// Scale of the within-class variation (GlyphRenderer.swift): 0 renders every example of a
+    /// class identically, 1 is the calibrated default.
+    public var distortion: Float = 1
 
-    public init(ways: Int = 5, classes: Int = 1623, size: Int = 28, seed: UInt64 = 0) {
-        self.ways = ways; self.classes = classes; self.size = size; self.seed = seed
+    public init(ways: Int = 5, classes: Int = 1623, size: Int = 28, seed: UInt64 = 0, distortion: Float = 1) {
+        self.ways = ways; self.classes = classes; self.size = size; self.seed = seed; self.distortion = distortion
     }
 
-    static let keys = ["ways", "classes", "size", "seed"]
+    static let keys = ["ways", "classes", "size", "seed", "distortion"]
 
     /// Throws `.invalidConfig` naming the bad key, its value and what is expected.
     public func validate() throws(MAMLError) {
@@ -38,6 +41,9 @@ public struct GlyphConfig: Sendable, Equatable, Codable {
                 + "(at least 3 * ways, so every split has \(ways) classes)")
         }
         guard (8...128).contains(size) else { throw .invalidConfig("glyphs \"size\" = \(size), expected 8...128") }
+        guard distortion.isFinite, (0...2).contains(distortion) else {
+            throw .invalidConfig("glyphs \"distortion\" = \(distortion), expected a number in 0...2")
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,6 +55,10 @@ public struct GlyphConfig: Sendable, Equatable, Codable {
         }
         size = try r.int("size", default: 28, in: 8...128)
         seed = try r.value(UInt64.self, "seed", expected: "an integer in 0...2^64-1") ?? 0
+        distortion = try r.value(Float.self, "distortion", expected: "a number in 0...2") ?? 1
+        guard distortion.isFinite, (0...2).contains(distortion) else {
+            throw r.error("distortion", "= \(distortion), expected a number in 0...2")
+        }
     }
 }
 
@@ -88,6 +98,6 @@ public struct GlyphTasks: SquareImageClassification, Decodable {
     public func classPool(_ split: TaskSplit) -> Range<Int> { splits.range(split) }
     public var storedExamplesPerClass: Int? { nil }
     public func writeExample(classID: Int, example: Int, rng: inout RandomGenerator, into x: UnsafeMutablePointer<Float>) {
-        alphabet.renderExample(classID: classID, size: config.size, rng: &rng, into: x)
+        alphabet.renderExample(classID: classID, size: config.size, distortion: config.distortion, rng: &rng, into: x)
     }
 }

@@ -28,17 +28,21 @@ func meanAbsDifference(_ a: [Float], _ b: [Float]) -> Double {
     }
 
     @Test func imagesAreInRangeInkedAndAntiAliased() throws {
-        let f = try GlyphTasks()
+        let f = try GlyphTasks(), still = try GlyphTasks(config: GlyphConfig(distortion: 0))
+        func border(_ img: [Float]) -> Float {
+            let n = 28
+            return (0..<n).reduce(Float(0)) { $0 + img[$1] + img[(n - 1) * n + $1] + img[$1 * n] + img[$1 * n + n - 1] }
+        }
         for c in stride(from: 0, to: 1623, by: 37) {
             let img = glyph(f, c, draw: UInt64(c))
             #expect(img.allSatisfy { $0 >= 0 && $0 <= 1 })
             let ink = img.reduce(0, +)
             #expect(ink > 15 && ink < 400, "class \(c) ink \(ink)")          // strokes, not blank, not filled
             #expect(img.contains(1) && img.contains { $0 > 0.05 && $0 < 0.95 })  // solid cores and soft edges
-            // Strokes stay off the border rows and columns (the glyph is centred with a margin).
-            let n = 28
-            let border = (0..<n).reduce(Float(0)) { $0 + img[$1] + img[(n - 1) * n + $1] + img[$1 * n] + img[$1 * n + n - 1] }
-            #expect(border < 2, "class \(c) touches the border")
+            // The class's own glyph is centred with a margin; its distortions stay mostly inside
+            // (a stroke end may reach the edge, no stroke runs along it).
+            #expect(border(glyph(still, c, draw: 0)) == 0, "class \(c) touches the border")
+            #expect(border(img) < 8, "class \(c) runs along the border")
         }
     }
 
@@ -73,8 +77,22 @@ func meanAbsDifference(_ a: [Float], _ b: [Float]) -> Double {
             if w < d { closerToOwnClass += 1 }
         }
         within /= Double(classes); between /= Double(classes)
-        #expect(within < 0.75 * between, "mean |a - b|: same class \(within), different classes \(between)")
-        #expect(closerToOwnClass >= 50, "\(closerToOwnClass) of \(classes) examples closer to their own class")
+        // Like handwriting, two examples of a class differ almost as much pixel by pixel as two
+        // classes do (measured: 0.122 vs 0.139, 43 of 60), but a class is still closer to itself.
+        #expect(within < 0.95 * between, "mean |a - b|: same class \(within), different classes \(between)")
+        #expect(closerToOwnClass >= 38, "\(closerToOwnClass) of \(classes) examples closer to their own class (chance 30)")
+    }
+
+    @Test func distortionScalesTheWithinClassVariation() throws {
+        // 0: every example of a class is the same image; more distortion, examples further apart.
+        let still = try GlyphTasks(config: GlyphConfig(distortion: 0))
+        #expect(glyph(still, 5, draw: 1) == glyph(still, 5, draw: 2))
+        func within(_ d: Float) throws -> Double {
+            let f = try GlyphTasks(config: GlyphConfig(distortion: d))
+            return (0..<40).reduce(0.0) { $0 + meanAbsDifference(glyph(f, $1, draw: 1), glyph(f, $1, draw: 2)) } / 40
+        }
+        let half = try within(0.5), full = try within(1), double = try within(2)
+        #expect(0 < half && half < full && full < double, "within-class |a - b|: \(half), \(full), \(double)")
     }
 
     @Test func tasksHaveNWayKShotLabels() throws {
@@ -96,7 +114,7 @@ func meanAbsDifference(_ a: [Float], _ b: [Float]) -> Double {
     @Test func configDecodingAndErrors() throws {
         let f = try makeTaskFamily(name: "glyphs", config: #"{"ways": 20, "classes": 100, "size": 32, "seed": 9}"#)
         #expect(f.name == "glyphs" && f.inputShape == [1, 32, 32] && f.outputShape == [20])
-        #expect(f.configJSON == #"{"classes":100,"seed":9,"size":32,"ways":20}"#)
+        #expect(f.configJSON == #"{"classes":100,"distortion":1,"seed":9,"size":32,"ways":20}"#)
         // The recorded config rebuilds the same family.
         let again = try makeTaskFamily(name: "glyphs", config: f.configJSON) as! GlyphTasks
         #expect(again.alphabet == (f as! GlyphTasks).alphabet)
@@ -109,7 +127,10 @@ func meanAbsDifference(_ a: [Float], _ b: [Float]) -> Double {
         #expect(message(#"{"ways": 10, "classes": 29}"#).contains(#"glyphs "classes" = 29, expected at least 3 * ways = 30"#))
         #expect(message(#"{"size": 7}"#).contains(#"glyphs "size" = 7, expected 8...128"#))
         #expect(message(#"{"size": 129}"#).contains(#"expected 8...128"#))
-        #expect(message(#"{"way": 5}"#).contains(#"glyphs "way" is unknown (known keys: ways, classes, size, seed)"#))
+        #expect(message(#"{"way": 5}"#).contains(#"glyphs "way" is unknown (known keys: ways, classes, size, seed, distortion)"#))
+        #expect(message(#"{"distortion": 2.5}"#).contains(#"glyphs "distortion" = 2.5, expected a number in 0...2"#))
+        #expect(message(#"{"distortion": -0.1}"#).contains(#"glyphs "distortion" = -0.1, expected a number in 0...2"#))
+        #expect(message(#"{"distortion": "1"}"#).contains(#"glyphs "distortion" must be a number in 0...2"#))
         #expect(message(#"{"ways": "5"}"#).contains(#"glyphs "ways" must be an integer"#))
         #expect(message(#"{"seed": -1}"#).contains(#"glyphs "seed" must be an integer in 0...2^64-1"#))
         #expect(throws: MAMLError.invalidConfig("glyphs \"ways\" = 1, expected 2...1000")) {
