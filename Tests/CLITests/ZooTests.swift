@@ -6,11 +6,29 @@ import Testing
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
+/// One evaluation row of the manifest: `metric` is "mse" (regression) or "accuracy" (classification).
+struct ZooResult {
+    var shots: Int, steps: Int, metric: String, value: Double, ci95: Double
+
+    init(_ r: [String: Any]) throws {
+        shots = try #require(r["shots"] as? Int); steps = try #require(r["steps"] as? Int)
+        metric = r["accuracy"] != nil ? "accuracy" : "mse"
+        value = try #require(r[metric] as? Double); ci95 = try #require(r["ci95"] as? Double)
+    }
+}
+
 struct ZooEntry {
     var name: String
     var checkpoint: String
     var sha256: String
-    var results: [(shots: Int, steps: Int, mse: Double, ci95: Double)]
+    /// The full evaluation (600 meta-test tasks).
+    var results: [ZooResult]
+    /// `eval` arguments whose output the test reproduces (a short run for models slow in debug builds;
+    /// absent: `--shots 5`, compared with the full evaluation's K = 5 rows) and the rows it printed.
+    var checkArguments: [String]
+    var checkResults: [ZooResult]
+    /// Named baselines trained and evaluated like this model (name -> rows).
+    var baselines: [String: [ZooResult]]
 
     static func all() throws -> [ZooEntry] {
         let data = try Data(contentsOf: URL(fileURLWithPath: repositoryRoot + "/models/zoo/manifest.json"))
@@ -18,16 +36,28 @@ struct ZooEntry {
         let models = try #require(root["models"] as? [[String: Any]])
         return try models.map { m in
             let evaluation = try #require(m["evaluation"] as? [String: Any])
-            let results = try #require(evaluation["results"] as? [[String: Any]]).map { r in
-                (shots: r["shots"] as! Int, steps: r["steps"] as! Int, mse: r["mse"] as! Double, ci95: r["ci95"] as! Double)
+            let results = try #require(evaluation["results"] as? [[String: Any]]).map(ZooResult.init)
+            var arguments = ["--shots", "5"], checkResults = results.filter { $0.shots == 5 }
+            if let check = m["check"] as? [String: Any] {
+                arguments = try #require(check["arguments"] as? [String])
+                checkResults = try #require(check["results"] as? [[String: Any]]).map(ZooResult.init)
+            }
+            var baselines: [String: [ZooResult]] = [:]
+            for b in m["baselines"] as? [[String: Any]] ?? [] {
+                baselines[try #require(b["name"] as? String)] = try #require(b["results"] as? [[String: Any]]).map(ZooResult.init)
             }
             return ZooEntry(name: try #require(m["name"] as? String), checkpoint: try #require(m["checkpoint"] as? String),
-                            sha256: try #require(m["sha256"] as? String), results: results)
+                            sha256: try #require(m["sha256"] as? String), results: results,
+                            checkArguments: arguments, checkResults: checkResults, baselines: baselines)
         }
     }
 
+    func result(shots: Int, steps: Int) -> ZooResult? {
+        results.first { $0.shots == shots && $0.steps == steps }
+    }
+
     func mse(shots: Int, steps: Int) -> (mse: Double, ci95: Double)? {
-        results.first { $0.shots == shots && $0.steps == steps }.map { ($0.mse, $0.ci95) }
+        result(shots: shots, steps: steps).map { ($0.value, $0.ci95) }
     }
 }
 
@@ -52,19 +82,21 @@ func sha256(_ path: String) throws -> String {
         }
     }
 
-    @Test("eval on each shipped checkpoint reproduces the manifest's K = 5 numbers")
+    @Test("eval on each shipped checkpoint reproduces the manifest's numbers")
     func numbersReproduce() throws {
         for e in try ZooEntry.all() {
-            let run = try mamlHost(["eval", "--checkpoint", repositoryRoot + "/models/zoo/" + e.checkpoint,
-                                    "--shots", "5", "--json"])
+            let run = try mamlHost(["eval", "--checkpoint", repositoryRoot + "/models/zoo/" + e.checkpoint, "--json"]
+                                   + e.checkArguments)
             #expect(run.status == 0, "\(run.stderr)")
-            let results = try #require(try jsonObject(run.stdout)["results"] as? [[String: Any]])
-            #expect(results.count == 4)
-            for r in results {
-                let steps = r["steps"] as! Int, mse = r["mse"] as! Double
-                let expected = try #require(e.mse(shots: 5, steps: steps))
-                // Debug and release builds may sum in different orders: equal to 1e-4 relative.
-                #expect(abs(mse - expected.mse) <= 1e-4 * expected.mse, "\(e.name) K=5 steps=\(steps): \(mse) vs \(expected.mse)")
+            let results = try #require(try jsonObject(run.stdout)["results"] as? [[String: Any]]).map(ZooResult.init)
+            #expect(results.count == e.checkResults.count && !results.isEmpty, "\(e.name)")
+            for (r, expected) in zip(results, e.checkResults) {
+                #expect(r.shots == expected.shots && r.steps == expected.steps && r.metric == expected.metric)
+                // Debug and release builds may sum in different orders: MSE equal to 1e-4 relative; an
+                // accuracy may move by a query example whose two top logits were within rounding.
+                let tolerance = r.metric == "mse" ? 1e-4 * expected.value : 0.005
+                #expect(abs(r.value - expected.value) <= tolerance,
+                        "\(e.name) K=\(r.shots) steps=\(r.steps): \(r.metric) \(r.value) vs \(expected.value)")
             }
         }
     }

@@ -1,70 +1,148 @@
 #!/usr/bin/env python3
 """Side-by-side speed of maml-host and the JAX / PyTorch peers (../shared/bench/peers).
 
-Runs every program in turn, ROUNDS times, alternating (never two at once on a
-2-core machine), each pinned to the same CPU set with taskset, and reports the
-median meta-iterations/s of each and the ratios ours / peer. The peers are
-measured here, never quoted.
+Runs every program of a workload in turn, ROUNDS times, alternating (never two
+at once on a 2-core machine), each pinned to the same CPU set with taskset, and
+reports the median meta-iterations/s of each and the ratios ours / peer. The
+peers are measured here, never quoted. maml-host runs with --threads equal to
+the number of CPUs given (the peers use every CPU they are given: JAX one
+thread per visible core, the PyTorch scripts --threads N).
 
 Usage (from the repository root, after `swift build -c release` and the peers'
 setup-venv.sh):
-    python3 Tests/bench/vs-peers.py [--workload sinusoid2|sinusoid1] [--rounds 3] [--cpus 0]
+    python3 Tests/bench/vs-peers.py [--workload sinusoid2,conv4-2,...|all] [--rounds 3] [--cpus 0]
         [--python ~/.cache/mamlzoo-peers-venv/bin/python] [--peers ../shared/bench/peers]
-Prints a Markdown table (paste into docs/benchmarks.md) and one JSON line.
+        [--write docs/benchmarks.md]
+Prints a Markdown table per workload and one JSON line per workload. With
+--write, each table also replaces the block between
+`<!-- vs-peers:WORKLOAD:CPUS -->` and `<!-- /vs-peers -->` in that file (the block is
+appended under "## Side by side with the peers" if it is not there yet).
 """
-import argparse, json, os, statistics, subprocess, sys
+import argparse, datetime, json, os, re, statistics, subprocess, sys
+
+CONV4 = ["--model", "cnn", "--task", "glyphs", "--ways", "5", "--shots", "1", "--query", "15",
+         "--meta-batch", "32", "--inner-lr", "0.4"]
+RNN = ["--model", "rnn", "--config", '{"cell":"elman","hidden":40}', "--task", "sine-sequences",
+       "--shots", "10", "--query", "10", "--meta-batch", "25", "--inner-lr", "0.01"]
 
 WORKLOADS = {
-    # name: (our bench args, [(peer label, script, args)])
-    "sinusoid2": (["--model", "mlp", "--task", "sinusoid", "--algorithm", "maml",
-                   "--iterations", "3000", "--warmup", "200"],
-                  [("jax jit+vmap/scan", "jax_sinusoid_maml.py",
+    # name: (description, our bench args, [(peer label, script, args)])
+    "sinusoid2": ("sinusoid MLP 1-40-40-1, MAML second order, meta-batch 25, K=10+10",
+                  ["--model", "mlp", "--task", "sinusoid", "--algorithm", "maml", "--iterations", "3000", "--warmup", "200"],
+                  [("JAX jit+vmap/scan", "jax_sinusoid_maml.py",
                     ["--loop", "scan", "--order", "second", "--iters", "3000", "--warmup", "200", "--eval", "0"]),
-                   ("pytorch torch.func", "torch_sinusoid_maml.py",
+                   ("PyTorch torch.func+vmap", "torch_sinusoid_maml.py",
                     ["--impl", "func", "--order", "second", "--iters", "1050", "--warmup", "50", "--eval", "0"])]),
-    "sinusoid1": (["--model", "mlp", "--task", "sinusoid", "--algorithm", "fomaml",
-                   "--iterations", "5000", "--warmup", "200"],
-                  [("jax jit+vmap/scan", "jax_sinusoid_maml.py",
+    "sinusoid1": ("sinusoid MLP 1-40-40-1, first-order MAML, meta-batch 25, K=10+10",
+                  ["--model", "mlp", "--task", "sinusoid", "--algorithm", "fomaml", "--iterations", "5000", "--warmup", "200"],
+                  [("JAX jit+vmap/scan", "jax_sinusoid_maml.py",
                     ["--loop", "scan", "--order", "first", "--iters", "5000", "--warmup", "200", "--eval", "0"]),
-                   ("pytorch torch.func", "torch_sinusoid_maml.py",
+                   ("PyTorch torch.func+vmap", "torch_sinusoid_maml.py",
                     ["--impl", "func", "--order", "first", "--iters", "1050", "--warmup", "50", "--eval", "0"])]),
+    "conv4-2": ("conv4 5-way 1-shot, 15 query/class, MAML second order, meta-batch 32, alpha 0.4",
+                CONV4 + ["--algorithm", "maml", "--iterations", "6", "--warmup", "1"],
+                [("JAX jit, tasks unrolled", "jax_cnn_maml.py",
+                  ["--batching", "unroll", "--order", "second", "--iters", "6", "--warmup", "2"]),
+                 ("PyTorch autograd loop", "torch_cnn_maml.py",
+                  ["--impl", "loop", "--order", "second", "--iters", "6", "--warmup", "2"])]),
+    "conv4-1": ("conv4 5-way 1-shot, 15 query/class, first-order MAML, meta-batch 32, alpha 0.4",
+                CONV4 + ["--algorithm", "fomaml", "--iterations", "6", "--warmup", "1"],
+                [("JAX jit, tasks unrolled", "jax_cnn_maml.py",
+                  ["--batching", "unroll", "--order", "first", "--iters", "6", "--warmup", "2"]),
+                 ("PyTorch autograd loop", "torch_cnn_maml.py",
+                  ["--impl", "loop", "--order", "first", "--iters", "6", "--warmup", "2"])]),
+    "rnn-elman2": ("Elman RNN hidden 40, sine sequences length 20, MAML second order, meta-batch 25, alpha 0.01",
+                   RNN + ["--algorithm", "maml", "--iterations", "1200", "--warmup", "200"],
+                   [("JAX jit+vmap/scan", "jax_rnn_maml.py",
+                     ["--loop", "scan", "--order", "second", "--unroll", "1", "--iters", "1200", "--warmup", "200"]),
+                    ("PyTorch torch.func+vmap", "torch_rnn_maml.py",
+                     ["--impl", "func", "--order", "second", "--iters", "110", "--warmup", "10"])]),
 }
+ORDER = ["sinusoid2", "sinusoid1", "conv4-2", "conv4-1", "rnn-elman2"]
 
 
 def run(cmd, cpus):
-    out = subprocess.run(["taskset", "-c", cpus] + cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    proc = subprocess.run(["taskset", "-c", cpus] + cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(name, args):
+    desc, ours_args, peers = WORKLOADS[name]
+    ncpu = len(args.cpus.split(","))
+    programs = [("maml-zoo `maml-host bench`", [args.host, "bench", "--json", "--threads", str(ncpu)] + ours_args,
+                 "meta_iterations_per_s")]
+    for label, script, pargs in peers:
+        extra = ["--threads", str(ncpu)] if script.startswith("torch") else []
+        programs.append((label, [args.python, os.path.join(args.peers, script)] + pargs + extra, "meta_iters_per_s"))
+    rates = {label: [] for label, _, _ in programs}
+    extras = {}
+    for r in range(args.rounds):
+        for label, cmd, key in programs:
+            out = run(cmd, args.cpus)
+            rates[label].append(out[key])
+            if label == programs[0][0]:
+                for k in ("gflops", "sgemm_gflops", "peak_rss_mib"):
+                    if k in out:
+                        extras.setdefault(k, []).append(out[k])
+            print(f"{name} round {r + 1} {label}: {out[key]:.3f} meta-it/s", file=sys.stderr)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    ours = med[programs[0][0]]
+    lines = [f"{desc}. CPUs {args.cpus} (taskset; maml-host --threads {ncpu}), {args.rounds} alternating rounds, "
+             f"{datetime.date.today().isoformat()}; `python3 Tests/bench/vs-peers.py --workload {name} "
+             f"--cpus {args.cpus} --rounds {args.rounds}`", "",
+             "| program | meta-it/s (median) | all rounds | maml-zoo / this |", "|---|---:|---|---:|"]
+    for label, _, _ in programs:
+        lines.append(f"| {label} | {med[label]:.4g} | {', '.join(f'{x:.4g}' for x in rates[label])} | "
+                     f"{ours / med[label]:.2f}x |")
+    if extras:
+        m = {k: statistics.median(v) for k, v in extras.items()}
+        parts = [f"{k.replace('_', ' ')} {m[k]:.4g}" for k in sorted(m)]
+        lines += ["", "maml-host medians: " + ", ".join(parts)]
+    table = "\n".join(lines)
+    print(f"\n### {name}\n{table}\n")
+    print(json.dumps({"workload": name, "cpus": args.cpus, "rounds": args.rounds, "median": med, "all": rates,
+                      "ours": {k: statistics.median(v) for k, v in extras.items()}}))
+    return table
+
+
+def write_block(path, name, cpus, table):
+    text = open(path).read()
+    start, end = f"<!-- vs-peers:{name}:{cpus} -->", "<!-- /vs-peers -->"
+    block = f"{start}\n{table}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        heading = "## Side by side with the peers"
+        if heading not in text:
+            text = text.rstrip("\n") + f"\n\n{heading}\nWritten by `Tests/bench/vs-peers.py --write`.\n"
+        text = text.rstrip("\n") + f"\n\n#### {name}, CPUs {cpus}\n{block}\n"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--workload", choices=sorted(WORKLOADS), default="sinusoid2")
+    ap.add_argument("--workload", default="sinusoid2", help="comma-separated names or 'all': " + ", ".join(ORDER))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cpus", default="0")
     ap.add_argument("--python", default=os.path.expanduser("~/.cache/mamlzoo-peers-venv/bin/python"))
     ap.add_argument("--peers", default="../shared/bench/peers")
     ap.add_argument("--host", default=".build/release/maml-host")
+    ap.add_argument("--write", metavar="MARKDOWN", help="replace this workload's block in MARKDOWN")
     args = ap.parse_args()
-    ours_args, peers = WORKLOADS[args.workload]
-    threads = str(len(args.cpus.split(",")))
-    programs = [("maml-zoo (maml-host bench)", [args.host, "bench", "--json"] + ours_args, "meta_iterations_per_s")]
-    for label, script, pargs in peers:
-        extra = ["--threads", threads] if script.startswith("torch") else []
-        programs.append((label, [args.python, os.path.join(args.peers, script)] + pargs + extra, "meta_iters_per_s"))
-    rates = {label: [] for label, _, _ in programs}
-    for r in range(args.rounds):
-        for label, cmd, key in programs:
-            rate = run(cmd, args.cpus)[key]
-            rates[label].append(rate)
-            print(f"round {r + 1} {label}: {rate:.1f} meta-it/s", file=sys.stderr)
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    ours = med[programs[0][0]]
-    print(f"\n{args.workload}, CPUs {args.cpus} (taskset), {args.rounds} alternating rounds, median meta-iterations/s:\n")
-    print("| program | meta-it/s (median) | all rounds | ours / this |")
-    print("|---|---:|---|---:|")
-    for label, _, _ in programs:
-        print(f"| {label} | {med[label]:.1f} | {', '.join(f'{x:.0f}' for x in rates[label])} | {ours / med[label]:.2f}x |")
-    print(json.dumps({"workload": args.workload, "cpus": args.cpus, "rounds": args.rounds, "median": med, "all": rates}))
+    names = ORDER if args.workload == "all" else args.workload.split(",")
+    for name in names:
+        if name not in WORKLOADS:
+            sys.exit(f"unknown workload {name!r} (known: {', '.join(ORDER)})")
+    for name in names:
+        table = measure(name, args)
+        if args.write:
+            write_block(args.write, name, args.cpus, table)
 
 
 if __name__ == "__main__":
