@@ -7,6 +7,14 @@
 // a time from a shared counter (dynamic scheduling: a core that is busy with
 // another process does not hold the others back).
 //
+// Waking a sleeping thread costs tens of microseconds (futex wake-up and
+// scheduling), a tenth of a small model's meta-iteration, twice per loop (start
+// and finish). So a waiting thread first spins for a short while
+// (`spinMicroseconds`) watching an atomic copy of the loop generation (workers)
+// or of the busy count (the caller), and only then sleeps on the condition
+// variable. The mutex and condition variables stay the source of truth; the
+// atomics are hints read without the lock.
+//
 // Which worker runs which item must never change a result: callers give each
 // worker its own state (backbone instance, buffers), each item writes only its
 // own output slot, and every reduction happens after the loop, in item order,
@@ -17,6 +25,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A fixed set of `workers` threads (the caller's plus `workers - 1` started once) that
 /// run one parallel loop at a time. Not reentrant: one caller at a time.
@@ -104,6 +113,12 @@ private final class PoolState: @unchecked Sendable {
     private var busy = 0              // started threads that have not yet finished it
     private var next = 0, count = 0, finishedCount = 0
     private var stopping = false
+    /// Lock-free copies of `generation` and `busy` for spinning waiters (written with the mutex held).
+    private let generationHint = Atomic<UInt64>(0)
+    private let busyHint = Atomic<Int>(0)
+    /// How long a waiter spins before it sleeps: about the serial gap between two loops of a
+    /// small model's meta-iteration (reduction, optimiser step, next loop's set-up).
+    static let spinMicroseconds: Int64 = 200
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -127,12 +142,15 @@ private final class PoolState: @unchecked Sendable {
         job = body
         self.count = count; next = 0; finishedCount = 0
         active = workers - 1; busy = workers - 1
+        busyHint.store(busy, ordering: .releasing)
         generation &+= 1
+        generationHint.store(generation, ordering: .releasing)
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
 
         work(worker: 0, body)
 
+        Self.spin { busyHint.load(ordering: .acquiring) == 0 }
         pthread_mutex_lock(mutex)
         while busy > 0 { pthread_cond_wait(idle, mutex) }
         job = nil
@@ -161,7 +179,11 @@ private final class PoolState: @unchecked Sendable {
         while true {
             while !stopping && (generation == seen || worker > active) {
                 if generation != seen { seen = generation }   // a loop with fewer workers: skip it
-                pthread_cond_wait(wake, mutex)
+                pthread_mutex_unlock(mutex)
+                let waitingFor = seen
+                Self.spin { generationHint.load(ordering: .acquiring) != waitingFor }
+                pthread_mutex_lock(mutex)
+                if !stopping && generation == seen { pthread_cond_wait(wake, mutex) }
             }
             if stopping { break }
             seen = generation
@@ -169,6 +191,7 @@ private final class PoolState: @unchecked Sendable {
             takePart(worker: worker)
             pthread_mutex_lock(mutex)
             busy -= 1
+            busyHint.store(busy, ordering: .releasing)
             if busy == 0 { pthread_cond_signal(idle) }
         }
         pthread_mutex_unlock(mutex)
@@ -181,6 +204,18 @@ private final class PoolState: @unchecked Sendable {
         let body = job!
         pthread_mutex_unlock(mutex)
         work(worker: worker, body)
+    }
+
+    /// Polls `done` for up to `spinMicroseconds` (the clock read every 64 polls); returns early when true.
+    private static func spin(until done: () -> Bool) {
+        var start = timespec(), now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        while true {
+            for _ in 0..<64 where done() { return }
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let elapsed = Int64(now.tv_sec - start.tv_sec) * 1_000_000 + Int64(now.tv_nsec - start.tv_nsec) / 1000
+            if elapsed >= spinMicroseconds { return }
+        }
     }
 
     func shutDown() {
