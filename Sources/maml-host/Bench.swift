@@ -22,6 +22,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed meta-iterations first.") var warmup = 200
     @Flag(help: "One JSON object on stdout.") var json = false
     @Flag(help: "Also measure OpenBLAS sgemm GFLOP/s (512x512x512, one thread) for comparison.") var sgemm = false
+    @Flag(help: "Run the suite (every backbone x task x algorithm that matters, 1 and --threads N threads, memory against inner steps); model and task options are ignored.")
+    var suite = false
+    @Option(help: ArgumentHelp("With --suite: only these workloads (comma-separated names).", valueName: "NAMES"))
+    var only: String?
+    @Flag(help: "With --suite: a twentieth of the iterations (a smoke run, not a measurement).") var quick = false
 
     func validate() throws {
         guard iterations >= 1, warmup >= 0 else {
@@ -30,6 +35,12 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if suite {
+            return try BenchSuite.run(only: only.map { $0.split(separator: ",").map(String.init) } ?? [], quick: quick,
+                                      threads: options.threading.threads, pluginDirectories: plugins.pluginDirectories,
+                                      json: json)
+        }
+        guard only == nil, !quick else { throw ValidationError("--only and --quick go with --suite") }
         let setup = try Setup(catalog: plugins.catalog(quiet: json), model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig())
         let config = options.trainerConfig(iterations: warmup + iterations)
