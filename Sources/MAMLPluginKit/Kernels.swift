@@ -96,6 +96,9 @@ public enum Kernels {
                     beta, c, blasint(ldc))
     }
 
+    /// The kernel family OpenBLAS chose for this process (e.g. "SkylakeX", "Haswell", "Prescott").
+    public static var blasCoreName: String { String(cString: openblas_get_corename()) }
+
     /// The same product with hand-written loops: fast for tiny shapes, correct for all.
     public static func smallGEMM(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
                                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,

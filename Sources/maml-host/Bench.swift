@@ -91,7 +91,8 @@ struct Bench: ParsableCommand {
                 "final_query_loss": .number(loss), "peak_rss_mib": .number(peakMiB),
                 "gflops": gflops.map(JSONValue.number) ?? .null,
                 "flops_per_meta_iteration": flopsPerIteration.map(JSONValue.number) ?? .null,
-                "sgemm_gflops": sgemmGFLOPs.map(JSONValue.number) ?? .null]
+                "sgemm_gflops": sgemmGFLOPs.map(JSONValue.number) ?? .null,
+                "blas_core": .string(Kernels.blasCoreName)]
             print(jsonObject(o).serialized())
         } else {
             print("\(setup.identity.id) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
@@ -103,7 +104,7 @@ struct Bench: ParsableCommand {
                       + "an HVP counts as 2 loss_grads)")
             }
             if let sgemmGFLOPs {
-                print("OpenBLAS sgemm 512x512x512, 1 thread: \(fmt(sgemmGFLOPs, 1)) GFLOP/s"
+                print("OpenBLAS sgemm 512x512x512, 1 thread, \(Kernels.blasCoreName) kernels: \(fmt(sgemmGFLOPs, 1)) GFLOP/s"
                       + (gflops.map { " (this run achieved \(fmt(100 * $0 / sgemmGFLOPs, 1))% of it)" } ?? ""))
             }
         }

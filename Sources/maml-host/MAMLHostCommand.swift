@@ -11,4 +11,9 @@ struct MAMLHostCommand: ParsableCommand {
             MAML_PLUGIN_PATH, and in --plugin-dir DIR. See docs/cli.md.
             """,
         subcommands: [List.self, Info.self, Ops.self, Call.self, Train.self, Eval.self, Bench.self, Demo.self])
+
+    static func main() {
+        BLASCoreType.reexecIfMisdetected()
+        main(nil)
+    }
 }

@@ -39,7 +39,7 @@ func availableCores() -> Int {
 }
 
 /// The contents of a small file (procfs reports size 0, so read until EOF), or nil.
-private func readSmallFile(_ path: String) -> String? {
+func readSmallFile(_ path: String) -> String? {
     guard let file = fopen(path, "r") else { return nil }
     defer { fclose(file) }
     var bytes: [UInt8] = []

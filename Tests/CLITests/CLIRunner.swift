@@ -13,14 +13,16 @@ struct Run {
 let buildDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
 
 /// Runs maml-host with `arguments` in `directory`, with MAML_PLUGIN_PATH cleared so only the
-/// build folder's plugins are found.
-func mamlHost(_ arguments: [String], in directory: String = NSTemporaryDirectory()) throws -> Run {
+/// build folder's plugins are found, and `environment` applied on top (nil removes a variable).
+func mamlHost(_ arguments: [String], in directory: String = NSTemporaryDirectory(),
+              environment overrides: [String: String?] = [:]) throws -> Run {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: buildDirectory + "/maml-host")
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: directory)
     var environment = ProcessInfo.processInfo.environment
     environment.removeValue(forKey: "MAML_PLUGIN_PATH")
+    for (key, value) in overrides { environment[key] = value }
     process.environment = environment
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
