@@ -76,7 +76,7 @@ func sha256(_ path: String) throws -> String {
 @Suite struct ZooTests {
     @Test func manifestChecksumsMatchTheShippedFiles() throws {
         let entries = try ZooEntry.all()
-        #expect(entries.map(\.name) == ["mlp-sinusoid-maml", "mlp-sinusoid-pretrain"])
+        #expect(entries.map(\.name) == ["mlp-sinusoid-maml", "mlp-sinusoid-pretrain", "conv4-glyphs-maml-1shot"])
         for e in entries {
             #expect(try sha256(repositoryRoot + "/models/zoo/" + e.checkpoint) == e.sha256, "\(e.checkpoint)")
         }
@@ -110,6 +110,23 @@ func sha256(_ path: String) throws -> String {
             let m = try #require(maml.mse(shots: 5, steps: steps)), p = try #require(pretrain.mse(shots: 5, steps: steps))
             #expect(m.mse - m.ci95 <= paper, "K=5 after \(steps) steps: \(m.mse) ± \(m.ci95) vs paper \(paper)")
             #expect(m.mse + m.ci95 < p.mse - p.ci95, "MAML must be clearly below pretrain after \(steps) steps")
+        }
+    }
+
+    @Test("the conv4 model beats the pretrain and from-scratch baselines by a wide margin, 5-way 1-shot")
+    func conv4BeatsTheBaselines() throws {
+        let conv4 = try #require(try ZooEntry.all().first { $0.name == "conv4-glyphs-maml-1shot" })
+        #expect(conv4.results.allSatisfy { $0.metric == "accuracy" && $0.shots == 1 })
+        // Zero steps is chance: labels are shuffled per task.
+        let zero = try #require(conv4.result(shots: 1, steps: 0))
+        #expect(abs(zero.value - 0.2) <= zero.ci95 + 0.01)
+        let maml = try #require(conv4.result(shots: 1, steps: 1))
+        for name in ["pretrain", "scratch"] {
+            // A baseline's best over every step count it was given (up to 10), against MAML after one step.
+            let rows = try #require(conv4.baselines[name])
+            let best = try #require(rows.max { $0.value < $1.value })
+            #expect(maml.value - maml.ci95 > best.value + best.ci95 + 0.10,
+                    "MAML 1 step \(maml.value) ± \(maml.ci95) vs \(name) best \(best.value) ± \(best.ci95)")
         }
     }
 }
