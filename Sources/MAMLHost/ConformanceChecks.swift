@@ -32,8 +32,21 @@ struct CheckFailure: Error { var detail: String; init(_ detail: String) { self.d
 /// A check that could not reach a verdict (reported as skipped, with the reason).
 struct Inconclusive: Error { var detail: String; init(_ detail: String) { self.detail = detail } }
 
+/// What the check is doing (set by `step`, read by `announceCall`; only the checking thread sets it).
+nonisolated(unsafe) private var currentStep = ""
+
 /// Announces what the child is about to do, on stderr, unbuffered.
 func step(_ text: String) {
+    currentStep = text
+    writeStep(text)
+}
+
+/// Announces one plugin call within the current step: "gradient against finite differences: loss_grad".
+func announceCall(_ call: String) {
+    writeStep(currentStep.isEmpty || currentStep == call ? call : currentStep + ": " + call)
+}
+
+private func writeStep(_ text: String) {
     let line = conformanceStepPrefix + text + "\n"
     line.withCString { _ = write(STDERR_FILENO, $0, strlen($0)) }
 }
@@ -325,16 +338,20 @@ struct CheckSubject {
     }
 
     func gradient() throws -> String {
-        var worst = 0.0, directions = 0
+        var worst = 0.0, agreed = 0, inconclusive = 0
         let notes = try forEachConfig { b, _ in
             let theta = try b.initial(seed: 0)
             let data = CheckData(backbone: b, n: batchSize, seed: 1)
             step("gradient against finite differences")
             let result = try checkGradient(b, theta: theta, data: data, seed: 2)
             if let failure = result.failure { throw CheckFailure(failure) }
-            worst = max(worst, result.worst); directions += result.directions
+            worst = max(worst, result.worst); agreed += result.agreed; inconclusive += result.inconclusive
         }
-        return "\(directions) directions agree; worst error \(sci(worst)) of its tolerance (1% + float32 noise)" + notes
+        guard agreed > 0 else {
+            throw Inconclusive("the loss is too noisy in float32 for finite differences at every step: no direction could be checked\(notes)")
+        }
+        return "\(agreed) directions agree; worst error \(sci(worst)) of its tolerance (1% + float32 noise)"
+            + (inconclusive > 0 ? "; \(inconclusive) inconclusive (float32 noise or kinks)" : "") + notes
     }
 
     func hvp() throws -> String {
