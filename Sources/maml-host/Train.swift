@@ -42,13 +42,15 @@ struct Train: ParsableCommand {
             var config = saved.header.training
             config.iterations = iterations
             trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
-                                  resumingFrom: try saved.resumeState(family: setup.family, path: resume), log: noteToStderr)
+                                  resumingFrom: try saved.resumeState(family: setup.family, path: resume),
+                                  threads: options.threading.threads, log: noteToStderr)
             print("resuming \(resume) at iteration \(trainer.iteration) of \(iterations)")
         } else {
             setup = try Setup(catalog: catalog, model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig())
             trainer = try Trainer(backbone: setup.backbone, family: setup.family,
-                                  config: options.trainerConfig(iterations: iterations), log: noteToStderr)
+                                  config: options.trainerConfig(iterations: iterations),
+                                  threads: options.threading.threads, log: noteToStderr)
         }
         let c = trainer.config
         print("training \(setup.identity.id) (\(setup.backbone.parameterCount) parameters) on \(setup.family.name): "
@@ -56,7 +58,7 @@ struct Train: ParsableCommand {
               + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)")
 
         let metrics = try log.map { try MetricsLog(path: $0) }
-        var selector = try validation.makeSelector(setup: setup, innerLR: c.innerLR)
+        var selector = try validation.makeSelector(setup: setup, innerLR: c.innerLR, threads: trainer.threads)
         var progress = ProgressReporter(total: iterations, start: trainer.iteration)
         let t0 = now()
         while trainer.iteration < iterations {

@@ -62,6 +62,17 @@ let brokenVariants: [(file: String, flags: [String], failingCheck: String)] = [
     ("libnomessage.so", ["-DFX_NO_MESSAGE", tag("-nomessage")], "last-error"),
 ]
 
+/// Plugins with one bad op appended to the good ops table (their own directory, so the
+/// corpus tests are unaffected: an ops table is only read when asked for).
+let opsVariants: [(file: String, flags: [String])] = [
+    ("libopsbadsig.so", ["-DFX_OPS_BAD_SIGNATURE", tag("-opsbadsig")]),
+    ("libopsdup.so", ["-DFX_OPS_DUP", tag("-opsdup")]),
+    ("libopsnullfn.so", ["-DFX_OPS_NULL_FN", tag("-opsnullfn")]),
+    ("libopsemptyname.so", ["-DFX_OPS_EMPTY_NAME", tag("-opsemptyname")]),
+    ("libopsnullhelp.so", ["-DFX_OPS_NULL_HELP", tag("-opsnullhelp")]),
+    ("libopsshort.so", ["-DFX_OPS_SHORT", tag("-opsshort")]),
+]
+
 private func tag(_ suffix: String) -> String { "-DFX_TAG=\"\(suffix)\"" }
 
 /// The built fixture directories.
@@ -77,6 +88,8 @@ struct BuiltFixtures: Sendable {
     var executable: String
     /// The broken plugins of `brokenVariants`, for the conformance checker.
     var broken: String
+    /// The opsVariants.
+    var ops: String
 
     func corpusFile(_ name: String) -> String { corpus + "/" + name }
 }
@@ -145,8 +158,9 @@ private func buildFixtures() throws -> BuiltFixtures {
     let root = URL(fileURLWithPath: NSTemporaryDirectory())
         .appendingPathComponent("maml-host-fixtures-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
     let fixtures = BuiltFixtures(root: root, corpus: root + "/corpus", links: root + "/links",
-                                 executable: root + "/exe", broken: root + "/broken")
-    for directory in [fixtures.corpus, fixtures.links, fixtures.executable, fixtures.corpus + "/dir.so", fixtures.broken] {
+                                 executable: root + "/exe", broken: root + "/broken", ops: root + "/ops")
+    for directory in [fixtures.corpus, fixtures.links, fixtures.executable, fixtures.ops, fixtures.corpus + "/dir.so",
+                      fixtures.broken] {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -158,6 +172,8 @@ private func buildFixtures() throws -> BuiltFixtures {
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.corpusFile(variant.file), source, "-lm"])
     } + brokenVariants.map { variant in
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.broken + "/" + variant.file, source, "-lm"])
+    } + opsVariants.map { variant in
+        try CompilerRun(cc, common + variant.flags + ["-o", fixtures.ops + "/" + variant.file, source, "-lm"])
     }
     var failures: [String] = []
     for run in runs {
