@@ -34,6 +34,9 @@ struct Inconclusive: Error { var detail: String; init(_ detail: String) { self.d
 
 /// What the check is doing (set by `step`, read by `announceCall`; only the checking thread sets it).
 nonisolated(unsafe) private var currentStep = ""
+/// Steps are announced only inside a checking child (`runConformanceCheck`), not when
+/// the numerical helpers run in another process (the tests).
+nonisolated(unsafe) private var announcingSteps = false
 
 /// Announces what the child is about to do, on stderr, unbuffered.
 func step(_ text: String) {
@@ -47,6 +50,7 @@ func announceCall(_ call: String) {
 }
 
 private func writeStep(_ text: String) {
+    guard announcingSteps else { return }
     let line = conformanceStepPrefix + text + "\n"
     line.withCString { _ = write(STDERR_FILENO, $0, strlen($0)) }
 }
@@ -54,6 +58,7 @@ private func writeStep(_ text: String) {
 /// Runs `check` on the plugin at `path` (and model `modelID` for model checks).
 public func runConformanceCheck(_ check: ConformanceCheck, pluginPath path: String,
                                 modelID: String?, budget: Double = 60) -> ChildCheckResult {
+    announcingSteps = true
     do {
         switch check {
         case .entry: return try checkEntry(path)
@@ -168,8 +173,12 @@ struct CheckSubject {
     /// Seconds this check may take (the parent's --timeout).
     let budget: Double
 
+    /// When the finite-difference checks stop starting new directions (half the budget).
+    let numericsDeadline: ContinuousClock.Instant
+
     init(path: String, modelID: String, budget: Double) throws {
         self.budget = budget
+        numericsDeadline = .now + .seconds(budget * 0.5)
         step("load \(path)")
         let catalog = PluginCatalog.load(directories: [], files: [path])
         entry = try catalog.model(named: modelID)
@@ -217,7 +226,7 @@ struct CheckSubject {
             let status = err.withUnsafeMutableBufferPointer { d.create!(config, &out, $0.baseAddress, 1024) }
             err[1023] = 0
             guard status == MAML_OK else {
-                let message = String(cString: err)
+                let message = err.withUnsafeBufferPointer { decodeLenient($0.baseAddress!) }
                 throw CheckFailure("create(\(label)) returned \(statusName(status)) (\(message.isEmpty ? "no message" : message)); NULL, \"\" and \"{}\" all mean every key at its default")
             }
             guard let out else { throw CheckFailure("create(\(label)) returned MAML_OK but left *out NULL") }
@@ -338,20 +347,22 @@ struct CheckSubject {
     }
 
     func gradient() throws -> String {
-        var worst = 0.0, agreed = 0, inconclusive = 0
+        var worst = 0.0, agreed = 0, inconclusive = 0, unchecked = 0
         let notes = try forEachConfig { b, _ in
             let theta = try b.initial(seed: 0)
             let data = CheckData(backbone: b, n: batchSize, seed: 1)
             step("gradient against finite differences")
-            let result = try checkGradient(b, theta: theta, data: data, seed: 2)
+            let result = try checkGradient(b, theta: theta, data: data, seed: 2, deadline: numericsDeadline)
             if let failure = result.failure { throw CheckFailure(failure) }
             worst = max(worst, result.worst); agreed += result.agreed; inconclusive += result.inconclusive
+            unchecked += result.unchecked
         }
         guard agreed > 0 else {
             throw Inconclusive("the loss is too noisy in float32 for finite differences at every step: no direction could be checked\(notes)")
         }
         return "\(agreed) directions agree; worst error \(sci(worst)) of its tolerance (1% + float32 noise)"
-            + (inconclusive > 0 ? "; \(inconclusive) inconclusive (float32 noise or kinks)" : "") + notes
+            + (inconclusive > 0 ? "; \(inconclusive) inconclusive (float32 noise or kinks)" : "")
+            + (unchecked > 0 ? "; \(unchecked) not checked: over half the time budget (--timeout)" : "") + notes
     }
 
     func hvp() throws -> String {
@@ -360,11 +371,13 @@ struct CheckSubject {
             guard b.hasExactHVP else { return }
             let theta = try b.initial(seed: 0)
             step("hvp against finite differences of gradients")
-            var verdicts = try checkHVP(b, theta: theta, data: CheckData(backbone: b, n: batchSize, seed: 1), seed: 4)
+            var verdicts = try checkHVP(b, theta: theta, data: CheckData(backbone: b, n: batchSize, seed: 1), seed: 4,
+                                        deadline: numericsDeadline)
             if verdicts.allSatisfy({ if case .inconclusive = $0 { return true } else { return false } }) {
                 // Fewer examples, fewer kinks: try once more on a single example.
                 step("hvp against finite differences of gradients, one example")
-                verdicts = try checkHVP(b, theta: theta, data: CheckData(backbone: b, n: 1, seed: 1), seed: 5)
+                verdicts = try checkHVP(b, theta: theta, data: CheckData(backbone: b, n: 1, seed: 1), seed: 5,
+                                        deadline: numericsDeadline)
             }
             for verdict in verdicts {
                 switch verdict {

@@ -59,21 +59,34 @@ final class CheckData: @unchecked Sendable {
     let labels: UnsafeMutablePointer<Int32>?
     let inputCount: Int, outputCount: Int
 
-    init(backbone: PluginBackbone, n: Int, seed: UInt64) {
+    /// Given examples: `x` holds n * inputCount floats, then either `y` (n * outputCount) or `labels` (n).
+    init(n: Int, inputCount: Int, outputCount: Int, x: [Float], y: [Float]?, labels: [Int32]?) {
+        self.n = n; self.inputCount = inputCount; self.outputCount = outputCount
+        self.x = .allocate(capacity: x.count)
+        self.x.initialize(from: x, count: x.count)
+        self.y = y.map { values in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: values.count)
+            p.initialize(from: values, count: values.count)
+            return p
+        }
+        self.labels = labels.map { values in
+            let p = UnsafeMutablePointer<Int32>.allocate(capacity: values.count)
+            p.initialize(from: values, count: values.count)
+            return p
+        }
+    }
+
+    /// Gaussian inputs, and Gaussian targets or uniform labels, for a model's shapes.
+    convenience init(backbone: PluginBackbone, n: Int, seed: UInt64) {
         var rng = RandomGenerator(seed: seed)
-        self.n = n
-        inputCount = backbone.inputShape.reduce(1, *)
-        outputCount = backbone.outputShape.reduce(1, *)
-        x = .allocate(capacity: n * inputCount)
-        for i in 0..<(n * inputCount) { x[i] = Float(rng.normal()) }
+        let inputs = backbone.inputShape.reduce(1, *), outputs = backbone.outputShape.reduce(1, *)
+        let x = (0..<(n * inputs)).map { _ in Float(rng.normal()) }
         if backbone.lossKind == .mse {
-            y = .allocate(capacity: n * outputCount)
-            for i in 0..<(n * outputCount) { y![i] = Float(rng.normal()) }
-            labels = nil
+            let y = (0..<(n * outputs)).map { _ in Float(rng.normal()) }
+            self.init(n: n, inputCount: inputs, outputCount: outputs, x: x, y: y, labels: nil)
         } else {
-            labels = .allocate(capacity: n)
-            for i in 0..<n { labels![i] = Int32(rng.int(below: outputCount)) }
-            y = nil
+            let labels = (0..<n).map { _ in Int32(rng.int(below: outputs)) }
+            self.init(n: n, inputCount: inputs, outputCount: outputs, x: x, y: nil, labels: labels)
         }
     }
 
@@ -184,15 +197,20 @@ private func steppedPair(_ theta: [Float], _ u: [Double], _ h: Double) -> ([Floa
 
 /// Checks the gradient at `theta` against central differences. Returns the worst
 /// error as a fraction of its tolerance over the directions that agree, how many
-/// agreed, how many were inconclusive (every step too noisy), and, if a direction
-/// disagreed at every step quiet enough to judge, why.
-func checkGradient(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: UInt64)
-    throws(BackboneError) -> (worst: Double, agreed: Int, inconclusive: Int, failure: String?) {
+/// agreed, how many were inconclusive (every step too noisy), how many were not
+/// started because `deadline` had passed (once one agreed: slow models in debug
+/// builds), and, if a direction disagreed at every step quiet enough to judge, why.
+func checkGradient(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: UInt64,
+                   deadline: ContinuousClock.Instant? = nil)
+    throws(BackboneError) -> (worst: Double, agreed: Int, inconclusive: Int, unchecked: Int, failure: String?) {
     let (loss, g) = try b.lossGrad(theta, data)
     let directions = testDirections(theta: theta, gradient: g, layout: b.layout, seed: seed)
     let noise = try lossNoise(b, theta: theta, loss: loss, along: directions.last?.u ?? [], data: data)
     var worst = 0.0, agreed = 0, inconclusive = 0
-    directions: for (name, u) in directions {
+    directions: for (index, (name, u)) in directions.enumerated() {
+        if agreed > 0, let deadline, ContinuousClock.now > deadline {
+            return (worst, agreed, inconclusive, directions.count - index, nil)
+        }
         var disagreement: (relative: Double, analytic: Double, numeric: Double, step: Double)?
         var ratios: [Double] = []   // numeric / analytic at successive judging steps
         var vetoed = false
@@ -221,14 +239,14 @@ func checkGradient(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: U
         let consistent = zip(ratios, ratios.dropFirst()).contains { abs($0 - $1) <= quietFraction * finiteDifferenceRelativeTolerance }
         guard let d = disagreement, consistent, !vetoed else { inconclusive += 1; continue }
         let ratio = d.numeric != 0 ? d.analytic / d.numeric : .nan
-        return (worst, agreed, inconclusive, """
+        return (worst, agreed, inconclusive, 0, """
             \(name): derivative from the gradient \(sci(d.analytic / (2 * d.step))), \
             from finite differences of the loss \(sci(d.numeric / (2 * d.step))) \
             (gradient/finite-difference ratio \(sci(ratio)); relative error \(sci(d.relative)) at the best of steps 1e-2 ... 1e-4)\
             \(hint(ratio))
             """)
     }
-    return (worst, agreed, inconclusive, nil)
+    return (worst, agreed, inconclusive, 0, nil)
 }
 
 /// A bound on the rounding noise of L(theta+) - L(theta-): the loss at five
@@ -268,13 +286,18 @@ enum HVPVerdict { case agrees(Double), disagrees(String), inconclusive }
 /// everywhere) Hessian the plugin returns, at every step size. So a direction
 /// counts as a disagreement only when the finite differences themselves are
 /// consistent (two successive steps agree within 5%) and the HVP does not
-/// match them; when they are not, the direction is inconclusive.
-func checkHVP(_ b: PluginBackbone, theta: [Float], data: CheckData,
-              seed: UInt64) throws(BackboneError) -> [HVPVerdict] {
+/// match them; when they are not, the direction is inconclusive. After `deadline`,
+/// once a direction agreed, no more are started (fewer verdicts come back).
+func checkHVP(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: UInt64,
+              deadline: ContinuousClock.Instant? = nil) throws(BackboneError) -> [HVPVerdict] {
     let s = parameterScales(theta)
     var rng = RandomGenerator(seed: seed)
     var verdicts: [HVPVerdict] = []
     directions: for k in 1...3 {
+        if let deadline, ContinuousClock.now > deadline,
+           verdicts.contains(where: { if case .agrees = $0 { return true } else { return false } }) {
+            break
+        }
         let w = theta.indices.map { _ in rng.normal() }
         let top = w.reduce(0.0) { max($0, abs($1)) }
         let u = zip(w, s).map { $0 / top * $1 }

@@ -14,9 +14,9 @@ public enum ConformanceCheck: String, CaseIterable, Sendable {
     case createDefaults = "create-defaults"
     case createExamples = "create-examples"
     case invalidConfig = "invalid-config"
+    case lossFinite = "loss-finite"
     case paramCount = "param-count"
     case initSeed = "init-seed"
-    case lossFinite = "loss-finite"
     case gradient
     case hvp
     case batchDuplication = "batch-duplication"
@@ -30,6 +30,21 @@ public enum ConformanceCheck: String, CaseIterable, Sendable {
 
     /// The model checks, in the order they run.
     public static var modelChecks: [ConformanceCheck] { allCases.filter { !$0.isPluginLevel } }
+
+    /// The model checks that must not have failed for this one to say anything: a check is
+    /// skipped when one of these failed or was itself skipped for that reason. So one bug is
+    /// reported once, by the check that tests it (a crashing loss_grad fails loss-finite, not
+    /// every check that calls loss_grad; a wrong gradient fails gradient, not the HVP check that
+    /// differentiates it; a non-deterministic init fails init-seed, not threads).
+    public var prerequisites: [ConformanceCheck] {
+        switch self {
+        case .entry, .registry, .createDefaults: return []
+        case .createExamples, .invalidConfig, .lossFinite: return [.createDefaults]
+        case .paramCount, .initSeed, .gradient, .batchDuplication, .forwardLoss, .buffers, .lastError: return [.lossFinite]
+        case .hvp: return [.gradient]
+        case .threads: return [.lossFinite, .initSeed]
+        }
+    }
 
     /// One line on what the check asserts (docs/cli.md has the full list).
     public var summary: String {

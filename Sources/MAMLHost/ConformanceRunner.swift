@@ -7,9 +7,8 @@ import MAMLPluginKit
 // prints one result line (prefix `conformanceResultPrefix`) and announces its
 // steps on stderr, so a crash or a hang is reported with the step it happened
 // in. Order and dependencies: `entry` first (nothing else runs if it fails),
-// then `registry` (which lists the model ids), then for each model
-// `create-defaults` (the other model checks are skipped if it fails) and the
-// rest.
+// then `registry` (which lists the model ids), then for each model the model
+// checks in order, each skipped when one of its `prerequisites` failed.
 
 public struct ConformanceRunner: Sendable {
     /// The maml-host executable to re-run (currentExecutablePath()).
@@ -45,15 +44,18 @@ public struct ConformanceRunner: Sendable {
             models = [modelID]
         }
         for model in models {
-            let (created, _) = runCheck(.createDefaults, pluginPath: pluginPath, modelID: model)
-            record(created)
-            for check in ConformanceCheck.modelChecks where check != .createDefaults {
-                if created.outcome == .fail {
+            // Checks that failed, or were skipped because a prerequisite had: the failed check.
+            var blocked: [ConformanceCheck: ConformanceCheck] = [:]
+            for check in ConformanceCheck.modelChecks {
+                if let cause = check.prerequisites.lazy.compactMap({ blocked[$0] }).first {
+                    blocked[check] = cause
                     record(ConformanceResult(check: check.rawValue, model: model, outcome: .skip,
-                                             detail: "skipped: create-defaults failed", seconds: 0))
-                } else {
-                    record(runCheck(check, pluginPath: pluginPath, modelID: model).0)
+                                             detail: "skipped: \(cause.rawValue) failed", seconds: 0))
+                    continue
                 }
+                let (result, _) = runCheck(check, pluginPath: pluginPath, modelID: model)
+                if result.outcome == .fail { blocked[check] = check }
+                record(result)
             }
         }
         return ConformanceReport(pluginPath: pluginPath, results: results)

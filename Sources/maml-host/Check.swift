@@ -10,8 +10,9 @@ struct Check: ParsableCommand {
         discussion: """
             PATH is a plugin file (anything containing "/" or ending in .so); otherwise the argument \
             is a model name or id, found like every other command finds models, and only that \
-            model's checks run. A crash, abort or hang fails the check it happened in. Exits 1 if \
-            any check fails. See docs/cli.md for the list of checks.
+            model's checks run. A crash, abort or hang fails the check it happened in. Exits 0 when \
+            no check failed, 1 when one did, 2 when the checker could not run (no such file or \
+            model). See docs/cli.md for the checks and the --json fields.
             """)
 
     @OptionGroup var plugins: PluginOptions
@@ -27,7 +28,11 @@ struct Check: ParsableCommand {
     func run() throws {
         guard let executable = currentExecutablePath() else { throw CLIError("cannot find the maml-host executable (/proc/self/exe)") }
         let runner = ConformanceRunner(executable: executable, timeout: timeout)
-        let (path, model) = try resolve(runner)
+        let (path, model): (String, String?)
+        do { (path, model) = try resolve(runner) } catch {
+            printError("Error: \(error)")
+            throw ExitCode(2)
+        }
         if !json { printError("checking \(path)\(model.map { " (model \($0))" } ?? "")") }
         let report = runner.run(pluginPath: path, modelID: model)
         if json {

@@ -1,0 +1,79 @@
+// MARK: - maml-host check: bundled plugins pass; table, JSON and exit codes
+import Foundation
+import Testing
+
+/// Every check name, in report order (docs/cli.md).
+let conformanceCheckNames = ["entry", "registry", "create-defaults", "create-examples", "invalid-config", "loss-finite",
+                             "param-count", "init-seed", "gradient", "hvp", "batch-duplication", "forward-loss",
+                             "threads", "buffers", "last-error"]
+
+@Suite("maml-host check")
+struct CheckCommandTests {
+    // One at a time, with a generous --timeout: debug builds on a loaded machine are slow, and
+    // the finite-difference checks stop starting new directions after half of it anyway.
+    @Test("every bundled plugin passes, every check reported once", .serialized, arguments: ["mlp", "rnn", "cnn"])
+    func bundledPluginPasses(model: String) throws {
+        let run = try mamlHost(["check", model, "--json", "--timeout", "300"])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        let report = try jsonObject(run.stdout)
+        #expect(report["passed"] as? Bool == true)
+        #expect((report["plugin"] as? String)?.hasSuffix("/libmaml_\(model).so") == true)
+        let checks = try #require(report["checks"] as? [[String: Any]])
+        #expect(checks.compactMap { $0["check"] as? String } == conformanceCheckNames)
+        for check in checks {
+            #expect(check["result"] as? String != "fail", "\(check)")
+            #expect((check["detail"] as? String)?.isEmpty == false)
+        }
+        // The numerical checks really ran (a skip there would hide a wrong derivative).
+        let gradient = try #require(checks.first { $0["check"] as? String == "gradient" })
+        #expect(gradient["result"] as? String == "pass")
+        #expect(checks.dropFirst(2).allSatisfy { $0["model"] as? String == "org.mamlzoo.\(model)" })
+    }
+
+    @Test("the table: one row per check, a summary line, exit 1 when a check fails")
+    func tableAndExitCodeOnFailure() throws {
+        let directory = try temporaryDirectory()
+        let file = directory + "/libjunk.so"
+        try Data("not an ELF file\n".utf8).write(to: URL(fileURLWithPath: file))
+        let run = try mamlHost(["check", file])
+        #expect(run.status == 1)
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.split(separator: " ", omittingEmptySubsequences: true) == ["CHECK", "MODEL", "RESULT", "TIME", "DETAIL"])
+        let entry = try #require(lines.first { $0.hasPrefix("entry ") })
+        #expect(entry.contains("FAIL") && entry.contains("cannot load"))
+        #expect(lines.last == "FAILED: 0 passed, 1 failed, 14 skipped (\(file))")
+        #expect(run.stderr.contains("checking \(file)"))
+    }
+
+    @Test("the checker could not run: exit 2 with the reason; a bad option: usage error")
+    func checkerErrors() throws {
+        let missing = try mamlHost(["check", "/nonexistent/libnothing.so"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("no readable plugin file at /nonexistent/libnothing.so"))
+        let unknown = try mamlHost(["check", "no-such-model", "--json"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("no-such-model"))
+        #expect(unknown.stdout.isEmpty)
+        let badTimeout = try mamlHost(["check", "mlp", "--timeout", "0"])
+        #expect(badTimeout.status == 64)
+        #expect(badTimeout.stderr.contains("--timeout must be > 0"))
+    }
+
+    @Test("--json on a failing plugin is one valid JSON object with the documented fields")
+    func jsonOnFailure() throws {
+        let directory = try temporaryDirectory()
+        let file = directory + "/libjunk.so"
+        try Data("junk".utf8).write(to: URL(fileURLWithPath: file))
+        let run = try mamlHost(["check", file, "--json"])
+        #expect(run.status == 1)
+        let report = try jsonObject(run.stdout)
+        #expect(Set(report.keys) == ["plugin", "passed", "checks"])
+        #expect(report["passed"] as? Bool == false)
+        let checks = try #require(report["checks"] as? [[String: Any]])
+        #expect(checks.compactMap { $0["check"] as? String } == conformanceCheckNames, "entry failed, the rest skipped")
+        let first = try #require(checks.first)
+        #expect(Set(first.keys) == ["check", "model", "result", "detail", "seconds"])
+        #expect(first["model"] is NSNull)
+        #expect(first["result"] as? String == "fail")
+    }
+}
