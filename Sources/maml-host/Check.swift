@@ -53,7 +53,7 @@ struct Check: ParsableCommand {
     /// The plugin file and, for a model argument, the model id.
     private func resolve(_ runner: ConformanceRunner) throws -> (String, String?) {
         if target.contains("/") || target.hasSuffix(".so") {
-            let path = target.hasPrefix("/") ? target : FileManager.default.currentDirectoryPath + "/" + target
+            let path = URL(fileURLWithPath: target).standardizedFileURL.path
             guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError("no readable plugin file at \(path)") }
             return (path, nil)
         }

@@ -173,11 +173,10 @@ static float uniform(uint64_t *state, double limit) {
 static maml_status tinymlp_init_params(maml_model *m, uint64_t seed, float *params) {
     if (!params) return fail(m, MAML_ERR_INVALID_ARGUMENT, "init_params: params is NULL");
     uint64_t state = seed;
-    /* Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights, zero biases. */
-    for (uint64_t i = 0; i < off_b1(m); i++) params[i] = uniform(&state, 1 / sqrt((double)m->d));
-    for (uint64_t i = off_b1(m); i < off_w2(m); i++) params[i] = 0;
-    for (uint64_t i = off_w2(m); i < off_b2(m); i++) params[i] = uniform(&state, 1 / sqrt((double)m->h));
-    for (uint64_t i = off_b2(m); i < m->p; i++) params[i] = 0;
+    /* Weights and biases uniform in +-1/sqrt(fan_in). Non-zero hidden biases matter:
+     * with b1 = 0 every tanh unit starts as an odd function of x. */
+    for (uint64_t i = 0; i < off_w2(m); i++) params[i] = uniform(&state, 1 / sqrt((double)m->d));
+    for (uint64_t i = off_w2(m); i < m->p; i++) params[i] = uniform(&state, 1 / sqrt((double)m->h));
     return MAML_OK;
 }
 
