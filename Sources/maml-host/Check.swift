@@ -64,7 +64,9 @@ struct Check: ParsableCommand {
         guard child.succeeded, let line = child.stdout.split(separator: "\n").last,
               case .object(let object)? = try? JSONValue.parse(String(line)),
               let file = object["file"]?.stringValue, let id = object["model"]?.stringValue else {
-            let why = child.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            // The child printed "Error: ..." already; keep the message only.
+            var why = child.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            if why.hasPrefix("Error: ") { why.removeFirst("Error: ".count) }
             throw CLIError(child.succeeded || why.isEmpty ? "cannot find model '\(target)' (\(child.termination))" : why)
         }
         return (file, id)

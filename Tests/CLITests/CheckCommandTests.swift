@@ -52,7 +52,7 @@ struct CheckCommandTests {
         #expect(missing.stderr.contains("no readable plugin file at /nonexistent/libnothing.so"))
         let unknown = try mamlHost(["check", "no-such-model", "--json"])
         #expect(unknown.status == 2)
-        #expect(unknown.stderr.contains("no-such-model"))
+        #expect(unknown.stderr.contains("Error: unknown model 'no-such-model'") && !unknown.stderr.contains("Error: Error:"))
         #expect(unknown.stdout.isEmpty)
         let badTimeout = try mamlHost(["check", "mlp", "--timeout", "0"])
         #expect(badTimeout.status == 64)
