@@ -7,26 +7,32 @@ let conformanceCheckNames = ["entry", "registry", "create-defaults", "create-exa
                              "param-count", "init-seed", "gradient", "hvp", "batch-duplication", "forward-loss",
                              "threads", "buffers", "last-error"]
 
+/// `maml-host check TARGET --json` exits 0 with every check passed (or skipped, for those in
+/// `mayBeSkipped`); a failed check is reported with its detail. Returns the report's checks.
+@discardableResult
+func expectCheckPasses(_ target: String, mayBeSkipped: Set<String> = []) throws -> [[String: Any]] {
+    let run = try mamlHost(["check", target, "--json", "--timeout", "300"])
+    #expect(run.status == 0, "exit \(run.status); stderr: \(run.stderr.suffix(2000))")
+    let report = try jsonObject(run.stdout)
+    #expect(report["passed"] as? Bool == (run.status == 0))
+    let checks = try #require(report["checks"] as? [[String: Any]])
+    #expect(checks.compactMap { $0["check"] as? String } == conformanceCheckNames)
+    for check in checks {
+        let name = check["check"] as? String ?? "?", result = check["result"] as? String ?? "?"
+        if result == "pass" || (result == "skip" && mayBeSkipped.contains(name)) { continue }
+        Issue.record("\(target): \(name) \(result): \(check["detail"] as? String ?? "")")
+    }
+    return checks
+}
+
 @Suite("maml-host check")
 struct CheckCommandTests {
     // One at a time, with a generous --timeout: debug builds on a loaded machine are slow, and
-    // the finite-difference checks stop starting new directions after half of it anyway.
+    // the finite-difference checks stop starting new directions after half of it anyway. The
+    // CNN's HVP may be skipped: its max-pool and ReLU kinks can keep every direction inconclusive.
     @Test("every bundled plugin passes, every check reported once", .serialized, arguments: ["mlp", "rnn", "cnn"])
     func bundledPluginPasses(model: String) throws {
-        let run = try mamlHost(["check", model, "--json", "--timeout", "300"])
-        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
-        let report = try jsonObject(run.stdout)
-        #expect(report["passed"] as? Bool == true)
-        #expect((report["plugin"] as? String)?.hasSuffix("/libmaml_\(model).so") == true)
-        let checks = try #require(report["checks"] as? [[String: Any]])
-        #expect(checks.compactMap { $0["check"] as? String } == conformanceCheckNames)
-        for check in checks {
-            #expect(check["result"] as? String != "fail", "\(check)")
-            #expect((check["detail"] as? String)?.isEmpty == false)
-        }
-        // The numerical checks really ran (a skip there would hide a wrong derivative).
-        let gradient = try #require(checks.first { $0["check"] as? String == "gradient" })
-        #expect(gradient["result"] as? String == "pass")
+        let checks = try expectCheckPasses(model, mayBeSkipped: model == "cnn" ? ["hvp"] : [])
         #expect(checks.dropFirst(2).allSatisfy { $0["model"] as? String == "org.mamlzoo.\(model)" })
     }
 

@@ -19,21 +19,6 @@ func runTool(_ tool: String, _ arguments: [String], in directory: String,
     return (process.terminationStatus, output)
 }
 
-/// `maml-host check FILE --json` passes with no failed check; returns the report's checks.
-@discardableResult
-func expectCheckPasses(_ file: String) throws -> [[String: Any]] {
-    let run = try mamlHost(["check", file, "--json", "--timeout", "300"])
-    #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
-    let report = try jsonObject(run.stdout)
-    #expect(report["passed"] as? Bool == true)
-    let checks = try #require(report["checks"] as? [[String: Any]])
-    #expect(checks.compactMap { $0["check"] as? String } == conformanceCheckNames)
-    for check in checks where check["result"] as? String != "pass" {
-        Issue.record("\(check["check"] ?? "?") did not pass: \(check["detail"] ?? "")")
-    }
-    return checks
-}
-
 /// A short meta-training run of the example model found in `pluginDirectory`, then its evaluation.
 func expectShortTraining(pluginDirectory: String, model: String) throws {
     let directory = try temporaryDirectory()
