@@ -57,7 +57,7 @@ private func writeStep(_ text: String) {
 
 /// Runs `check` on the plugin at `path` (and model `modelID` for model checks).
 public func runConformanceCheck(_ check: ConformanceCheck, pluginPath path: String,
-                                modelID: String?, budget: Double = 60) -> ChildCheckResult {
+                                modelID: String?, budget: Double = 60, defaultsOnly: Bool = false) -> ChildCheckResult {
     announcingSteps = true
     do {
         switch check {
@@ -65,7 +65,7 @@ public func runConformanceCheck(_ check: ConformanceCheck, pluginPath path: Stri
         case .registry: return try checkRegistry(path)
         default:
             guard let modelID else { throw CheckFailure("\(check.rawValue) needs a model id") }
-            let subject = try CheckSubject(path: path, modelID: modelID, budget: budget)
+            let subject = try CheckSubject(path: path, modelID: modelID, budget: budget, defaultsOnly: defaultsOnly)
             let detail: String
             switch check {
             case .createDefaults: detail = try subject.createDefaults()
@@ -176,8 +176,13 @@ struct CheckSubject {
     /// When the finite-difference checks stop starting new directions (half the budget).
     let numericsDeadline: ContinuousClock.Instant
 
-    init(path: String, modelID: String, budget: Double) throws {
+    /// Only the default config in the checks that loop over configs (`create-examples` still
+    /// creates every example): `check --defaults-only`.
+    let defaultsOnly: Bool
+
+    init(path: String, modelID: String, budget: Double, defaultsOnly: Bool = false) throws {
         self.budget = budget
+        self.defaultsOnly = defaultsOnly
         numericsDeadline = .now + .seconds(budget * 0.5)
         step("load \(path)")
         let catalog = PluginCatalog.load(directories: [], files: [path])
@@ -202,7 +207,7 @@ struct CheckSubject {
     @discardableResult
     func forEachConfig(_ body: (PluginBackbone, String) throws -> Void) throws -> String {
         let start = ContinuousClock.now
-        for (index, (label, json)) in configs.enumerated() {
+        for (index, (label, json)) in configs.prefix(defaultsOnly ? 1 : configs.count).enumerated() {
             if index > 0 && (ContinuousClock.now - start) > .seconds(budget * 0.3) {
                 return "; example\(configs.count - index == 1 ? "" : "s") \(index)\(configs.count - index == 1 ? "" : "-\(configs.count - 1)") not checked: over 30% of the time budget (--timeout)"
             }

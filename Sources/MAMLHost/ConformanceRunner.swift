@@ -15,9 +15,11 @@ public struct ConformanceRunner: Sendable {
     public var executable: String
     /// Seconds one check may take before it counts as hung.
     public var timeout: Double
+    /// Run the per-config checks on the default config only (not the schema's examples).
+    public var defaultsOnly: Bool
 
-    public init(executable: String, timeout: Double) {
-        self.executable = executable; self.timeout = timeout
+    public init(executable: String, timeout: Double, defaultsOnly: Bool = false) {
+        self.executable = executable; self.timeout = timeout; self.defaultsOnly = defaultsOnly
     }
 
     /// Runs every check on the plugin at `pluginPath` (absolute), or only the
@@ -65,6 +67,7 @@ public struct ConformanceRunner: Sendable {
     public func runCheck(_ check: ConformanceCheck, pluginPath: String,
                          modelID: String?) -> (ConformanceResult, [String]) {
         var arguments = ["_check-one", pluginPath, check.rawValue, "--budget", "\(timeout)"]
+        if defaultsOnly { arguments.append("--defaults-only") }
         if let modelID { arguments += ["--model", modelID] }
         func result(_ outcome: CheckOutcome, _ detail: String, _ seconds: Double) -> ConformanceResult {
             ConformanceResult(check: check.rawValue, model: modelID, outcome: outcome, detail: detail, seconds: seconds)

@@ -20,6 +20,8 @@ struct Check: ParsableCommand {
     @Flag(help: "One JSON object on stdout instead of a table.") var json = false
     @Option(help: ArgumentHelp("Seconds one check may run before it counts as hung.", valueName: "S"))
     var timeout: Double = 60
+    @Flag(help: "Run the per-config checks on the default config only, not on every example config of the schema (faster while developing).")
+    var defaultsOnly = false
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be > 0, got \(timeout)") }
@@ -27,7 +29,7 @@ struct Check: ParsableCommand {
 
     func run() throws {
         guard let executable = currentExecutablePath() else { throw CLIError("cannot find the maml-host executable (/proc/self/exe)") }
-        let runner = ConformanceRunner(executable: executable, timeout: timeout)
+        let runner = ConformanceRunner(executable: executable, timeout: timeout, defaultsOnly: defaultsOnly)
         let (path, model): (String, String?)
         do { (path, model) = try resolve(runner) } catch {
             printError("Error: \(error)")
@@ -82,10 +84,12 @@ struct CheckOne: ParsableCommand {
     @Argument var check: String
     @Option var model: String?
     @Option var budget: Double = 60
+    @Flag var defaultsOnly = false
 
     func run() throws {
         guard let which = ConformanceCheck(rawValue: check) else { throw CLIError("unknown check '\(check)'") }
-        print(runConformanceCheck(which, pluginPath: file, modelID: model, budget: budget).line)
+        print(runConformanceCheck(which, pluginPath: file, modelID: model, budget: budget,
+                                  defaultsOnly: defaultsOnly).line)
     }
 }
 

@@ -43,7 +43,7 @@ struct ExamplePluginTests {
                                         "MAML_INCLUDE=" + repositoryRoot + "/Sources/MAMLPluginABI/include"],
                                in: Self.examples + "/c")
         try #require(make.status == 0, "make failed:\n\(make.output)")
-        let checks = try expectCheckPasses(out + "/libtinymlp.so")
+        let checks = try expectCheckPasses(out + "/libtinymlp.so", options: ["--timeout", "300"])
         let hvp = try #require(checks.first { $0["check"] as? String == "hvp" })
         #expect((hvp["detail"] as? String)?.contains("directions agree") == true, "the exact HVP was checked")
         try expectShortTraining(pluginDirectory: out, model: "tinymlp")
@@ -83,7 +83,7 @@ extension ExamplePluginTests {
                                 in: Self.examples + "/rust")
         try #require(build.status == 0, "cargo build failed:\n\(build.output)")
         let directory = target + "/release"
-        try expectCheckPasses(directory + "/libtinymlp_rs.so")
+        try expectCheckPasses(directory + "/libtinymlp_rs.so", options: ["--timeout", "300"])
         // The op panics inside catch_unwind: the call returns MAML_ERR_INTERNAL (6) and the host lives on.
         let panic = try mamlHost(["call", "--plugin-dir", directory, "tinymlp-rs", "selftest_panic"])
         #expect(panic.status == 0 && panic.stdout == "6\n", "\(panic.stdout)\n\(panic.stderr)")
@@ -109,7 +109,7 @@ extension ExamplePluginTests {
         let build = try runTool(swift, ["build", "--package-path", package, "--scratch-path", scratch], in: package)
         try #require(build.status == 0, "swift build failed:\n\(build.output)")
         let directory = scratch + "/debug"
-        try expectCheckPasses(directory + "/libtinymlp_swift.so")
+        try expectCheckPasses(directory + "/libtinymlp_swift.so", options: ["--timeout", "300"])
         try expectShortTraining(pluginDirectory: directory, model: "tinymlp-swift")
     }
 }
