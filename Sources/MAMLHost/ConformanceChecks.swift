@@ -180,6 +180,9 @@ struct CheckSubject {
     /// creates every example): `check --defaults-only`.
     let defaultsOnly: Bool
 
+    /// The configs the per-config checks run on: all, or the defaults alone.
+    var testedConfigs: ArraySlice<(label: String, json: String)> { configs.prefix(defaultsOnly ? 1 : configs.count) }
+
     init(path: String, modelID: String, budget: Double, defaultsOnly: Bool = false) throws {
         self.budget = budget
         self.defaultsOnly = defaultsOnly
@@ -207,7 +210,7 @@ struct CheckSubject {
     @discardableResult
     func forEachConfig(_ body: (PluginBackbone, String) throws -> Void) throws -> String {
         let start = ContinuousClock.now
-        for (index, (label, json)) in configs.prefix(defaultsOnly ? 1 : configs.count).enumerated() {
+        for (index, (label, json)) in testedConfigs.enumerated() {
             if index > 0 && (ContinuousClock.now - start) > .seconds(budget * 0.3) {
                 return "; example\(configs.count - index == 1 ? "" : "s") \(index)\(configs.count - index == 1 ? "" : "-\(configs.count - 1)") not checked: over 30% of the time budget (--timeout)"
             }
@@ -306,7 +309,7 @@ struct CheckSubject {
                 guard shapeEqual(a, c), shapeEqual(a, f(b.instance)) else { throw CheckFailure("\(what) is not constant") }
             }
         }
-        return "constant on every config (\(configs.count))"
+        return "constant on every config (\(testedConfigs.count))"
     }
 
     func initSeed() throws -> String {
@@ -329,7 +332,7 @@ struct CheckSubject {
             guard firstDifference(p1, p2) != nil else { throw CheckFailure("seeds 1 and 2 give identical parameters: the seed is ignored") }
             guard p1.contains(where: { $0 != 0 }) else { throw CheckFailure("init_params(seed 1) wrote all zeros") }
         }
-        return "deterministic per seed, different across seeds (\(configs.count) config\(configs.count == 1 ? "" : "s"))"
+        return "deterministic per seed, different across seeds (\(testedConfigs.count) config\(testedConfigs.count == 1 ? "" : "s"))"
     }
 
     // MARK: numerics
