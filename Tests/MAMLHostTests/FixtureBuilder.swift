@@ -50,6 +50,18 @@ let corpusVariants: [(file: String, flags: [String])] = [
     ("libnoext.so", ["-DFX_NO_EXT", tag("-noext")]),
 ]
 
+/// Deliberately broken plugins for `maml-host check`: file, -D flags, the check that must fail.
+let brokenVariants: [(file: String, flags: [String], failingCheck: String)] = [
+    ("libgradsign.so", ["-DFX_GRAD_SIGN", tag("-gradsign")], "gradient"),
+    ("libgradscale.so", ["-DFX_GRAD_SCALE", tag("-gradscale")], "gradient"),
+    ("libhvpwrong.so", ["-DFX_HVP_WRONG", tag("-hvpwrong")], "hvp"),
+    ("libnondet.so", ["-DFX_NONDET_INIT", tag("-nondet")], "init-seed"),
+    ("libpastgrad.so", ["-DFX_WRITE_PAST_GRAD", tag("-pastgrad")], "buffers"),
+    ("libcrashgrad.so", ["-DFX_CRASH_LOSS_GRAD", tag("-crashgrad")], "loss-finite"),
+    ("libhangcreate.so", ["-DFX_HANG_CREATE", tag("-hang")], "create-defaults"),
+    ("libnomessage.so", ["-DFX_NO_MESSAGE", tag("-nomessage")], "last-error"),
+]
+
 /// Plugins with one bad op appended to the good ops table (their own directory, so the
 /// corpus tests are unaffected: an ops table is only read when asked for).
 let opsVariants: [(file: String, flags: [String])] = [
@@ -74,6 +86,8 @@ struct BuiltFixtures: Sendable {
     var links: String
     /// A copy of libgood.so and of libnoentry.so, for the executable-directory rule.
     var executable: String
+    /// The broken plugins of `brokenVariants`, for the conformance checker.
+    var broken: String
     /// The opsVariants.
     var ops: String
 
@@ -144,8 +158,9 @@ private func buildFixtures() throws -> BuiltFixtures {
     let root = URL(fileURLWithPath: NSTemporaryDirectory())
         .appendingPathComponent("maml-host-fixtures-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
     let fixtures = BuiltFixtures(root: root, corpus: root + "/corpus", links: root + "/links",
-                                 executable: root + "/exe", ops: root + "/ops")
-    for directory in [fixtures.corpus, fixtures.links, fixtures.executable, fixtures.ops, fixtures.corpus + "/dir.so"] {
+                                 executable: root + "/exe", broken: root + "/broken", ops: root + "/ops")
+    for directory in [fixtures.corpus, fixtures.links, fixtures.executable, fixtures.ops, fixtures.corpus + "/dir.so",
+                      fixtures.broken] {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -155,6 +170,8 @@ private func buildFixtures() throws -> BuiltFixtures {
                   "-I", FixturePaths.includeDirectory]
     let runs = try corpusVariants.map { variant in
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.corpusFile(variant.file), source, "-lm"])
+    } + brokenVariants.map { variant in
+        try CompilerRun(cc, common + variant.flags + ["-o", fixtures.broken + "/" + variant.file, source, "-lm"])
     } + opsVariants.map { variant in
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.ops + "/" + variant.file, source, "-lm"])
     }

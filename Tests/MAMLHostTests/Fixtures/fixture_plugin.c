@@ -41,6 +41,15 @@
  *   FX_OPS_BAD_SIGNATURE, FX_OPS_DUP, FX_OPS_NULL_FN, FX_OPS_EMPTY_NAME, FX_OPS_NULL_HELP,
  *   FX_OPS_SHORT        the ops table gains one bad op: signature "u64(u65)", a second
  *                       "flops", fn NULL, name "", help NULL, struct_size short of fn
+ * The broken corpus of `maml-host check` (each should fail the check named):
+ *   FX_GRAD_SIGN        gradient negated                         -> gradient
+ *   FX_GRAD_SCALE       gradient 5% too large                    -> gradient
+ *   FX_HVP_WRONG        HVP half what it should be               -> hvp
+ *   FX_NONDET_INIT      init_params depends on a call counter    -> init-seed
+ *   FX_WRITE_PAST_GRAD  loss_grad writes grad[P]                 -> buffers
+ *   FX_CRASH_LOSS_GRAD  loss_grad dereferences NULL              -> loss-finite (crash)
+ *   FX_HANG_CREATE      create never returns                     -> create-defaults (timeout)
+ *   FX_NO_MESSAGE       non-OK statuses come without a message   -> last-error
  */
 #ifndef FX_TAG
 #define FX_TAG ""
@@ -70,7 +79,12 @@ struct maml_model {
 };
 
 static maml_status fail(maml_model *m, maml_status s, const char *msg) {
+#ifdef FX_NO_MESSAGE
+    (void)msg;
+    m->error[0] = '\0';
+#else
     snprintf(m->error, sizeof m->error, "%s", msg);
+#endif
     return s;
 }
 
@@ -136,6 +150,9 @@ static maml_status create_model(int32_t loss, const char *json, maml_model **out
     const char *out_key = loss == MAML_LOSS_MSE ? "outputs" : "classes";
     uint32_t d = 3, k = loss == MAML_LOSS_MSE ? 2 : 3;
     maml_model *m;
+#ifdef FX_HANG_CREATE
+    for (;;) { static volatile int spin; spin++; }
+#endif
     if (!out) {
         if (err && len) snprintf(err, len, "out is NULL");
         return MAML_ERR_INVALID_ARGUMENT;
@@ -227,6 +244,10 @@ static const char *last_error(const maml_model *m) { return m->error; }
 
 static maml_status init_params(maml_model *m, uint64_t seed, float *params) {
     uint64_t i, state = seed * 6364136223846793005ull + 1442695040888963407ull;
+#ifdef FX_NONDET_INIT
+    static uint64_t calls;
+    state += calls++;
+#endif
     if (!params) return fail(m, MAML_ERR_INVALID_ARGUMENT, "params is NULL");
 #ifdef FX_FAIL
     return fail(m, 99, "init_params: deliberate unknown status");
@@ -306,6 +327,9 @@ static maml_status loss_grad(maml_model *m, const float *params, const maml_batc
 #ifdef FX_FAIL
     return fail(m, MAML_ERR_SHAPE_MISMATCH, "fixture: x does not fit (deliberate failure)");
 #endif
+#ifdef FX_CRASH_LOSS_GRAD
+    *(volatile float *)(uintptr_t)(b->n >> 62) = 1.0f; /* NULL: n is small */
+#endif
     scale = m->loss == MAML_LOSS_MSE ? 1.0 / ((double)b->n * m->k) : 1.0 / (double)b->n;
     memset(m->acc, 0, m->p * sizeof(double));
     for (e = 0; e < b->n; e++) {
@@ -326,6 +350,15 @@ static maml_status loss_grad(maml_model *m, const float *params, const maml_batc
     }
     *loss = (float)(total * scale);
     if (grad) for (i = 0; i < m->p; i++) grad[i] = (float)m->acc[i];
+#ifdef FX_GRAD_SIGN
+    if (grad) for (i = 0; i < m->p; i++) grad[i] = -grad[i];
+#endif
+#ifdef FX_GRAD_SCALE
+    if (grad) for (i = 0; i < m->p; i++) grad[i] *= 1.05f;
+#endif
+#ifdef FX_WRITE_PAST_GRAD
+    if (grad) grad[m->p] = 0.0f; /* one float past the end */
+#endif
     if (!isfinite(*loss)) return fail(m, MAML_ERR_NUMERICAL, "non-finite loss");
 #ifdef FX_NAN
     if (grad) grad[0] = NAN; else *loss = NAN; /* the bug: non-finite with MAML_OK */
@@ -359,6 +392,9 @@ static maml_status hvp(maml_model *m, const float *params, const maml_batch *b, 
         accumulate(m, m->dz, x);
     }
     for (i = 0; i < m->p; i++) out[i] = (float)m->acc[i];
+#ifdef FX_HVP_WRONG
+    for (i = 0; i < m->p; i++) out[i] *= 0.5f;
+#endif
 #ifdef FX_NAN
     out[0] = NAN;
 #endif

@@ -1,0 +1,383 @@
+import MAMLCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - Numerical checks against finite differences (conformance)
+//
+// Everything is compared in Double, on float32 plugin results.
+//
+// Directions. Every direction u is scaled per parameter: u_i = w_i * s_i with
+// s_i = |theta_i| + rms(theta) (floored at 1e-3) and max |w_i| = 1, so a step h
+// moves each parameter by at most h times its own scale: weights and biases of
+// very different sizes are perturbed in proportion. The directions are the
+// (scaled) gradient itself, which catches a flipped sign with the strongest
+// signal; three random Gaussian directions; and one random direction inside
+// each tensor of the layout (up to 8), which catches a wrong bias gradient that
+// a random direction over all P parameters would dilute.
+//
+// Rounding of the step. theta +- h u is rounded to float32; the comparison uses
+// the step actually taken, delta = float(theta + h u) - float(theta - h u), so
+// the gradient side is g . delta, exactly what the loss difference estimates.
+//
+// Tolerance. A float32 loss carries rounding noise; how much depends on the
+// plugin (double accumulators or not, the size of the sums). So it is measured:
+// the loss at five points 1e-6 apart along a direction should lie on a line,
+// and the largest residual bounds the noise (lossNoise: x2 for two evaluations,
+// x3 for safety, at least 2 ulps of |L| each). On top of that noise we allow 1%
+// relative to the larger of the two derivative estimates, for the O(h^2)
+// truncation and float32 gradient error:
+//
+//     |(L+ - L-) - g . delta| <= 1e-2 * max(|L+ - L-|, |g . delta|) + noise
+//
+// Too large a step suffers from curvature (and ReLU kinks), too small a step
+// from noise, and which is which depends on the model. So h = 1e-2, 3e-3, 1e-3,
+// 3e-4, 1e-4 are tried in turn; a step whose noise exceeds half the 1% (it
+// could hide a small error) is too noisy to judge and is passed over. A
+// direction agrees if one judging step agrees; disagrees if none agrees while
+// two successive judging steps give the same finite difference (within 0.5%:
+// the function is smooth at that scale) and no noisier step (noise under 2%)
+// agrees within its noise; and is inconclusive otherwise (too noisy, or kinks
+// make the difference wander with the step). So a correct
+// gradient passes, and one off by 2% or more fails (its error exceeds 1% plus a
+// noise of at most 0.5%). HVPs use the same rule on vectors, with a fixed noise
+// bound of 32 ulps of the gradients: ||(g+ - g-)/(2h) - H u||_2 against the
+// norms (see checkHVP for kinks).
+
+let finiteDifferenceSteps: [Double] = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4]
+let finiteDifferenceRelativeTolerance = 1e-2
+/// 32 float32 ulps of a value of size 1.
+let float32NoiseUlps = 32.0 * 0x1p-24
+/// A step judges only if its noise bound is at most this fraction of the relative tolerance.
+let quietFraction = 0.5
+
+/// A batch of Gaussian inputs and targets (or uniform labels) for a model's shapes.
+final class CheckData: @unchecked Sendable {
+    let n: Int
+    let x: UnsafeMutablePointer<Float>
+    let y: UnsafeMutablePointer<Float>?
+    let labels: UnsafeMutablePointer<Int32>?
+    let inputCount: Int, outputCount: Int
+
+    /// Given examples: `x` holds n * inputCount floats, then either `y` (n * outputCount) or `labels` (n).
+    init(n: Int, inputCount: Int, outputCount: Int, x: [Float], y: [Float]?, labels: [Int32]?) {
+        self.n = n; self.inputCount = inputCount; self.outputCount = outputCount
+        self.x = .allocate(capacity: x.count)
+        self.x.initialize(from: x, count: x.count)
+        self.y = y.map { values in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: values.count)
+            p.initialize(from: values, count: values.count)
+            return p
+        }
+        self.labels = labels.map { values in
+            let p = UnsafeMutablePointer<Int32>.allocate(capacity: values.count)
+            p.initialize(from: values, count: values.count)
+            return p
+        }
+    }
+
+    /// Gaussian inputs, and Gaussian targets or uniform labels, for a model's shapes.
+    convenience init(backbone: PluginBackbone, n: Int, seed: UInt64) {
+        var rng = RandomGenerator(seed: seed)
+        let inputs = backbone.inputShape.reduce(1, *), outputs = backbone.outputShape.reduce(1, *)
+        let x = (0..<(n * inputs)).map { _ in Float(rng.normal()) }
+        if backbone.lossKind == .mse {
+            let y = (0..<(n * outputs)).map { _ in Float(rng.normal()) }
+            self.init(n: n, inputCount: inputs, outputCount: outputs, x: x, y: y, labels: nil)
+        } else {
+            let labels = (0..<n).map { _ in Int32(rng.int(below: outputs)) }
+            self.init(n: n, inputCount: inputs, outputCount: outputs, x: x, y: nil, labels: labels)
+        }
+    }
+
+    /// The same examples, each twice (the whole batch, then the whole batch again).
+    init(duplicating other: CheckData) {
+        n = 2 * other.n
+        inputCount = other.inputCount; outputCount = other.outputCount
+        x = .allocate(capacity: n * inputCount)
+        for copy in 0..<2 { (x + copy * other.n * inputCount).update(from: other.x, count: other.n * inputCount) }
+        if let oy = other.y {
+            y = .allocate(capacity: n * outputCount)
+            for copy in 0..<2 { (y! + copy * other.n * outputCount).update(from: oy, count: other.n * outputCount) }
+        } else { y = nil }
+        if let ol = other.labels {
+            labels = .allocate(capacity: n)
+            for copy in 0..<2 { (labels! + copy * other.n).update(from: ol, count: other.n) }
+        } else { labels = nil }
+    }
+
+    deinit { x.deallocate(); y?.deallocate(); labels?.deallocate() }
+
+    var batch: Batch { Batch(n: n, x: x, y: y, labels: labels) }
+}
+
+// MARK: - Small helpers on PluginBackbone
+
+extension PluginBackbone {
+    func initial(seed: UInt64) throws(BackboneError) -> [Float] {
+        var p = [Float](repeating: 0, count: parameterCount)
+        announceCall("init_params(seed \(seed))")
+        try p.withUnsafeMutableBufferPointer { (b) throws(BackboneError) in try initialParameters(seed: seed, into: b) }
+        return p
+    }
+
+    func lossGrad(_ params: [Float], _ data: CheckData, gradient: Bool = true) throws(BackboneError) -> (Float, [Float]) {
+        var g = [Float](repeating: 0, count: gradient ? parameterCount : 0)
+        announceCall(gradient ? "loss_grad" : "loss_grad(grad NULL)")
+        let loss = try params.withUnsafeBufferPointer { (p) throws(BackboneError) -> Float in
+            try g.withUnsafeMutableBufferPointer { (gb) throws(BackboneError) -> Float in
+                try lossAndGradient(params: p, batch: data.batch, gradient: gradient ? gb : nil)
+            }
+        }
+        return (loss, g)
+    }
+
+    func outputs(_ params: [Float], _ data: CheckData) throws(BackboneError) -> [Float] {
+        var out = [Float](repeating: 0, count: data.n * outputShape.reduce(1, *))
+        announceCall("forward")
+        try params.withUnsafeBufferPointer { (p) throws(BackboneError) in
+            try out.withUnsafeMutableBufferPointer { (o) throws(BackboneError) in
+                try forward(params: p, batch: data.batch, output: o)
+            }
+        }
+        return out
+    }
+
+    func hvp(_ params: [Float], _ data: CheckData, _ v: [Float]) throws(BackboneError) -> [Float] {
+        var out = [Float](repeating: 0, count: parameterCount)
+        announceCall("hvp")
+        try params.withUnsafeBufferPointer { (p) throws(BackboneError) in
+            try v.withUnsafeBufferPointer { (vb) throws(BackboneError) in
+                try out.withUnsafeMutableBufferPointer { (o) throws(BackboneError) in
+                    try hessianVectorProduct(params: p, batch: data.batch, vector: vb, output: o)
+                }
+            }
+        }
+        return out
+    }
+}
+
+// MARK: - Directions
+
+/// Per-parameter scale s_i = |theta_i| + rms(theta), floored at 1e-3.
+func parameterScales(_ theta: [Float]) -> [Double] {
+    let rms = (theta.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(1, theta.count))).squareRoot()
+    return theta.map { max(abs(Double($0)) + rms, 1e-3) }
+}
+
+/// Scaled directions to test, each with a name for messages.
+func testDirections(theta: [Float], gradient: [Float], layout: [ParameterTensor]?,
+                    seed: UInt64) -> [(name: String, u: [Double])] {
+    let s = parameterScales(theta)
+    var rng = RandomGenerator(seed: seed)
+    func scaled(_ w: [Double]) -> [Double]? {
+        let top = w.reduce(0.0) { max($0, abs($1)) }
+        guard top > 0 else { return nil }
+        return zip(w, s).map { $0 / top * $1 }
+    }
+    var result: [(String, [Double])] = []
+    if let u = scaled(zip(gradient, s).map { Double($0) * $1 }) { result.append(("along the gradient", u)) }
+    for k in 1...3 {
+        if let u = scaled(theta.indices.map { _ in rng.normal() }) { result.append(("random direction \(k)", u)) }
+    }
+    for tensor in (layout ?? []).prefix(8) {
+        var w = [Double](repeating: 0, count: theta.count)
+        for i in tensor.offset..<(tensor.offset + tensor.count) { w[i] = rng.normal() }
+        if let u = scaled(w) { result.append(("random direction in tensor '\(tensor.name)'", u)) }
+    }
+    return result
+}
+
+/// theta + h u and theta - h u in float32.
+private func steppedPair(_ theta: [Float], _ u: [Double], _ h: Double) -> ([Float], [Float]) {
+    (zip(theta, u).map { Float(Double($0) + h * $1) }, zip(theta, u).map { Float(Double($0) - h * $1) })
+}
+
+// MARK: - Gradient
+
+/// Checks the gradient at `theta` against central differences. Returns the worst
+/// error as a fraction of its tolerance over the directions that agree, how many
+/// agreed, how many were inconclusive (every step too noisy), how many were not
+/// started because `deadline` had passed (once one agreed: slow models in debug
+/// builds), and, if a direction disagreed at every step quiet enough to judge, why.
+func checkGradient(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: UInt64,
+                   deadline: ContinuousClock.Instant? = nil)
+    throws(BackboneError) -> (worst: Double, agreed: Int, inconclusive: Int, unchecked: Int, failure: String?) {
+    let (loss, g) = try b.lossGrad(theta, data)
+    let directions = testDirections(theta: theta, gradient: g, layout: b.layout, seed: seed)
+    let noise = try lossNoise(b, theta: theta, loss: loss, along: directions.last?.u ?? [], data: data)
+    var worst = 0.0, agreed = 0, inconclusive = 0
+    directions: for (index, (name, u)) in directions.enumerated() {
+        if agreed > 0, let deadline, ContinuousClock.now > deadline {
+            return (worst, agreed, inconclusive, directions.count - index, nil)
+        }
+        var disagreement: (relative: Double, analytic: Double, numeric: Double, step: Double)?
+        var ratios: [Double] = []   // numeric / analytic at successive judging steps
+        var vetoed = false
+        for h in finiteDifferenceSteps {
+            let (plus, minus) = steppedPair(theta, u, h)
+            let (lp, _) = try b.lossGrad(plus, data, gradient: false)
+            let (lm, _) = try b.lossGrad(minus, data, gradient: false)
+            var analytic = 0.0
+            for i in theta.indices { analytic += Double(g[i]) * (Double(plus[i]) - Double(minus[i])) }
+            let numeric = Double(lp) - Double(lm)
+            let scale = max(abs(analytic), abs(numeric))
+            let error = abs(numeric - analytic), tolerance = finiteDifferenceRelativeTolerance * scale + noise
+            // A step whose noise could hide a 1% error cannot pass a direction; if its noise
+            // is still below 2% and it agrees within it, it vetoes a failure (inconclusive).
+            guard noise <= quietFraction * finiteDifferenceRelativeTolerance * scale else {
+                if noise <= 2 * finiteDifferenceRelativeTolerance * scale && error <= tolerance { vetoed = true }
+                continue
+            }
+            if error <= tolerance { worst = max(worst, error / tolerance); agreed += 1; continue directions }
+            if error / scale < (disagreement?.relative ?? .infinity) { disagreement = (error / scale, analytic, numeric, h) }
+            ratios.append(analytic != 0 ? numeric / analytic : .infinity)
+        }
+        // A disagreement counts only where the finite differences are consistent (two
+        // successive judging steps within 0.5% of each other): ReLU kinks make them
+        // wander with the step, and then they say nothing about the gradient.
+        let consistent = zip(ratios, ratios.dropFirst()).contains { abs($0 - $1) <= quietFraction * finiteDifferenceRelativeTolerance }
+        guard let d = disagreement, consistent, !vetoed else { inconclusive += 1; continue }
+        let ratio = d.numeric != 0 ? d.analytic / d.numeric : .nan
+        return (worst, agreed, inconclusive, 0, """
+            \(name): derivative from the gradient \(sci(d.analytic / (2 * d.step))), \
+            from finite differences of the loss \(sci(d.numeric / (2 * d.step))) \
+            (gradient/finite-difference ratio \(sci(ratio)); relative error \(sci(d.relative)) at the best of steps 1e-2 ... 1e-4)\
+            \(hint(ratio))
+            """)
+    }
+    return (worst, agreed, inconclusive, 0, nil)
+}
+
+/// A bound on the rounding noise of L(theta+) - L(theta-): the loss at five
+/// points 1e-6 (relative) apart along `u` should lie on a line; the largest
+/// residual from the least-squares line measures the plugin's float32 noise at
+/// theta. The bound is 2 x 3 x that residual (two evaluations, a safety factor of
+/// 3), and never below 2 x 2 ulps of |L|.
+func lossNoise(_ b: PluginBackbone, theta: [Float], loss: Float, along u: [Double],
+               data: CheckData) throws(BackboneError) -> Double {
+    let floor = 2 * 2 * 0x1p-24 * abs(Double(loss))
+    guard u.count == theta.count, !u.isEmpty else { return float32NoiseUlps * 2 * abs(Double(loss)) }
+    var values: [Double] = []
+    for k in -2...2 {
+        let point = zip(theta, u).map { Float(Double($0) + Double(k) * 1e-6 * $1) }
+        values.append(Double(try b.lossGrad(point, data, gradient: false).0))
+    }
+    let mean = values.reduce(0, +) / 5
+    let slope = (-2 * values[0] - values[1] + values[3] + 2 * values[4]) / 10
+    let residual = (0..<5).map { abs(values[$0] - mean - slope * Double($0 - 2)) }.max()!
+    return max(2 * 3 * residual, floor)
+}
+
+private func hint(_ ratio: Double) -> String {
+    if abs(ratio + 1) < 0.05 { return "; the gradient has the wrong sign" }
+    if ratio.isFinite && ratio > 0 { return "; the gradient is off by a factor \(sci(ratio))" }
+    return ""
+}
+
+// MARK: - Hessian-vector product
+
+/// The verdict on one HVP direction.
+enum HVPVerdict { case agrees(Double), disagrees(String), inconclusive }
+
+/// Checks the exact HVP against central differences of gradients along three
+/// random directions. ReLU and max-pool kinks make gradients jump: a central
+/// difference that straddles kinks measures something else than the (almost
+/// everywhere) Hessian the plugin returns, at every step size. So a direction
+/// counts as a disagreement only when the finite differences themselves are
+/// consistent (two successive steps agree within 5%) and the HVP does not
+/// match them; when they are not, the direction is inconclusive. After `deadline`,
+/// once a direction agreed, no more are started (fewer verdicts come back).
+func checkHVP(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: UInt64,
+              deadline: ContinuousClock.Instant? = nil) throws(BackboneError) -> [HVPVerdict] {
+    let s = parameterScales(theta)
+    var rng = RandomGenerator(seed: seed)
+    var verdicts: [HVPVerdict] = []
+    directions: for k in 1...3 {
+        if let deadline, ContinuousClock.now > deadline,
+           verdicts.contains(where: { if case .agrees = $0 { return true } else { return false } }) {
+            break
+        }
+        let w = theta.indices.map { _ in rng.normal() }
+        let top = w.reduce(0.0) { max($0, abs($1)) }
+        let u = zip(w, s).map { $0 / top * $1 }
+        let hv = try b.hvp(theta, data, u.map { Float($0) }).map(Double.init)
+        let normA = hv.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+        var estimates: [[Double]] = []
+        var best = (relative: Double.infinity, normF: 0.0)
+        for h in finiteDifferenceSteps {
+            let (plus, minus) = steppedPair(theta, u, h)
+            let (_, gp) = try b.lossGrad(plus, data)
+            let (_, gm) = try b.lossGrad(minus, data)
+            var estimate = [Double](repeating: 0, count: theta.count)
+            var normG = 0.0
+            for i in theta.indices {
+                estimate[i] = (Double(gp[i]) - Double(gm[i])) / (2 * h)
+                normG += Double(gp[i]) * Double(gp[i]) + Double(gm[i]) * Double(gm[i])
+            }
+            let normF = estimate.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+            let error = distance(estimate, hv)
+            let scale = max(normA, normF)
+            let noise = float32NoiseUlps * 2 * normG.squareRoot() / (2 * h)
+            let tolerance = finiteDifferenceRelativeTolerance * scale + noise
+            let quiet = noise <= quietFraction * finiteDifferenceRelativeTolerance * scale
+            if quiet && error <= tolerance { verdicts.append(.agrees(scale > 0 ? error / scale : 0)); continue directions }
+            guard quiet else { continue }
+            if scale > 0 && error / scale < best.relative { best = (error / scale, normF) }
+            estimates.append(estimate)
+        }
+        // Smooth at this scale if two successive estimates agree within 5%.
+        let consistent = zip(estimates, estimates.dropFirst()).contains { a, c in
+            let na = a.reduce(0.0) { $0 + $1 * $1 }.squareRoot(), nc = c.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+            return distance(a, c) <= 0.05 * max(na, nc)
+        }
+        guard consistent else { verdicts.append(.inconclusive); continue }
+        verdicts.append(.disagrees("""
+            random direction \(k): ||H v|| from maml.hvp/1 is \(sci(normA)), from finite differences of gradients \
+            \(sci(best.normF)) (norm ratio \(sci(best.normF > 0 ? normA / best.normF : .nan)); relative error \
+            \(sci(best.relative)) at the best of steps 1e-2 ... 1e-4, where the finite differences agree with each other)
+            """))
+    }
+    return verdicts
+}
+
+private func distance(_ a: [Double], _ b: [Double]) -> Double {
+    zip(a, b).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+}
+
+// MARK: - Loss from forward outputs
+
+/// The mean loss of `outputs` on `data`, in Double, as the ABI defines it.
+func referenceLoss(outputs: [Float], data: CheckData, kind: LossKind) -> Double {
+    let k = data.outputCount
+    var total = 0.0
+    for e in 0..<data.n {
+        let row = outputs[(e * k)..<((e + 1) * k)].map(Double.init)
+        switch kind {
+        case .mse:
+            for j in 0..<k { let r = row[j] - Double(data.y![e * k + j]); total += r * r }
+        case .softmaxCrossEntropy:
+            let top = row.max()!
+            let lse = top + log(row.reduce(0.0) { $0 + exp($1 - top) })
+            total += lse - row[Int(data.labels![e])]
+        }
+    }
+    return kind == .mse ? total / Double(data.n * k) : total / Double(data.n)
+}
+
+/// 1.234e-05 style, short, for messages.
+func sci(_ x: Double) -> String {
+    guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
+    if x == 0 { return "0" }
+    let exponent = Int(floor(log10(abs(x))))
+    if exponent >= -3 && exponent < 5 {
+        let digits = max(0, 3 - exponent)
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let text = "\((x * scale).rounded() / scale)"
+        return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+    }
+    let mantissa = (x / pow(10, Double(exponent)) * 100).rounded() / 100
+    return "\(mantissa)e\(exponent < 0 ? "-" : "+")\(abs(exponent) < 10 ? "0" : "")\(abs(exponent))"
+}
+

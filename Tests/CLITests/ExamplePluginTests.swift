@@ -1,0 +1,115 @@
+// MARK: - docs/examples: each worked example builds, passes `check`, and trains
+import Foundation
+import Testing
+
+/// Runs `tool arguments...` in `directory`; returns the exit status and the combined output.
+func runTool(_ tool: String, _ arguments: [String], in directory: String,
+             environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: tool.hasPrefix("/") ? tool : "/usr/bin/env")
+    process.arguments = tool.hasPrefix("/") ? arguments : [tool] + arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
+}
+
+/// A short meta-training run of the example model found in `pluginDirectory`, then its evaluation.
+func expectShortTraining(pluginDirectory: String, model: String) throws {
+    let directory = try temporaryDirectory()
+    let train = try mamlHost(["train", "--plugin-dir", pluginDirectory, "--model", model, "--task", "sinusoid",
+                              "--iterations", "30", "--meta-batch", "4", "--seed", "3", "--output", "e.ckpt"], in: directory)
+    #expect(train.status == 0, "\(train.stderr)")
+    #expect(FileManager.default.fileExists(atPath: directory + "/e.ckpt"))
+    let eval = try mamlHost(["eval", "--plugin-dir", pluginDirectory, "--checkpoint", "e.ckpt", "--tasks", "20",
+                             "--json"], in: directory)
+    #expect(eval.status == 0, "\(eval.stderr)")
+    _ = try jsonObject(eval.stdout)
+}
+
+@Suite("worked examples")
+struct ExamplePluginTests {
+    static let examples = repositoryRoot + "/docs/examples"
+
+    @Test("C: make with cc and the one header; check passes; a short train and eval run")
+    func cExample() throws {
+        let out = try temporaryDirectory()
+        let make = try runTool("make", ["-s", "OUT=" + out,
+                                        "MAML_INCLUDE=" + repositoryRoot + "/Sources/MAMLPluginABI/include"],
+                               in: Self.examples + "/c")
+        try #require(make.status == 0, "make failed:\n\(make.output)")
+        let checks = try expectCheckPasses(out + "/libtinymlp.so", options: ["--timeout", "300"])
+        let hvp = try #require(checks.first { $0["check"] as? String == "hvp" })
+        #expect((hvp["detail"] as? String)?.contains("directions agree") == true, "the exact HVP was checked")
+        try expectShortTraining(pluginDirectory: out, model: "tinymlp")
+        let flops = try mamlHost(["call", "--plugin-dir", out, "tinymlp", "flops", "25"])
+        #expect(flops.stdout == "12050\n", "25 * (2*2*40 + 2*3*40 + 2*41)")
+    }
+
+    @Test("docs/authoring.md is the C example: its C pieces and its Makefile reassemble the files exactly")
+    func tutorialIsTheExample() throws {
+        let guide = try String(contentsOfFile: repositoryRoot + "/docs/authoring.md", encoding: .utf8)
+        func blocks(_ language: String) -> [String] {
+            guide.components(separatedBy: "```\(language)\n").dropFirst().map { $0.components(separatedBy: "```\n")[0] }
+        }
+        let source = try String(contentsOfFile: Self.examples + "/c/tinymlp.c", encoding: .utf8)
+        let makefile = try String(contentsOfFile: Self.examples + "/c/Makefile", encoding: .utf8)
+        #expect(blocks("c").count == 9)
+        #expect(blocks("c").joined(separator: "\n") == source, "tinymlp.c = the guide's C pieces, a blank line apart")
+        #expect(blocks("make") == [makefile])
+    }
+}
+
+// MARK: - Rust (skipped, saying so, without cargo)
+
+/// cargo on PATH, else in ~/.cargo/bin (rustup's default), else nil.
+let cargoPath: String? = {
+    let home = ProcessInfo.processInfo.environment["HOME"] ?? "/root"
+    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+    return (path + [home + "/.cargo/bin"]).map { $0 + "/cargo" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}()
+
+extension ExamplePluginTests {
+    @Test("Rust: cargo build (offline, no crates); check passes; a panic is caught at the boundary; a short train",
+          .enabled(if: cargoPath != nil, "cargo not found on PATH or in ~/.cargo/bin: the Rust example is NOT built or checked"))
+    func rustExample() throws {
+        let target = try temporaryDirectory()
+        let build = try runTool(cargoPath!, ["build", "--release", "--offline", "--quiet", "--target-dir", target],
+                                in: Self.examples + "/rust")
+        try #require(build.status == 0, "cargo build failed:\n\(build.output)")
+        let directory = target + "/release"
+        try expectCheckPasses(directory + "/libtinymlp_rs.so", options: ["--timeout", "300"])
+        // The op panics inside catch_unwind: the call returns MAML_ERR_INTERNAL (6) and the host lives on.
+        let panic = try mamlHost(["call", "--plugin-dir", directory, "tinymlp-rs", "selftest_panic"])
+        #expect(panic.status == 0 && panic.stdout == "6\n", "\(panic.stdout)\n\(panic.stderr)")
+        #expect(panic.stderr.contains("selftest_panic was called"), "Rust's panic hook printed the message")
+        try expectShortTraining(pluginDirectory: directory, model: "tinymlp-rs")
+    }
+}
+
+// MARK: - Swift (a separate package: built here only when asked, it compiles the kit again)
+
+/// Set MAML_TEST_SWIFT_EXAMPLE=1 to build docs/examples/swift in the test (about 5 minutes on a
+/// loaded 2-core machine: it compiles MAMLPluginKit in its own .build).
+let swiftExampleRequested = ProcessInfo.processInfo.environment["MAML_TEST_SWIFT_EXAMPLE"] == "1"
+
+extension ExamplePluginTests {
+    @Test("Swift: a separate package on the ABI and kit products, exported with @c; check passes; a short train",
+          .enabled(if: swiftExampleRequested,
+                   "set MAML_TEST_SWIFT_EXAMPLE=1 to build docs/examples/swift (slow: it compiles the kit again)"))
+    func swiftExample() throws {
+        let package = Self.examples + "/swift"
+        let scratch = try temporaryDirectory()
+        let swift = ProcessInfo.processInfo.environment["SWIFT_EXEC_PATH"] ?? "swift"
+        let build = try runTool(swift, ["build", "--package-path", package, "--scratch-path", scratch], in: package)
+        try #require(build.status == 0, "swift build failed:\n\(build.output)")
+        let directory = scratch + "/debug"
+        try expectCheckPasses(directory + "/libtinymlp_swift.so", options: ["--timeout", "300"])
+        try expectShortTraining(pluginDirectory: directory, model: "tinymlp-swift")
+    }
+}

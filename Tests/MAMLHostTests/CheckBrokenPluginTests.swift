@@ -1,0 +1,129 @@
+// MARK: - maml-host check on the broken corpus: the right check fails, and only it
+import Foundation
+import MAMLHost
+import Testing
+
+/// maml-host sits next to the test bundle in the build folder (`swift test` builds it).
+let mamlHostExecutable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    .deletingLastPathComponent().path + "/maml-host"
+
+/// One `maml-host check FILE --json` run, parsed.
+struct CheckRun {
+    var termination: ChildTermination
+    var stdout: String
+    var stderr: String
+    /// The whole report; `checks` as a list of objects.
+    var report: [String: Any]
+    var checks: [[String: Any]]
+
+    /// (check, model) of every failed check.
+    var failures: [(check: String, model: String?)] {
+        checks.filter { $0["result"] as? String == "fail" }.map { ($0["check"] as! String, $0["model"] as? String) }
+    }
+
+    func detail(_ check: String) -> [String] {
+        checks.filter { $0["check"] as? String == check }.compactMap { $0["detail"] as? String }
+    }
+
+    init(_ arguments: [String], timeout: Double) throws {
+        let child = try runChild(mamlHostExecutable, ["check"] + arguments + ["--json", "--timeout", "\(timeout)"],
+                                 timeout: 600)
+        termination = child.termination
+        stdout = child.stdout; stderr = child.stderr
+        let value = try JSONSerialization.jsonObject(with: Data(child.stdout.utf8))
+        report = try #require(value as? [String: Any], "not a JSON object: \(child.stdout)\n\(child.stderr)")
+        checks = try #require(report["checks"] as? [[String: Any]], "no checks array: \(child.stdout)")
+    }
+}
+
+@Suite("maml-host check on broken plugins")
+struct CheckBrokenPluginTests {
+    /// What the failed check's detail must say, per variant.
+    static let expectedDetail: [String: String] = [
+        "libgradsign.so": "the gradient has the wrong sign",
+        "libgradscale.so": "off by a factor 1.05",
+        "libhvpwrong.so": "norm ratio 0.5",
+        "libnondet.so": "init_params(seed 1) gave different parameters on two calls",
+        "libpastgrad.so": "crashed (SIGSEGV) during loss_grad writing",
+        "libcrashgrad.so": "crashed (SIGSEGV) during loss_grad at the initialisation",
+        "libhangcreate.so": "timed out after 2 s during create(NULL)",
+        "libnomessage.so": "but last_error is empty",
+    ]
+
+    /// Seconds per check for these tiny models; the hanging one gets a short deadline.
+    static func timeout(_ file: String) -> Double { file == "libhangcreate.so" ? 2 : 30 }
+
+    @Test("each broken plugin fails exactly the check that tests its bug, for both of its models",
+          arguments: brokenVariants.map(\.file))
+    func failsTheRightCheck(file: String) throws {
+        let variant = try #require(brokenVariants.first { $0.file == file })
+        let path = try fixtures().broken + "/" + file
+        let run = try CheckRun([path], timeout: Self.timeout(file))
+
+        #expect(run.termination == .exited(1), "the checker exits 1 on failures and never crashes: \(run.stderr)")
+        #expect(run.report["passed"] as? Bool == false)
+        #expect(run.report["plugin"] as? String == path)
+        let failed = run.failures
+        #expect(Set(failed.map(\.check)) == [variant.failingCheck], "failed: \(failed)")
+        #expect(Set(failed.compactMap(\.model)) == ["org.test.linreg\(tagOf(file))", "org.test.logreg\(tagOf(file))"],
+                "both models fail it")
+        let expected = try #require(Self.expectedDetail[file])
+        for detail in run.detail(variant.failingCheck) { #expect(detail.contains(expected), "\(detail)") }
+        // Checks after a failed prerequisite are skipped with the reason, not failed again.
+        for check in run.checks where check["result"] as? String == "skip" {
+            let detail = check["detail"] as? String ?? ""
+            #expect(!detail.isEmpty)
+        }
+    }
+
+    @Test("a crash skips the checks that need the crashing call, naming the failed check")
+    func prerequisitesSkip() throws {
+        let run = try CheckRun([try fixtures().broken + "/libcrashgrad.so"], timeout: 30)
+        let linreg = run.checks.filter { $0["model"] as? String == "org.test.linreg-crashgrad" }
+        let after = linreg.drop { $0["check"] as? String != "loss-finite" }.dropFirst()
+        #expect(after.count == 9)
+        for check in after {
+            #expect(check["result"] as? String == "skip")
+            #expect(check["detail"] as? String == "skipped: loss-finite failed")
+        }
+    }
+
+    @Test("the good fixture plugin passes, with every check of both models in the JSON report")
+    func goodPluginPasses() throws {
+        let path = try fixtures().corpusFile("libgood.so")
+        let run = try CheckRun([path], timeout: 30)
+        #expect(run.termination == .exited(0), "\(run.stdout)\n\(run.stderr)")
+        #expect(run.report["passed"] as? Bool == true)
+        #expect(run.failures.isEmpty, "\(run.failures)")
+        let names = ConformanceCheck.allCases.map(\.rawValue)
+        for model in ["org.test.linreg", "org.test.logreg"] {
+            #expect(run.checks.filter { $0["model"] as? String == model }.compactMap { $0["check"] as? String }
+                == Array(names.dropFirst(2)))
+        }
+        #expect(run.checks.prefix(2).map { $0["check"] as? String } == ["entry", "registry"])
+        for check in run.checks {
+            #expect(Set(check.keys) == ["check", "model", "result", "detail", "seconds"])
+            #expect(["pass", "skip"].contains(check["result"] as? String ?? ""))
+            #expect((check["seconds"] as? Double ?? -1) >= 0)
+        }
+        // The only skip: the fixture schema has no examples.
+        #expect(run.checks.filter { $0["result"] as? String == "skip" }.compactMap { $0["check"] as? String }
+            == ["create-examples", "create-examples"])
+    }
+
+    @Test("a file that is not a plugin fails entry and skips the rest; the checker exits 1")
+    func notAPlugin() throws {
+        let run = try CheckRun([try fixtures().corpusFile("garbage.so")], timeout: 30)
+        #expect(run.termination == .exited(1))
+        #expect(run.failures.map(\.check) == ["entry"])
+        #expect(run.detail("entry").first?.contains("cannot load") == true)
+        #expect(run.checks.dropFirst().allSatisfy { $0["detail"] as? String == "skipped: entry failed" })
+    }
+}
+
+/// The FX_TAG suffix of a broken variant (from its flags).
+private func tagOf(_ file: String) -> String {
+    let flags = brokenVariants.first { $0.file == file }?.flags ?? []
+    guard let tag = flags.first(where: { $0.hasPrefix("-DFX_TAG=") }) else { return "" }
+    return String(tag.dropFirst("-DFX_TAG=".count)).replacingOccurrences(of: "\"", with: "")
+}
