@@ -16,20 +16,37 @@ public struct PluginCatalog: Sendable {
 
     /// Builds the catalog from the standard search list (executable directory,
     /// ./models, MAML_PLUGIN_PATH, then `extraDirectories`) plus explicit plugin `files`.
-    public static func discover(extraDirectories: [String] = [], files: [String] = []) -> PluginCatalog {
-        load(directories: PluginDiscovery.searchDirectories(extraDirectories: extraDirectories), files: files)
+    public static func discover(extraDirectories: [String] = [], files: [String] = [],
+                                trust: TrustPolicy = TrustPolicy()) -> PluginCatalog {
+        load(directories: PluginDiscovery.searchDirectories(extraDirectories: extraDirectories), files: files,
+             trust: trust)
     }
 
     /// Builds the catalog from exactly these directories and files.
     public static func load(directories: [SearchDirectory], files: [String] = [],
-                            workingDirectory: String = FileManager.default.currentDirectoryPath) -> PluginCatalog {
+                            workingDirectory: String = FileManager.default.currentDirectoryPath,
+                            trust: TrustPolicy = .permissionsOnly) -> PluginCatalog {
         var catalog = PluginCatalog()
         catalog.searchedDirectories = directories
         let (candidates, discoveryProblems) = PluginDiscovery.candidates(
             in: directories, files: files, workingDirectory: workingDirectory)
         catalog.problems = discoveryProblems
+        // The trust policy (docs/security.md): a lock that cannot be read refuses everything.
+        let lock: TrustLock?
+        switch trust.activeLock() {
+        case .success(let l): lock = l
+        case .failure(let problem):
+            catalog.problems.append(problem)
+            return catalog
+        }
         for candidate in candidates {
-            switch loadPlugin(candidate) {
+            let admitted: AdmittedPlugin
+            switch trust.admit(candidate, lock: lock) {
+            case .success(let a): admitted = a
+            case .failure(let problem): catalog.problems.append(problem); continue
+            }
+            defer { admitted.release() }
+            switch loadPlugin(candidate, loadPath: admitted.loadPath) {
             case .ignored: continue
             case .refused(let problem): catalog.problems.append(problem)
             case .loaded(let info, let models, let problems):
