@@ -29,6 +29,17 @@ public struct StepResult: Sendable, Equatable {
     public var iteration: Int
     /// Mean over the meta-batch of the query loss after adaptation.
     public var queryLoss: Double
+    /// Tasks dropped from this meta-batch because they diverged (NonFinitePolicy.skipTask), in task order.
+    public var skippedTasks: [Int] = []
+}
+
+/// What a meta-iteration does when a task's loss, gradient or HVP is NaN or infinite.
+public enum NonFinitePolicy: String, Sendable, CaseIterable {
+    /// Throw MAMLError.nonFinite naming iteration and task; the parameters stay as before the step.
+    case stop
+    /// Drop the task from the meta-batch mean (the mean is over the remaining tasks); if every
+    /// task diverges, stop as above.
+    case skipTask = "skip-task"
 }
 
 /// Runs meta-training of one backbone on one task family.
@@ -40,6 +51,8 @@ public final class Trainer {
     public private(set) var iteration: Int
     public private(set) var parameters: [Float]
     public private(set) var optimizer: MetaOptimizer
+    /// Divergence handling; not saved in checkpoints (it does not change a run that never diverges).
+    public var nonFinitePolicy: NonFinitePolicy = .stop
 
     private let learner: MetaLearner
     private let workspace: MetaWorkspace
@@ -120,12 +133,12 @@ public final class Trainer {
     /// One meta-iteration (number `iteration`), then `iteration += 1`.
     @discardableResult
     public func step() throws(MAMLError) -> StepResult {
-        let loss = try computeMetaGradient(iteration: iteration)
+        let (loss, skipped) = try computeMetaGradient(iteration: iteration)
         parameters.withUnsafeMutableBufferPointer { p in
             optimizer.apply(gradient: meanGradient.buffer, to: p)
         }
         iteration += 1
-        return StepResult(iteration: iteration, queryLoss: loss)
+        return StepResult(iteration: iteration, queryLoss: loss, skippedTasks: skipped)
     }
 
     /// Steps until `config.iterations` (or `until`, if smaller); `progress` sees every step
@@ -139,10 +152,11 @@ public final class Trainer {
     }
 
     /// The mean meta-gradient of meta-iteration `i` at the current parameters (into `meanGradient`);
-    /// returns the mean query loss. Does not change the parameters.
-    private func computeMetaGradient(iteration i: Int) throws(MAMLError) -> Double {
+    /// returns the mean query loss and the tasks skipped. Does not change the parameters.
+    private func computeMetaGradient(iteration i: Int) throws(MAMLError) -> (Double, [Int]) {
         let n = backbone.parameterCount
         let b = config.metaBatch
+        var skipped: [Int] = []
         // Per task, independently: this loop is what a thread pool would split.
         for t in 0..<b {
             var rng = RandomGenerator(seed: config.seed, stream: .metaTrain, iteration: i, task: t)
@@ -155,9 +169,19 @@ public final class Trainer {
                     try learner.compute(backbone, p, task, workspace, slot)
                 }
             } catch {
+                if nonFinitePolicy == .skipTask && error.isDivergence {
+                    skipped.append(t)      // its slot is left out of the reduction below
+                    continue
+                }
                 throw error.error(at: "meta-iteration \(i), task \(t)")
             }
             taskLosses[t] = Double(loss)
+        }
+        if !skipped.isEmpty {
+            guard skipped.count < b else {
+                throw .nonFinite("every task of meta-iteration \(i) diverged (--on-nan skip-task)")
+            }
+            return (reduceKept(tasks: (0..<b).filter { !skipped.contains($0) }), skipped)
         }
         // Fixed-order reduction (mean over tasks), independent of how the tasks were scheduled.
         let slots = taskGradients.base, mean = meanGradient.base
@@ -172,7 +196,23 @@ public final class Trainer {
         }
         var lossSum = 0.0
         for t in 0..<b { lossSum += taskLosses[t] }
-        return lossSum / Double(b)
+        return (lossSum / Double(b), skipped)
+    }
+
+    /// The mean gradient and loss over `kept` tasks only (after skip-task), in task order.
+    private func reduceKept(tasks kept: [Int]) -> Double {
+        let n = backbone.parameterCount
+        let slots = taskGradients.base, mean = meanGradient.base
+        sum.withUnsafeMutableBufferPointer { s in
+            for k in 0..<n { s[k] = 0 }
+            for t in kept {
+                let slot = slots + t * n
+                for k in 0..<n { s[k] += Double(slot[k]) }
+            }
+            let inv = 1.0 / Double(kept.count)
+            for k in 0..<n { mean[k] = Float(s[k] * inv) }
+        }
+        return kept.reduce(0.0) { $0 + taskLosses[$1] } / Double(kept.count)
     }
 }
 

@@ -61,8 +61,9 @@ public struct TrustLock: Sendable, Equatable {
             throw HostError("lock file \(path) is not valid UTF-8")
         }
         var lock = TrustLock(path: path)
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+        // ("\r\n" is one Character in Swift, so it is a separator of its own.)
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        for (index, line) in lines.enumerated() {
             if line.isEmpty || line.hasPrefix("#") { continue }
             let where_ = "lock file \(path) line \(index + 1)"
             let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
