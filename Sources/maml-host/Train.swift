@@ -108,7 +108,11 @@ extension Train {
         do {
             return try trainer.step()
         } catch {
-            guard case .nonFinite = error else { throw error }
+            switch error {
+            case .nonFinite: break
+            case .backbone(let e, _) where e.kind == .numerical: break   // the plugin's MAML_ERR_NUMERICAL
+            default: throw error
+            }
             try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
             throw CLIError("\(error)\ntraining stopped; the last good state (iteration \(trainer.iteration)) is in \(output)"
                            + (onNaN == .stop ? " (--on-nan skip-task drops diverging tasks instead)" : ""))
