@@ -30,8 +30,7 @@ public struct TrustLock: Sendable, Equatable {
         if !secure, let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") {
             return xdg + "/maml-zoo/plugins.lock"
         }
-        let home = (!secure ? environment["HOME"] : nil) ?? passwordHome() ?? "/"
-        return home + "/.config/maml-zoo/plugins.lock"
+        return userHome(environment: environment, secure: secure) + "/.config/maml-zoo/plugins.lock"
     }
 
     // MARK: Reading
@@ -136,6 +135,11 @@ public func currentEnvironment() -> [String: String] {
         entry += 1
     }
     return env
+}
+
+/// $HOME, or (in secure execution, or without HOME) the real user's home from the password database.
+func userHome(environment: [String: String], secure: Bool) -> String {
+    (!secure ? environment["HOME"] : nil) ?? passwordHome() ?? "/"
 }
 
 /// The real user's home directory from the password database.

@@ -52,10 +52,22 @@ struct AdmittedPlugin {
     var fd: Int32
     /// The path to hand dlopen: the candidate's path, or /proc/self/fd/N for a hash-verified file.
     var loadPath: String
+    /// SHA-256 of the file read through `fd`, when a rule needed it.
+    var sha256: String?
+    /// Size and modification time (ns) from fstat of `fd`: the scan cache key with the hash.
+    var size: Int64
+    var mtimeNanoseconds: Int64
     /// Closes the descriptor unless the library was loaded through it. That one stays open for
     /// the life of the process (plugins are never unloaded anyway): glibc recognises an already
     /// loaded library by its name, so a later plugin given the same fd number, and so the same
     /// /proc/self/fd/N name, would otherwise be mistaken for this one.
+    /// The file's SHA-256 (hashing it now, from the start of the descriptor, if no rule did).
+    func hash() throws(HostError) -> String {
+        if let sha256 { return sha256 }
+        guard lseek(fd, 0, SEEK_SET) == 0 else { throw HostError("cannot seek: \(String(cString: strerror(errno)))") }
+        return try sha256Hex(fileDescriptor: fd)
+    }
+
     func release() { if loadPath == "/proc/self/fd/\(fd)" { return }; _ = Glibc.close(fd) }
 }
 
@@ -90,12 +102,14 @@ extension TrustPolicy {
             }
         }
         var loadPath = path
+        var hash: String?
         if let lock {
             guard let pinned = lock.entries[realPath] else {
                 return refuse("not pinned in \(lock.path) (trust it with `maml-host trust add \(path)`)")
             }
             let actual: String
             do { actual = try sha256Hex(fileDescriptor: fd) } catch { return refuse("cannot hash: \(error.message)") }
+            hash = actual
             guard actual == pinned else {
                 return refuse("changed since it was pinned: SHA-256 is \(actual), \(lock.path) pins \(pinned) "
                               + "(if you trust the new file: `maml-host trust add \(path)`)")
@@ -103,7 +117,8 @@ extension TrustPolicy {
             loadPath = "/proc/self/fd/\(fd)"
         }
         ok = true
-        return .success(AdmittedPlugin(fd: fd, loadPath: loadPath))
+        return .success(AdmittedPlugin(fd: fd, loadPath: loadPath, sha256: hash, size: Int64(info.st_size),
+                                       mtimeNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)))
     }
 }
 

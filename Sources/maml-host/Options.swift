@@ -14,6 +14,8 @@ struct PluginOptions: ParsableArguments {
     @Option(name: .customLong("trust-file"),
             help: ArgumentHelp("Plugin lock file (default $XDG_CONFIG_HOME/maml-zoo/plugins.lock or ~/.config/maml-zoo/plugins.lock); when it exists only pinned plugins load.", valueName: "FILE"))
     var trustFile: String?
+    @Option(name: .customLong("scan-timeout"), help: ArgumentHelp("Seconds a plugin may take to load in the scanner child before it is skipped as hung.", valueName: "SECONDS"))
+    var scanTimeout = 10.0
     @Flag(name: .customLong("require-trusted"), help: "Load only plugins pinned in the lock file, even if it does not exist.")
     var requireTrusted = false
 
@@ -24,7 +26,9 @@ struct PluginOptions: ParsableArguments {
 
     /// Loads the catalog and reports plugins that failed to load on stderr (they never stop the rest).
     func catalog(quiet: Bool = false) -> PluginCatalog {
-        let catalog = PluginCatalog.discover(extraDirectories: pluginDirectories, trust: trustPolicy)
+        // Plugins are first loaded in a child process (a crash or hang there is reported, not fatal).
+        let scanner = currentExecutablePath().map { PluginScanner(executable: $0, timeout: scanTimeout) }
+        let catalog = PluginCatalog.discover(extraDirectories: pluginDirectories, trust: trustPolicy, scanner: scanner)
         if !quiet { for problem in catalog.problems { printError(problem.description) } }
         return catalog
     }

@@ -139,6 +139,11 @@ final class StopSignals {
             action.sa_flags = 0
             sigaction(s, &action, nil)
         }
+        // A parent may hand down a mask blocking them (test runners do): unblock, or they never arrive.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, SIGINT); sigaddset(&mask, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
     }
 
     /// The signal received, if any.

@@ -8,10 +8,20 @@ import Glibc
 
 /// Compiles the host tests' C fixture plugin with `flags` into a fresh directory (mode 0755).
 func buildFixturePlugin(_ file: String, _ flags: [String]) throws -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    try buildFixturePlugins([(file, flags)])
+}
+
+/// Compiles several fixture variants (file name, -D flags) into one fresh directory.
+func buildFixturePlugins(_ variants: [(file: String, flags: [String])]) throws -> String {
     let directory = try temporaryDirectory()
     chmod(directory, 0o755)
+    for (file, flags) in variants { try compileFixture(file, flags, into: directory) }
+    return directory
+}
+
+private func compileFixture(_ file: String, _ flags: [String], into directory: String) throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
     let cc = Process()
     cc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     cc.arguments = ["cc", "-shared", "-fPIC", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden",
@@ -20,7 +30,6 @@ func buildFixturePlugin(_ file: String, _ flags: [String]) throws -> String {
     try cc.run()
     cc.waitUntilExit()
     try #require(cc.terminationStatus == 0, "cc failed for \(flags) (CLITests need a C compiler)")
-    return directory
 }
 
 /// maml-host started in the background.
@@ -29,9 +38,7 @@ func startMamlHost(_ arguments: [String], in directory: String) throws -> Proces
     process.executableURL = URL(fileURLWithPath: buildDirectory + "/maml-host")
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    var environment = ProcessInfo.processInfo.environment
-    environment.removeValue(forKey: "MAML_PLUGIN_PATH")
-    process.environment = environment
+    process.environment = testEnvironment()
     process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
     process.standardError = FileHandle(forWritingAtPath: "/dev/null")
     try process.run()
@@ -55,6 +62,9 @@ struct FaultToleranceTests {
                                      "--log", "i.log", "--log-every", "1"], in: dir)
         while lineCount(dir + "/i.log") < target && run.isRunning { usleep(2000) }
         kill(run.processIdentifier, signal)
+        // Safety net, not a timing assertion: a child that ignores the signal must not hang the suite.
+        for _ in 0..<3000 where run.isRunning { usleep(10_000) }
+        if run.isRunning { kill(run.processIdentifier, SIGKILL); Issue.record("train ignored signal \(signal)") }
         run.waitUntilExit()
         #expect(run.terminationReason == .exit && run.terminationStatus == 128 + signal)
         let stopped = try Checkpoint.read(from: dir + "/i.ckpt")
