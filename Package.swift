@@ -22,6 +22,7 @@ let package = Package(
         // Bundled backbones: each one a plugin .so next to maml-host in the build folder.
         .library(name: "maml_mlp", type: .dynamic, targets: ["MLPPlugin"]),
         .library(name: "maml_cnn", type: .dynamic, targets: ["CNNPlugin"]),
+        .library(name: "maml_rnn", type: .dynamic, targets: ["RNNPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,13 +34,17 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         // libpng decodes the Omniglot images (MAMLCore's omniglot task family).
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // libffi calls plugin-declared operations ("maml.ops/1") by signature.
+        .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
 
         // MARK: Libraries
         // Small-shape SGEMM in C: AVX2+FMA and baseline builds, chosen at load time.
         .target(name: "MAMLKernels"),
+        // Accessors for libffi's type globals, which Swift 6 cannot read directly.
+        .target(name: "MAMLFFI", dependencies: ["CFFI"]),
         .target(name: "MAMLPluginKit", dependencies: ["MAMLPluginABI", "CBLAS", "MAMLKernels"]),
         .target(name: "MAMLCore", dependencies: ["CPNG"]),
-        .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit"]),
+        .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit", "CFFI", "MAMLFFI"]),
         .executableTarget(name: "maml-host", dependencies: [
             "MAMLCore", "MAMLHost", "MAMLPluginKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -49,6 +54,8 @@ let package = Package(
         .target(name: "MLPPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/MLP",
                 linkerSettings: pluginLinker),
         .target(name: "CNNPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/CNN",
+                linkerSettings: pluginLinker),
+        .target(name: "RNNPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/RNN",
                 linkerSettings: pluginLinker),
 
         // MARK: Tests

@@ -86,11 +86,18 @@ public protocol Backbone: AnyObject {
     func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch,
                               vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
+    /// Another instance of the same model and config, for another worker thread. It must
+    /// compute bit-identical results to this one (parallel runs rely on it). The default
+    /// throws `.unsupported`: such a backbone trains and evaluates on one thread only.
+    func makeReplica() throws(BackboneError) -> any Backbone
 }
 
 public extension Backbone {
     /// Backbones promise nothing by default: MAMLCore checks their results.
     var checksFiniteness: Bool { false }
+    func makeReplica() throws(BackboneError) -> any Backbone {
+        throw BackboneError(.unsupported, "this backbone cannot make another instance of itself (needed for more than one thread)")
+    }
     var inputElements: Int { inputShape.reduce(1, *) }
     var outputElements: Int { outputShape.reduce(1, *) }
 }

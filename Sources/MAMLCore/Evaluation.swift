@@ -94,31 +94,32 @@ public func meanAndCI95(_ values: [Double]) -> (mean: Double, ci95: Double) {
 // MARK: - Evaluator
 
 /// Evaluates parameter vectors on a fixed set of held-out tasks; reusable across checkpoints.
+/// With `threads` > 1 the tasks run on that many threads, each with its own replica of the
+/// backbone; every task writes its own result slots, reduced in task order afterwards, so the
+/// results are bit-identical for any thread count.
 public final class Evaluator {
     public let config: EvaluationConfig
     public let backbone: any Backbone
     public let family: any TaskFamily
-    private let task: TaskBuffer
-    private let theta: FloatBuffer
-    private let gradient: FloatBuffer
-    private let output: FloatBuffer      // forward outputs, for accuracy
-    private let maxSteps: Int
+    /// Worker threads the tasks are spread over (at most `config.tasks`).
+    public var threads: Int { pool.workers }
+    private let workers: [EvalWorker]
+    private let pool: WorkerPool
 
-    public init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig) throws(MAMLError) {
+    public init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig,
+                threads: Int = 1) throws(MAMLError) {
         try config.validate()
+        try checkThreads(threads)
         try checkCompatible(backbone: backbone, family: family)
         self.config = config; self.backbone = backbone; self.family = family
-        let maxShots = config.shots.max()!
-        task = TaskBuffer(family: family, supportShots: maxShots, queryShots: config.queryShots)
-        theta = FloatBuffer(backbone.parameterCount)
-        gradient = FloatBuffer(backbone.parameterCount)
-        output = FloatBuffer(family.lossKind == .softmaxCrossEntropy
-                             ? task.queryCapacity * family.outputElements : 0)
-        maxSteps = config.steps.max()!
+        let count = min(threads, config.tasks)
+        workers = try backboneInstances(backbone, count: count).map { EvalWorker(backbone: $0, family: family, config: config) }
+        pool = WorkerPool(workers: count)
     }
 
     /// Results for every (K, steps) pair, ordered by K then steps as given in the config.
-    /// `progress` is called after each task with (tasks done, total).
+    /// `progress` is called with (tasks done, total) on the caller's thread, from time to time
+    /// while the tasks run and once at the end.
     public func evaluate(parameters: [Float], progress: (Int, Int) -> Void = { _, _ in }) throws(MAMLError) -> [EvalResult] {
         let n = backbone.parameterCount
         guard parameters.count == n else {
@@ -130,41 +131,30 @@ public final class Evaluator {
         var losses = [Double](repeating: 0, count: nShots * nSteps * nTasks)
         var accuracies = [Double](repeating: 0, count: classify ? losses.count : 0)
 
-        for i in 0..<nTasks {
-            let start = RandomGenerator(seed: config.seed, stream: config.stream, iteration: 0, task: i)
-            for (k, shots) in config.shots.enumerated() {
-                var rng = start     // the same task for every K
-                try family.sample(split: config.split, supportShots: shots, queryShots: config.queryShots,
-                                  rng: &rng, into: task)
-                parameters.withUnsafeBufferPointer { copyVector($0.baseAddress!, to: theta.base, count: n) }
-                // Until recorded, a slot holds the value of a diverged task (see the catch below).
-                for s in 0..<nSteps {
-                    losses[(k * nSteps + s) * nTasks + i] = .infinity
-                    if classify { accuracies[(k * nSteps + s) * nTasks + i] = 0 }
-                }
-                do {
-                    for step in 0...maxSteps {
-                        for (s, want) in config.steps.enumerated() where want == step {
-                            let slot = (k * nSteps + s) * nTasks + i
-                            losses[slot] = Double(try lossOnly(backbone, theta.base, task.query, n,
-                                                               .evalQuery(step: step)))
-                            if classify { accuracies[slot] = try queryAccuracy() }
+        var reported = 0      // only touched on the caller's thread (worker 0)
+        parameters.withUnsafeBufferPointer { p in
+            losses.withUnsafeMutableBufferPointer { losses in
+                accuracies.withUnsafeMutableBufferPointer { accuracies in
+                    let metrics = TaskMetrics(losses: losses, accuracies: accuracies, tasks: nTasks, steps: nSteps)
+                    pool.forEach(nTasks) { w, i in
+                        let worker = workers[w]
+                        do throws(MAMLError) {
+                            try worker.evaluate(task: i, parameters: p, config: config, into: metrics)
+                        } catch {
+                            worker.error.record(error, task: i)
+                            return false
                         }
-                        if step < maxSteps {
-                            _ = try lossAndGradient(backbone, theta.base, task.support, gradient.base, n,
-                                                    .support(step: step))
-                            addScaled(theta.base, -config.innerLR, gradient.base, into: theta.base, count: n)
+                        if w == 0 {     // the caller's thread: progress need not be thread-safe
+                            reported = pool.finishedItems + 1
+                            progress(reported, nTasks)
                         }
+                        return true
                     }
-                } catch where error.isDivergence {
-                    // Fine-tuning blew up on this task: a legitimate (bad) outcome of the
-                    // parameters, reported as +infinity loss from here on, not a failure.
-                } catch {
-                    throw error.error(at: "evaluation task \(i), K = \(shots)")
                 }
             }
-            progress(i + 1, nTasks)
         }
+        try TaskErrorSlot.throwFirst(workers.map(\.error))
+        if reported < nTasks { progress(nTasks, nTasks) }
 
         var results: [EvalResult] = []
         for (k, shots) in config.shots.enumerated() {
@@ -181,6 +171,78 @@ public final class Evaluator {
             }
         }
         return results
+    }
+}
+
+// MARK: - One task's evaluation, on one worker
+
+/// Where the tasks' metrics go: slot (k * steps + s) * tasks + i; each task writes only its own.
+struct TaskMetrics {
+    let losses: UnsafeMutableBufferPointer<Double>
+    let accuracies: UnsafeMutableBufferPointer<Double>     // empty unless classification
+    let tasks: Int, steps: Int
+    @inline(__always) func slot(shotIndex k: Int, stepIndex s: Int, task i: Int) -> Int { (k * steps + s) * tasks + i }
+}
+
+/// What one evaluation worker owns: a backbone instance and buffers, allocated once.
+final class EvalWorker {
+    let backbone: any Backbone
+    let family: any TaskFamily
+    let error = TaskErrorSlot()
+    private let task: TaskBuffer
+    private let theta: FloatBuffer
+    private let gradient: FloatBuffer
+    private let output: FloatBuffer      // forward outputs, for accuracy
+    private let maxSteps: Int
+
+    init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig) {
+        self.backbone = backbone; self.family = family
+        let maxShots = config.shots.max()!
+        task = TaskBuffer(family: family, supportShots: maxShots, queryShots: config.queryShots)
+        theta = FloatBuffer(backbone.parameterCount)
+        gradient = FloatBuffer(backbone.parameterCount)
+        output = FloatBuffer(family.lossKind == .softmaxCrossEntropy
+                             ? task.queryCapacity * family.outputElements : 0)
+        maxSteps = config.steps.max()!
+    }
+
+    /// Evaluation task i for every K: fine-tunes from `parameters` and records the query metrics.
+    func evaluate(task i: Int, parameters: UnsafeBufferPointer<Float>, config: EvaluationConfig,
+                  into metrics: TaskMetrics) throws(MAMLError) {
+        let n = backbone.parameterCount
+        let classify = !metrics.accuracies.isEmpty
+        let start = RandomGenerator(seed: config.seed, stream: config.stream, iteration: 0, task: i)
+        for (k, shots) in config.shots.enumerated() {
+            var rng = start     // the same task for every K
+            try family.sample(split: config.split, supportShots: shots, queryShots: config.queryShots,
+                              rng: &rng, into: task)
+            copyVector(parameters.baseAddress!, to: theta.base, count: n)
+            // Until recorded, a slot holds the value of a diverged task (see the catch below).
+            for s in 0..<config.steps.count {
+                metrics.losses[metrics.slot(shotIndex: k, stepIndex: s, task: i)] = .infinity
+                if classify { metrics.accuracies[metrics.slot(shotIndex: k, stepIndex: s, task: i)] = 0 }
+            }
+            do {
+                for step in 0...maxSteps {
+                    for (s, want) in config.steps.enumerated() where want == step {
+                        let slot = metrics.slot(shotIndex: k, stepIndex: s, task: i)
+                        metrics.losses[slot] = Double(try lossOnly(backbone, theta.base, task.query, n,
+                                                                   .evalQuery(step: step)))
+                        if classify { metrics.accuracies[slot] = try queryAccuracy() }
+                    }
+                    if step < maxSteps {
+                        _ = try lossAndGradient(backbone, theta.base, task.support, gradient.base, n,
+                                                .support(step: step))
+                        addScaled(theta.base, -config.innerLR, gradient.base, into: theta.base, count: n)
+                    }
+                }
+            } catch where error.isDivergence {
+                // Fine-tuning blew up on this task: a legitimate (bad) outcome of the
+                // parameters, reported as +infinity loss from here on, not a failure.
+            } catch {
+                throw error.error(at: "evaluation task \(i), K = \(shots)")
+            }
+        }
     }
 
     /// Fraction of query examples whose arg-max output equals the label, at `theta`.

@@ -6,7 +6,7 @@
 import Foundation   // JSONDecoder for family configs (never on the hot path)
 
 /// The task family names `makeTaskFamily` knows, in display order.
-public let taskFamilyNames = ["sinusoid", "glyphs", "omniglot"]
+public let taskFamilyNames = ["sinusoid", "glyphs", "omniglot", "sine-sequences", "glyph-rows"]
 
 /// The family called `name`, configured from a JSON object (`"{}"` for its defaults).
 /// Unknown names and bad configs are errors naming the problem and what is accepted.
@@ -35,6 +35,8 @@ public func makeTaskFamily(name: String, config: String = "{}") throws(MAMLError
     case "sinusoid": return try decode(SinusoidTasks.self, keys: ["amplitude", "phase", "x"])
     case "glyphs": return try GlyphTasks(config: decode(GlyphConfig.self))
     case "omniglot": return try OmniglotTasks(config: decode(OmniglotConfig.self))
+    case "sine-sequences": return try decode(SineSequenceTasks.self)
+    case "glyph-rows": return try GlyphRowTasks(config: decode(GlyphConfig.self))
     default:
         throw .invalidConfig("unknown task \"\(name)\" (known: \(taskFamilyNames.joined(separator: ", ")))")
     }

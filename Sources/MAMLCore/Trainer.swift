@@ -4,9 +4,10 @@
 // Meta-iteration i is a pure function of (config, parameters, optimiser state, i):
 // task t of the meta-batch is drawn from RandomGenerator(seed, .metaTrain, i, t),
 // each task's meta-gradient is computed on its own into its own slot, and the
-// slots are reduced in task order in Double. Running the tasks on N threads
-// (a later addition: one backbone + workspace per worker) or resuming at i
-// therefore gives bit-identical parameters.
+// slots are reduced in task order 0..B-1 in Double. Running the tasks on N
+// threads (each worker with its own backbone instance, task buffer and
+// workspace; WorkerPool.swift) or resuming at i therefore gives bit-identical
+// parameters: the thread count is not part of a run's identity.
 
 /// Called with human-readable notes (e.g. the finite-difference HVP fallback).
 public typealias LogHandler = @Sendable (String) -> Void
@@ -54,19 +55,27 @@ public final class Trainer {
     /// Divergence handling; not saved in checkpoints (it does not change a run that never diverges).
     public var nonFinitePolicy: NonFinitePolicy = .stop
 
+    /// Worker threads the meta-batch's tasks are spread over (at most `config.metaBatch`).
+    public var threads: Int { pool.workers }
+
     private let learner: MetaLearner
-    private let workspace: MetaWorkspace
-    private let task: TaskBuffer
+    private let workers: [MetaWorker]
+    private let pool: WorkerPool
     private let taskGradients: FloatBuffer     // metaBatch * P: one slot per task
     private var taskLosses: [Double]
+    private var taskSkipped: [Bool]            // per task: diverged and dropped (skip-task)
     private var sum: [Double]
     private let meanGradient: FloatBuffer
 
     /// A fresh run (parameters from `backbone.initialParameters(seed: config.seed)`), or a resumed
     /// one when `state` is given. `log` receives notes such as the finite-difference HVP fallback.
+    /// `threads` > 1 runs the tasks of a meta-batch on that many threads (capped at the meta-batch),
+    /// each with its own replica of `backbone` (`makeReplica()`); the results are the same for any
+    /// thread count.
     public init(backbone: any Backbone, family: any TaskFamily, config: TrainerConfig,
-                resumingFrom state: TrainerState? = nil, log: LogHandler? = nil) throws(MAMLError) {
+                resumingFrom state: TrainerState? = nil, threads: Int = 1, log: LogHandler? = nil) throws(MAMLError) {
         try config.validate()
+        try checkThreads(threads)
         try checkCompatible(backbone: backbone, family: family)
         let n = backbone.parameterCount
         guard n > 0 else { throw .incompatible("the backbone has no parameters") }
@@ -109,10 +118,18 @@ public final class Trainer {
             optimizer = MetaOptimizer(state: .fresh(config.optimizer, parameterCount: n), learningRate: config.metaLR)
         }
 
-        workspace = MetaWorkspace(parameterCount: n, innerSteps: config.innerSteps)
-        task = TaskBuffer(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
+        // Sizes from a config or checkpoint header are refused here, before they reach an allocation.
+        try checkBuffer("the meta-batch's task-gradient slots", ["metaBatch": config.metaBatch, "parameters": n])
+        try checkBuffer("the inner-loop iterates", ["innerSteps + 1": config.innerSteps + 1, "parameters": n])
+        try checkTaskBuffers(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
+        let workerCount = min(threads, config.metaBatch)
+        workers = try backboneInstances(backbone, count: workerCount).map { instance in
+            MetaWorker(backbone: instance, family: family, config: config)
+        }
+        pool = WorkerPool(workers: workerCount)
         taskGradients = FloatBuffer(config.metaBatch * n)
         taskLosses = [Double](repeating: 0, count: config.metaBatch)
+        taskSkipped = [Bool](repeating: false, count: config.metaBatch)
         sum = [Double](repeating: 0, count: n)
         meanGradient = FloatBuffer(n)
         if config.algorithm.needsHVP && config.innerSteps > 0 && !backbone.hasExactHVP {
@@ -156,63 +173,87 @@ public final class Trainer {
     private func computeMetaGradient(iteration i: Int) throws(MAMLError) -> (Double, [Int]) {
         let n = backbone.parameterCount
         let b = config.metaBatch
-        var skipped: [Int] = []
-        // Per task, independently: this loop is what a thread pool would split.
-        for t in 0..<b {
-            var rng = RandomGenerator(seed: config.seed, stream: .metaTrain, iteration: i, task: t)
-            try family.sample(split: .train, supportShots: config.supportShots, queryShots: config.queryShots,
-                              rng: &rng, into: task)
-            let slot = UnsafeMutableBufferPointer(start: taskGradients.block(t, size: n), count: n)
-            let loss: Float
-            do {
-                loss = try parameters.withUnsafeBufferPointer { (p) throws(TaskFault) in
-                    try learner.compute(backbone, p, task, workspace, slot)
+        let skipDivergence = nonFinitePolicy == .skipTask
+        // Per task, independently, on any worker: each task writes only its own slot, loss and
+        // skipped flag, so which tasks are skipped does not depend on the thread count.
+        let slots = taskGradients.base
+        parameters.withUnsafeBufferPointer { p in
+            taskLosses.withUnsafeMutableBufferPointer { losses in
+                taskSkipped.withUnsafeMutableBufferPointer { skippedFlags in
+                    pool.forEach(b) { w, t in
+                        let worker = workers[w]
+                        do throws(MAMLError) {
+                            let slot = UnsafeMutableBufferPointer(start: slots + t * n, count: n)
+                            let loss = try worker.metaGradient(iteration: i, task: t, parameters: p, learner: learner,
+                                                               config: config, skipDivergence: skipDivergence,
+                                                               into: slot)
+                            skippedFlags[t] = loss == nil
+                            losses[t] = Double(loss ?? 0)
+                            return true
+                        } catch {
+                            worker.error.record(error, task: t)
+                            return false
+                        }
+                    }
                 }
-            } catch {
-                if nonFinitePolicy == .skipTask && error.isDivergence {
-                    skipped.append(t)      // its slot is left out of the reduction below
-                    continue
-                }
-                throw error.error(at: "meta-iteration \(i), task \(t)")
             }
-            taskLosses[t] = Double(loss)
         }
-        if !skipped.isEmpty {
-            guard skipped.count < b else {
-                throw .nonFinite("every task of meta-iteration \(i) diverged (--on-nan skip-task)")
-            }
-            return (reduceKept(tasks: (0..<b).filter { !skipped.contains($0) }), skipped)
-        }
-        // Fixed-order reduction (mean over tasks), independent of how the tasks were scheduled.
-        let slots = taskGradients.base, mean = meanGradient.base
-        sum.withUnsafeMutableBufferPointer { s in
-            for k in 0..<n { s[k] = Double(slots[k]) }
-            for t in 1..<max(b, 1) {
-                let slot = slots + t * n
-                for k in 0..<n { s[k] += Double(slot[k]) }
-            }
-            let inv = 1.0 / Double(b)
-            for k in 0..<n { mean[k] = Float(s[k] * inv) }
-        }
-        var lossSum = 0.0
-        for t in 0..<b { lossSum += taskLosses[t] }
-        return (lossSum / Double(b), skipped)
-    }
+        try TaskErrorSlot.throwFirst(workers.map(\.error))
 
-    /// The mean gradient and loss over `kept` tasks only (after skip-task), in task order.
-    private func reduceKept(tasks kept: [Int]) -> Double {
-        let n = backbone.parameterCount
-        let slots = taskGradients.base, mean = meanGradient.base
+        let kept = (0..<b).filter { !taskSkipped[$0] }
+        guard !kept.isEmpty else {
+            throw .nonFinite("every task of meta-iteration \(i) diverged (--on-nan skip-task)")
+        }
+        // Fixed-order reduction (mean over the kept tasks, in task order), independent of how the
+        // tasks were scheduled. Without skips this is the plain mean over all B tasks.
+        let mean = meanGradient.base
         sum.withUnsafeMutableBufferPointer { s in
-            for k in 0..<n { s[k] = 0 }
-            for t in kept {
+            let first = slots + kept[0] * n
+            for k in 0..<n { s[k] = Double(first[k]) }
+            for t in kept.dropFirst() {
                 let slot = slots + t * n
                 for k in 0..<n { s[k] += Double(slot[k]) }
             }
             let inv = 1.0 / Double(kept.count)
             for k in 0..<n { mean[k] = Float(s[k] * inv) }
         }
-        return kept.reduce(0.0) { $0 + taskLosses[$1] } / Double(kept.count)
+        var lossSum = 0.0
+        for t in kept { lossSum += taskLosses[t] }
+        return (lossSum / Double(kept.count), (0..<b).filter { taskSkipped[$0] })
+    }
+}
+
+// MARK: - One worker's state
+
+/// What one worker thread owns: a backbone instance, a task buffer and a workspace,
+/// allocated once; used by that worker only.
+final class MetaWorker {
+    let backbone: any Backbone
+    let family: any TaskFamily
+    let task: TaskBuffer
+    let workspace: MetaWorkspace
+    let error = TaskErrorSlot()
+
+    init(backbone: any Backbone, family: any TaskFamily, config: TrainerConfig) {
+        self.backbone = backbone; self.family = family
+        task = TaskBuffer(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
+        workspace = MetaWorkspace(parameterCount: backbone.parameterCount, innerSteps: config.innerSteps)
+    }
+
+    /// Samples task t of meta-iteration i and writes its meta-gradient into `slot`; returns its query loss,
+    /// or nil when the task diverged and `skipDivergence` is set (its slot is then not to be used).
+    func metaGradient(iteration i: Int, task t: Int, parameters: UnsafeBufferPointer<Float>, learner: MetaLearner,
+                      config: TrainerConfig, skipDivergence: Bool,
+                      into slot: UnsafeMutableBufferPointer<Float>) throws(MAMLError) -> Float? {
+        var rng = RandomGenerator(seed: config.seed, stream: .metaTrain, iteration: i, task: t)
+        try family.sample(split: .train, supportShots: config.supportShots, queryShots: config.queryShots,
+                          rng: &rng, into: task)
+        do {
+            return try learner.compute(backbone, parameters, task, workspace, slot)
+        } catch {
+            if skipDivergence && error.isDivergence { return nil }
+            throw error.error(at: "meta-iteration \(i), task \(t)")
+        }
     }
 }
 

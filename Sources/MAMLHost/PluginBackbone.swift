@@ -131,6 +131,16 @@ public final class PluginBackbone: Backbone {
 
     // MARK: Backbone
 
+    /// A new instance of the same model from the same (normalised) config, for another worker
+    /// thread. The ABI makes results a pure function of (config, inputs), so the instances agree.
+    public func makeReplica() throws(BackboneError) -> any Backbone {
+        do {
+            return try PluginBackbone(model: model, config: config)
+        } catch {
+            throw BackboneError(.internal, "another instance of \(model.name): \(error.message)")
+        }
+    }
+
     public func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         try checkCount(params.count, parameterCount, "params")
         let status = initFunction(instance, seed, params.baseAddress)

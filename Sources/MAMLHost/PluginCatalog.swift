@@ -87,9 +87,10 @@ public struct PluginCatalog: Sendable {
             report = cached
             scansCached += 1
         } else {
-            report = scanner.scanInChild(candidate)
+            let scan = scanner.scanInChild(candidate)
+            report = scan.report
             scansRun += 1
-            if report.sha256 == sha || report.verdict == .crashed {
+            if scan.cacheable && (report.sha256 == sha || report.verdict == .crashed) {
                 cache.store(.init(path: path, size: admitted.size, mtimeNanoseconds: admitted.mtimeNanoseconds,
                                   sha256: sha, report: report))
             }

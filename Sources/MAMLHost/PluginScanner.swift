@@ -12,7 +12,7 @@ import Glibc
 // process (maml-host re-run as `maml-host _scan --origin O FILE`), one child per
 // file, under a deadline. The child prints a ScanReport as JSON; the parent
 // dlopens only files the child loaded successfully (as a plugin), and reports
-// the rest: "crashed during load (SIGSEGV)", "hung during load (killed after 10 s)".
+// the rest: "crashed during load (SIGSEGV)", "hung during load (killed after 30 s)".
 //
 // The verdicts are cached, keyed by (path, size, mtime, SHA-256), so a warm
 // `list` starts no child for unchanged files. The child hashes the bytes it
@@ -44,10 +44,13 @@ public struct PluginScanner: Sendable {
     public var executable: String
     /// Seconds a child may take to load one file.
     public var timeout: Double
+    /// The default deadline: generous, because a good plugin on a busy machine (a debug build
+    /// of maml-host starting under load) can take several seconds to load.
+    public static let defaultTimeout = 30.0
     /// The cache file; nil: no cache.
     public var cachePath: String?
 
-    public init(executable: String, timeout: Double = 10, cachePath: String? = PluginScanner.defaultCachePath()) {
+    public init(executable: String, timeout: Double = PluginScanner.defaultTimeout, cachePath: String? = PluginScanner.defaultCachePath()) {
         self.executable = executable; self.timeout = timeout; self.cachePath = cachePath
     }
 
@@ -61,27 +64,30 @@ public struct PluginScanner: Sendable {
         return userHome(environment: environment, secure: secure) + "/.cache/maml-zoo/plugin-scan.json"
     }
 
-    /// Scans one file in a child process (no cache).
-    func scanInChild(_ candidate: PluginCandidate) -> ScanReport {
+    /// Scans one file in a child process (no cache). `cacheable` is false for verdicts that may
+    /// not hold next time: a deadline passed (on a loaded machine a good plugin can be slow to
+    /// load; it is scanned again rather than remembered as hung) or the child could not start.
+    func scanInChild(_ candidate: PluginCandidate) -> (report: ScanReport, cacheable: Bool) {
         let result: ChildResult
         do {
             result = try runChild(executable, ["_scan", "--origin", candidate.origin.scanName, candidate.path],
                                   timeout: timeout)
         } catch {
-            return ScanReport(verdict: .crashed, sha256: "", problems: ["cannot scan: \(error)"])
+            return (ScanReport(verdict: .crashed, sha256: "", problems: ["cannot scan: \(error)"]), false)
         }
         switch result.termination {
         case .signaled(let signal):
-            return ScanReport(verdict: .crashed, sha256: "", problems: ["skipped: crashed during load (\(signalName(signal)))"])
+            return (ScanReport(verdict: .crashed, sha256: "",
+                               problems: ["skipped: crashed during load (\(signalName(signal)))"]), true)
         case .timedOut(let seconds):
-            return ScanReport(verdict: .crashed, sha256: "",
-                              problems: ["skipped: hung during load (killed after \(formatSeconds(seconds)))"])
+            return (ScanReport(verdict: .crashed, sha256: "", problems: [
+                "skipped: hung during load (killed after \(formatSeconds(seconds)); --scan-timeout allows more)"]), false)
         case .exited(let code):
             let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
-            if let report = try? JSONDecoder().decode(ScanReport.self, from: Data(line.utf8)) { return report }
+            if let report = try? JSONDecoder().decode(ScanReport.self, from: Data(line.utf8)) { return (report, true) }
             let detail = result.stderr.split(separator: "\n").last.map { ": " + $0 } ?? ""
-            return ScanReport(verdict: .crashed, sha256: "",
-                              problems: ["skipped: the scanner exited with status \(code) during load\(detail)"])
+            return (ScanReport(verdict: .crashed, sha256: "",
+                               problems: ["skipped: the scanner exited with status \(code) during load\(detail)"]), true)
         }
     }
 }

@@ -9,14 +9,19 @@ import Glibc
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure meta-training speed: meta-iterations/s and tasks/s (task sampling included, warm-up excluded).",
-        discussion: "Single-threaded. For comparisons, pin with `taskset -c 0` and alternate with the other programs (docs/benchmarks.md).")
+        abstract: "Measure meta-training speed: meta-iterations/s, tasks/s and GFLOP/s (task sampling included, warm-up excluded).",
+        discussion: """
+            --threads N spreads the tasks of a meta-batch over N threads. GFLOP/s counts the backbone calls actually made, costed by the model's \
+            "flops" op (an exact HVP counts as 2 loss_grads); docs/benchmarks.md defines it. \
+            For comparisons, pin with `taskset -c 0` and alternate with the other programs (docs/benchmarks.md).
+            """)
 
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var options: TrainingOptions
     @Option(help: "Timed meta-iterations.") var iterations = 2000
     @Option(help: "Untimed meta-iterations first.") var warmup = 200
     @Flag(help: "One JSON object on stdout.") var json = false
+    @Flag(help: "Also measure OpenBLAS sgemm GFLOP/s (512x512x512, one thread) for comparison.") var sgemm = false
 
     func validate() throws {
         guard iterations >= 1, warmup >= 0 else {
@@ -28,8 +33,15 @@ struct Bench: ParsableCommand {
         let setup = try Setup(catalog: plugins.catalog(quiet: json), model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig())
         let config = options.trainerConfig(iterations: warmup + iterations)
-        let trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config, log: noteToStderr)
+        // The call counter wraps one instance. With more threads each worker has its own
+        // replica, so the calls of one meta-iteration are counted afterwards on one thread:
+        // they do not depend on the thread count.
+        let threads = options.threading.threads
+        let counted = CountingBackbone(setup.backbone)
+        let trainer = try Trainer(backbone: threads == 1 ? counted : setup.backbone, family: setup.family,
+                                  config: config, threads: threads, log: noteToStderr)
         for _ in 0..<warmup { try trainer.step() }
+        counted.reset()
         let t0 = now()
         var loss = 0.0
         for _ in 0..<iterations { loss = try trainer.step().queryLoss }
@@ -38,6 +50,25 @@ struct Bench: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakMiB = Double(usage.ru_maxrss) / 1024
+        // GFLOP/s from the flops op; a model without one (or with a broken table) just has none.
+        var flops: Double?
+        do {
+            let ops = try PluginOps(backbone: setup.backbone)
+            if threads == 1 {
+                flops = try counted.flops(perLossGrad: ops.lossGradFLOPs)
+            } else {
+                counted.reset()
+                let probe = try Trainer(backbone: counted, family: setup.family,
+                                        config: options.trainerConfig(iterations: 1), threads: 1, log: { _ in })
+                try probe.step()
+                flops = try counted.flops(perLossGrad: ops.lossGradFLOPs) * Double(iterations)
+            }
+        } catch {
+            if !json { printError("note: no GFLOP/s: \(error)") }
+        }
+        let gflops = flops.map { $0 / seconds / 1e9 }
+        let flopsPerIteration = flops.map { $0 / Double(iterations) }
+        let sgemmGFLOPs = sgemm ? measureSGEMM() : nil
         if json {
             let o: KeyValuePairs<String, JSONValue> = [
                 "meta_iterations_per_s": .number(rate), "tasks_per_s": .number(rate * Double(config.metaBatch)),
@@ -45,14 +76,47 @@ struct Bench: ParsableCommand {
                 "model": .string(setup.identity.id), "task": .string(setup.family.name),
                 "algorithm": .string(config.algorithm.rawValue), "inner_steps": .number(Double(config.innerSteps)),
                 "meta_batch": .number(Double(config.metaBatch)), "parameters": .number(Double(setup.backbone.parameterCount)),
-                "exact_hvp": .bool(setup.backbone.hasExactHVP), "threads": .number(1),
-                "final_query_loss": .number(loss), "peak_rss_mib": .number(peakMiB)]
+                "exact_hvp": .bool(setup.backbone.hasExactHVP), "threads": .number(Double(trainer.threads)),
+                "final_query_loss": .number(loss), "peak_rss_mib": .number(peakMiB),
+                "gflops": gflops.map(JSONValue.number) ?? .null,
+                "flops_per_meta_iteration": flopsPerIteration.map(JSONValue.number) ?? .null,
+                "sgemm_gflops": sgemmGFLOPs.map(JSONValue.number) ?? .null]
             print(jsonObject(o).serialized())
         } else {
             print("\(setup.identity.id) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
-                  + "meta-batch \(config.metaBatch), 1 thread")
+                  + "meta-batch \(config.metaBatch), \(trainer.threads) thread\(trainer.threads == 1 ? "" : "s")")
             print("\(fmt(rate, 1)) meta-iterations/s, \(fmt(rate * Double(config.metaBatch), 0)) tasks/s "
                   + "(\(iterations) timed after \(warmup) warm-up, \(fmt(seconds, 2)) s), peak RSS \(fmt(peakMiB, 1)) MiB")
+            if let gflops, let flopsPerIteration {
+                print("\(fmt(gflops, 2)) GFLOP/s (\(fmt(flopsPerIteration / 1e6, 3)) MFLOP per meta-iteration by the model's flops op; "
+                      + "an HVP counts as 2 loss_grads)")
+            }
+            if let sgemmGFLOPs {
+                print("OpenBLAS sgemm 512x512x512, 1 thread: \(fmt(sgemmGFLOPs, 1)) GFLOP/s"
+                      + (gflops.map { " (this run achieved \(fmt(100 * $0 / sgemmGFLOPs, 1))% of it)" } ?? ""))
+            }
         }
     }
+}
+
+// MARK: - Reference: OpenBLAS sgemm on one thread
+
+/// GFLOP/s of C = A B for 512x512 floats through OpenBLAS (the kit's blasGEMM, one thread):
+/// one untimed call, then as many as fit in about half a second.
+func measureSGEMM(size n: Int = 512) -> Double {
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n), b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+    let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+    defer { a.deallocate(); b.deallocate(); c.deallocate() }
+    for i in 0..<(n * n) { a[i] = Float(i % 7) * 0.125; b[i] = Float(i % 5) * 0.25 }
+    func product() { Kernels.blasGEMM(.none, .none, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n) }
+    product()
+    var calls = 0
+    let t0 = now()
+    var elapsed = 0.0
+    while elapsed < 0.5 || calls < 3 {
+        product()
+        calls += 1
+        elapsed = now() - t0
+    }
+    return 2 * Double(n * n * n) * Double(calls) / elapsed / 1e9
 }

@@ -14,6 +14,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Held-out tasks per support size.") var tasks = 600
     @Option(help: ArgumentHelp("Checkpoints to compare with at K = 5 (repeatable; missing ones are skipped).", valueName: "CKPT"))
     var compare = ["models/zoo/mlp-sinusoid-maml.ckpt", "models/zoo/mlp-sinusoid-pretrain.ckpt"]
+    @OptionGroup var threading: ThreadOptions
 
     func run() throws {
         let catalog = plugins.catalog()
@@ -21,7 +22,8 @@ struct Demo: ParsableCommand {
         let config = TrainerConfig(iterations: iterations, seed: seed)
         print("maml-zoo demo: second-order MAML, \(setup.identity.id) 1-40-40-1 ReLU (\(setup.backbone.parameterCount) parameters), "
               + "sinusoid tasks, alpha 0.01, K = 10, meta-batch 25, Adam 0.001, \(iterations) meta-iterations")
-        let trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config, log: noteToStderr)
+        let trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
+                                  threads: threading.threads, log: noteToStderr)
         var progress = ProgressReporter(total: iterations)
         while trainer.iteration < iterations {
             let r = try trainer.step()
@@ -29,7 +31,8 @@ struct Demo: ParsableCommand {
         }
         let evalConfig = EvaluationConfig(tasks: tasks)
         print("\nmeta-test: \(tasks) unseen tasks per K, 100 query points, fine-tuning with SGD lr 0.01")
-        let results = try evaluate(setup: setup, parameters: trainer.parameters, config: evalConfig)
+        let results = try evaluate(setup: setup, parameters: trainer.parameters, config: evalConfig,
+                                   threads: threading.threads)
         print(evaluationTable(results, lossKind: .mse))
 
         // K = 5 side by side: this run, the zoo's models (when run from the repository), the paper.
@@ -44,7 +47,8 @@ struct Demo: ParsableCommand {
             guard let saved = try? Checkpoint.read(from: path), saved.header.model.id == setup.identity.id,
                   saved.parameters.count == setup.backbone.parameterCount else { continue }
             let rs = try evaluate(setup: setup, parameters: saved.parameters,
-                                  config: EvaluationConfig(tasks: tasks, shots: [5], steps: [1, 5, 10]))
+                                  config: EvaluationConfig(tasks: tasks, shots: [5], steps: [1, 5, 10]),
+                                  threads: threading.threads)
             row("\(path) (\(saved.header.training.algorithm.rawValue), iteration \(saved.header.iteration))", rs)
         }
         table.add("MAML paper (70,000 iterations)", "0.67", "0.38", "0.35")

@@ -23,6 +23,7 @@ struct Eval: ParsableCommand {
     var innerLR: Float?
     @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation tasks (same seed, same tasks).") var evalSeed: UInt64 = 0
     @Flag(help: "One JSON object on stdout instead of a table.") var json = false
+    @OptionGroup var threading: ThreadOptions
 
     func run() throws {
         let saved = try Checkpoint.read(from: checkpoint)
@@ -32,7 +33,8 @@ struct Eval: ParsableCommand {
         let config = EvaluationConfig(tasks: tasks, shots: try parseList(shots, "--shots"),
                                       steps: try parseList(steps, "--steps"), queryShots: queryShots,
                                       innerLR: innerLR ?? header.training.innerLR, seed: evalSeed)
-        let results = try evaluate(setup: setup, parameters: saved.parameters, config: config)
+        let results = try evaluate(setup: setup, parameters: saved.parameters, config: config,
+                                   threads: threading.threads)
         if json {
             print(evaluationJSON(results, lossKind: setup.family.lossKind,
                                  extra: ["checkpoint": .string(checkpoint), "model": .string(header.model.id),
@@ -50,8 +52,8 @@ struct Eval: ParsableCommand {
 
 /// Runs the evaluator, showing "evaluating task i/N" on a terminal (stderr) for slow models;
 /// errors surface as MAMLError messages.
-func evaluate(setup: Setup, parameters: [Float], config: EvaluationConfig) throws -> [EvalResult] {
-    let evaluator = try Evaluator(backbone: setup.backbone, family: setup.family, config: config)
+func evaluate(setup: Setup, parameters: [Float], config: EvaluationConfig, threads: Int = 1) throws -> [EvalResult] {
+    let evaluator = try Evaluator(backbone: setup.backbone, family: setup.family, config: config, threads: threads)
     guard isatty(STDERR_FILENO) != 0 else { return try evaluator.evaluate(parameters: parameters) }
     var lastDraw = 0.0
     let results = try evaluator.evaluate(parameters: parameters) { done, total in

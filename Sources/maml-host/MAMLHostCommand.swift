@@ -10,5 +10,6 @@ struct MAMLHostCommand: ParsableCommand {
             Plugins are found next to maml-host, in ./models, in each directory of \
             MAML_PLUGIN_PATH, and in --plugin-dir DIR. See docs/cli.md.
             """,
-        subcommands: [List.self, Info.self, Train.self, Eval.self, Bench.self, Demo.self, Trust.self, CheckpointStress.self, Scan.self])
+        subcommands: [List.self, Info.self, Ops.self, Call.self, Train.self, Eval.self, Bench.self, Demo.self,
+                      Trust.self, CheckpointStress.self, Scan.self])
 }

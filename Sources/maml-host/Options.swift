@@ -14,10 +14,16 @@ struct PluginOptions: ParsableArguments {
     @Option(name: .customLong("trust-file"),
             help: ArgumentHelp("Plugin lock file (default $XDG_CONFIG_HOME/maml-zoo/plugins.lock or ~/.config/maml-zoo/plugins.lock); when it exists only pinned plugins load.", valueName: "FILE"))
     var trustFile: String?
-    @Option(name: .customLong("scan-timeout"), help: ArgumentHelp("Seconds a plugin may take to load in the scanner child before it is skipped as hung.", valueName: "SECONDS"))
-    var scanTimeout = 10.0
+    @Option(name: .customLong("scan-timeout"), help: ArgumentHelp("Seconds a plugin may take to load in the scanner child before it is skipped as hung (not cached: it is scanned again next time).", valueName: "SECONDS"))
+    var scanTimeout = PluginScanner.defaultTimeout
     @Flag(name: .customLong("require-trusted"), help: "Load only plugins pinned in the lock file, even if it does not exist.")
     var requireTrusted = false
+
+    func validate() throws {
+        guard scanTimeout.isFinite && scanTimeout > 0 else {
+            throw ValidationError("--scan-timeout must be a positive number of seconds, got \(scanTimeout)")
+        }
+    }
 
     /// The trust policy these options ask for (docs/security.md).
     var trustPolicy: TrustPolicy {

@@ -45,13 +45,15 @@ struct Train: ParsableCommand {
             var config = saved.header.training
             config.iterations = iterations
             trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
-                                  resumingFrom: try saved.resumeState(family: setup.family, path: resume), log: noteToStderr)
+                                  resumingFrom: try saved.resumeState(family: setup.family, path: resume),
+                                  threads: options.threading.threads, log: noteToStderr)
             print("resuming \(resume) at iteration \(trainer.iteration) of \(iterations)")
         } else {
             setup = try Setup(catalog: catalog, model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig())
             trainer = try Trainer(backbone: setup.backbone, family: setup.family,
-                                  config: options.trainerConfig(iterations: iterations), log: noteToStderr)
+                                  config: options.trainerConfig(iterations: iterations),
+                                  threads: options.threading.threads, log: noteToStderr)
         }
         let c = trainer.config
         print("training \(setup.identity.id) (\(setup.backbone.parameterCount) parameters) on \(setup.family.name): "
@@ -62,9 +64,9 @@ struct Train: ParsableCommand {
         let metrics = try log.map { try MetricsLog(path: $0) }
         // SIGINT/SIGTERM: finish the current meta-iteration, write a checkpoint, exit 128 + signal.
         let signals = StopSignals()
-        var selector = try validation.makeSelector(setup: setup, innerLR: c.innerLR)
+        var selector = try validation.makeSelector(setup: setup, innerLR: c.innerLR, threads: trainer.threads)
         var progress = ProgressReporter(total: iterations, start: trainer.iteration)
-        let t0 = now()
+        let t0 = now(), startIteration = trainer.iteration
         while trainer.iteration < iterations {
             if let signal = signals.received {
                 try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
@@ -72,7 +74,7 @@ struct Train: ParsableCommand {
                       + "`maml-host train --resume \(output) --iterations \(iterations) --output \(output)`")
                 throw ExitCode(128 + signal)
             }
-            let result = try stepOrSaveLastGoodState(trainer, setup: setup)
+            let result = try stepOrSaveLastGoodState(trainer, setup: setup, startIteration: startIteration)
             if !result.skippedTasks.isEmpty {
                 printError("note: meta-iteration \(result.iteration - 1): skipped diverging task"
                            + (result.skippedTasks.count == 1 ? " " : "s ") + result.skippedTasks.map(String.init).joined(separator: ", ")
@@ -104,7 +106,7 @@ struct Train: ParsableCommand {
 extension Train {
     /// One meta-iteration; on a non-finite value, writes the last good state (the step threw
     /// before touching the parameters) to --output and throws a message saying so.
-    func stepOrSaveLastGoodState(_ trainer: Trainer, setup: Setup) throws -> StepResult {
+    func stepOrSaveLastGoodState(_ trainer: Trainer, setup: Setup, startIteration: Int) throws -> StepResult {
         do {
             return try trainer.step()
         } catch {
@@ -113,9 +115,15 @@ extension Train {
             case .backbone(let e, _) where e.kind == .numerical: break   // the plugin's MAML_ERR_NUMERICAL
             default: throw error
             }
+            let hint = onNaN == .stop ? " (--on-nan skip-task drops diverging tasks instead)" : ""
+            // Nothing done in this run: the last good state is the one it started from (the seeded
+            // initialisation or the resumed checkpoint), so --output is left as it was.
+            guard trainer.iteration > startIteration else {
+                throw CLIError("\(error)\ntraining stopped before completing a meta-iteration; nothing written" + hint)
+            }
             try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
             throw CLIError("\(error)\ntraining stopped; the last good state (iteration \(trainer.iteration)) is in \(output)"
-                           + (onNaN == .stop ? " (--on-nan skip-task drops diverging tasks instead)" : ""))
+                           + hint)
         }
     }
 }

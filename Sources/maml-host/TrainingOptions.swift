@@ -27,6 +27,7 @@ struct TrainingOptions: ParsableArguments {
             help: "Query examples per task while training (per class for N-way families).") var queries = 10
     @Option(help: "Meta-optimiser: adam or sgd.") var optimizer: OptimizerKind = .adam
     @Option(help: "Seed of initialisation and task sampling.") var seed: UInt64 = 0
+    @OptionGroup var threading: ThreadOptions
 
     /// --task-config with --ways and --data merged in (they win over the same keys).
     func resolvedTaskConfig() throws -> String {

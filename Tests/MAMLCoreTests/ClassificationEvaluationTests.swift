@@ -36,6 +36,7 @@ final class SoftmaxBackbone: Backbone {
     var lossKind: LossKind { .softmaxCrossEntropy }
     var layout: [ParameterTensor]? { nil }
     var hasExactHVP: Bool { false }
+    func makeReplica() throws(BackboneError) -> any Backbone { SoftmaxBackbone() }
     func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         for i in params.indices { params[i] = 0 }
     }

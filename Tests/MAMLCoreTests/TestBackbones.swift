@@ -37,6 +37,8 @@ final class TestBackbone<M: DoubleModel>: Backbone {
     var gradientCalls = 0
     var hvpCalls = 0
     init(_ model: M, exactHVP: Bool = true) { self.model = model; self.hasExactHVP = exactHVP }
+    /// A fresh instance with its own call counters (for worker threads).
+    func makeReplica() throws(BackboneError) -> any Backbone { TestBackbone(model, exactHVP: hasExactHVP) }
 
     var parameterCount: Int { model.count }
     var inputShape: [Int] { [model.inputs] }

@@ -50,6 +50,17 @@ let corpusVariants: [(file: String, flags: [String])] = [
     ("libnoext.so", ["-DFX_NO_EXT", tag("-noext")]),
 ]
 
+/// Plugins with one bad op appended to the good ops table (their own directory, so the
+/// corpus tests are unaffected: an ops table is only read when asked for).
+let opsVariants: [(file: String, flags: [String])] = [
+    ("libopsbadsig.so", ["-DFX_OPS_BAD_SIGNATURE", tag("-opsbadsig")]),
+    ("libopsdup.so", ["-DFX_OPS_DUP", tag("-opsdup")]),
+    ("libopsnullfn.so", ["-DFX_OPS_NULL_FN", tag("-opsnullfn")]),
+    ("libopsemptyname.so", ["-DFX_OPS_EMPTY_NAME", tag("-opsemptyname")]),
+    ("libopsnullhelp.so", ["-DFX_OPS_NULL_HELP", tag("-opsnullhelp")]),
+    ("libopsshort.so", ["-DFX_OPS_SHORT", tag("-opsshort")]),
+]
+
 private func tag(_ suffix: String) -> String { "-DFX_TAG=\"\(suffix)\"" }
 
 /// The built fixture directories.
@@ -63,6 +74,8 @@ struct BuiltFixtures: Sendable {
     var links: String
     /// A copy of libgood.so and of libnoentry.so, for the executable-directory rule.
     var executable: String
+    /// The opsVariants.
+    var ops: String
 
     func corpusFile(_ name: String) -> String { corpus + "/" + name }
 }
@@ -131,8 +144,8 @@ private func buildFixtures() throws -> BuiltFixtures {
     let root = URL(fileURLWithPath: NSTemporaryDirectory())
         .appendingPathComponent("maml-host-fixtures-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
     let fixtures = BuiltFixtures(root: root, corpus: root + "/corpus", links: root + "/links",
-                                 executable: root + "/exe")
-    for directory in [fixtures.corpus, fixtures.links, fixtures.executable, fixtures.corpus + "/dir.so"] {
+                                 executable: root + "/exe", ops: root + "/ops")
+    for directory in [fixtures.corpus, fixtures.links, fixtures.executable, fixtures.ops, fixtures.corpus + "/dir.so"] {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -142,6 +155,8 @@ private func buildFixtures() throws -> BuiltFixtures {
                   "-I", FixturePaths.includeDirectory]
     let runs = try corpusVariants.map { variant in
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.corpusFile(variant.file), source, "-lm"])
+    } + opsVariants.map { variant in
+        try CompilerRun(cc, common + variant.flags + ["-o", fixtures.ops + "/" + variant.file, source, "-lm"])
     }
     var failures: [String] = []
     for run in runs {

@@ -68,7 +68,7 @@ struct PluginBackboneTests {
         #expect(backbone.extensionTable("maml.nothing/1") == nil)
         // The raw ops table is usable as-is: call flops(batch = 5) = 2 * 5 * k * d.
         let ops = try #require(backbone.opsExtension).pointee
-        #expect(ops.op_count!(backbone.instance) == 1)
+        #expect(ops.op_count!(backbone.instance) == 18) // flops first, then OpsCallTests' ops
         let op = try #require(ops.op_at!(backbone.instance, 0)).pointee
         #expect(String(cString: op.name) == "flops" && String(cString: op.signature) == "u64(u64)")
         typealias Flops = @convention(c) (OpaquePointer?, UInt64) -> UInt64

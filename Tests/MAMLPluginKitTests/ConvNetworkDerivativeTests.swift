@@ -35,12 +35,6 @@ let convCases: [ConvCase] = {
 }()
 
 @Suite struct ConvNetworkDerivativeTests {
-    static func maxError(_ got: [Float], _ want: [Double]) -> (abs: Double, scale: Double) {
-        let scale = want.map(abs).max() ?? 0
-        let err = zip(got, want).map { abs(Double($0) - $1) }.max() ?? 0
-        return (err, scale)
-    }
-
     static func network(_ c: ConvCase) -> ConvNetwork {
         try! ConvNetwork(c.config)
     }
@@ -54,7 +48,7 @@ let convCases: [ConvCase] = {
         #expect(abs(Double(loss) - exact) <= 1e-5 * max(1, abs(exact)), "loss \(loss) vs \(exact)")
         let (lossOnly, _) = try problem.lossGrad(net, gradient: false)
         #expect(lossOnly == loss)
-        let (err, scale) = Self.maxError(grad, problem.finiteDifferenceGradient())
+        let (err, scale) = maxError(grad, problem.finiteDifferenceGradient())
         #expect(scale > 1e-3, "degenerate problem")
         #expect(err <= 1e-4 * max(1, scale), "gradient error \(err), scale \(scale)")
     }
@@ -68,13 +62,10 @@ let convCases: [ConvCase] = {
         let v = (0..<net.parameterCount).map { _ in rng.nextFloat(symmetric: 1) }
         func hvp(_ dir: [Float]) throws -> [Float] { try problem.hvp(net, dir) }
         let hv = try hvp(v), hu = try hvp(u)
-        let (err, scale) = Self.maxError(hv, problem.finiteDifferenceHVP(v))
+        let (err, scale) = maxError(hv, problem.finiteDifferenceHVP(v))
         #expect(scale > 1e-3, "degenerate problem")
         #expect(err <= 3e-4 * max(1, scale), "HVP error \(err), scale \(scale)")
-        let uHv = zip(u, hv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let vHu = zip(v, hu).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let norm = zip(u, hv).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
-        #expect(abs(uHv - vHu) <= 1e-5 * max(1, norm), "u.Hv \(uHv) vs v.Hu \(vHu)")
+        expectSymmetricHessian(u: u, hv: hv, v: v, hu: hu)
     }
 
     @Test(arguments: convCases.prefix(8))
@@ -84,7 +75,7 @@ let convCases: [ConvCase] = {
         let out = try problem.forward(net)
         let want = problem.reference.evaluate(problem.params.map(Double.init), x: problem.x.map(Double.init), n: c.n,
                                               y: problem.y.map(Double.init), labels: problem.labels).logits
-        let (err, scale) = Self.maxError(out, want)
+        let (err, scale) = maxError(out, want)
         #expect(err <= 1e-5 * max(1, scale), "logits error \(err)")
     }
 

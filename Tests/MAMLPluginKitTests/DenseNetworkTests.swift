@@ -24,12 +24,6 @@ let denseCases: [DenseCase] = [
 ]
 
 @Suite struct DenseNetworkTests {
-    static func maxError(_ got: [Float], _ want: [Double]) -> (abs: Double, scale: Double) {
-        let scale = want.map(abs).max() ?? 0
-        let err = zip(got, want).map { abs(Double($0) - $1) }.max() ?? 0
-        return (err, scale)
-    }
-
     @Test(arguments: denseCases, [UInt64(1), 2, 3])
     func gradientMatchesFiniteDifferences(c: DenseCase, seed: UInt64) {
         let problem = DenseProblem(sizes: c.sizes, activation: c.activation, loss: c.loss, n: c.n, seed: seed)
@@ -43,7 +37,7 @@ let denseCases: [DenseCase] = [
         #expect(abs(Double(loss) - exactLoss) <= 1e-5 * max(1, abs(exactLoss)), "loss \(loss) vs \(exactLoss)")
         let lossOnly = problem.withBatch { net.lossGrad(params: problem.params, batch: $0, grad: nil) }
         #expect(lossOnly == loss)
-        let (err, scale) = Self.maxError(grad, problem.finiteDifferenceGradient())
+        let (err, scale) = maxError(grad, problem.finiteDifferenceGradient())
         #expect(scale > 1e-3, "degenerate problem")
         #expect(err <= 2e-4 * max(1, scale), "gradient error \(err), scale \(scale)")
     }
@@ -63,14 +57,10 @@ let denseCases: [DenseCase] = [
             return out
         }
         let hv = hvp(v), hu = hvp(u)
-        let (err, scale) = Self.maxError(hv, problem.finiteDifferenceHVP(v))
+        let (err, scale) = maxError(hv, problem.finiteDifferenceHVP(v))
         #expect(scale > 1e-3, "degenerate problem")
         #expect(err <= 1e-3 * max(1, scale), "HVP error \(err), scale \(scale)")
-        // Symmetry of the Hessian: u.Hv == v.Hu.
-        let uHv = zip(u, hv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let vHu = zip(v, hu).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let norm = zip(u, hv).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
-        #expect(abs(uHv - vHu) <= 1e-5 * max(1, norm), "u.Hv \(uHv) vs v.Hu \(vHu)")
+        expectSymmetricHessian(u: u, hv: hv, v: v, hu: hu)
     }
 
     /// The HVP also agrees with a central difference of the network's own gradients (tanh: smooth).
@@ -89,7 +79,7 @@ let denseCases: [DenseCase] = [
         let fd = zip(grad(1), grad(-1)).map { Double($0 - $1) / Double(2 * eps) }
         var hv = [Float](repeating: 0, count: net.parameterCount)
         problem.withBatch { batch in hv.withUnsafeMutableBufferPointer { net.hvp(params: problem.params, batch: batch, v: v, output: $0.baseAddress!) } }
-        let (err, scale) = Self.maxError(hv, fd)
+        let (err, scale) = maxError(hv, fd)
         #expect(err <= 2e-3 * max(1, scale), "HVP vs gradient difference: error \(err), scale \(scale)")
     }
 

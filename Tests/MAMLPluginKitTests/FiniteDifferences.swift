@@ -1,4 +1,5 @@
 // MARK: - Central finite differences of a Double function, shared by the reference networks
+import Testing
 
 /// d f / d theta_i by central differences, one coordinate at a time.
 func centralGradient(_ f: ([Double]) -> Double, at start: [Double], h: Double) -> [Double] {
@@ -23,4 +24,20 @@ func centralHVP(_ f: ([Double]) -> Double, at base: [Double], direction v: [Floa
         }
         return (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / (4 * h * h)
     }
+}
+
+/// The largest absolute difference between got and want, and the largest |want| (the scale).
+func maxError(_ got: [Float], _ want: [Double]) -> (abs: Double, scale: Double) {
+    let scale = want.map(abs).max() ?? 0
+    let err = zip(got, want).map { abs(Double($0) - $1) }.max() ?? 0
+    return (err, scale)
+}
+
+/// Symmetry of the Hessian, u.Hv == v.Hu, in Double, relative to sum |u_i (Hv)_i|.
+func expectSymmetricHessian(u: [Float], hv: [Float], v: [Float], hu: [Float],
+                            sourceLocation: SourceLocation = #_sourceLocation) {
+    let uHv = zip(u, hv).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    let vHu = zip(v, hu).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    let norm = zip(u, hv).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+    #expect(abs(uHv - vHu) <= 1e-5 * max(1, norm), "u.Hv \(uHv) vs v.Hu \(vHu)", sourceLocation: sourceLocation)
 }

@@ -271,7 +271,10 @@ typedef struct maml_ext_layout {
  * signature: "RET(ARG,ARG,...)" over the alphabet void, i32, i64, u64, f32,
  * f64, ptr, str (const char *); e.g. "u64(u64)". The function's real first
  * parameter is always the instance (maml_model *), not written in the
- * signature: flops(m, batch) is "u64(u64)". */
+ * signature: flops(m, batch) is "u64(u64)". ptr is void *, str is const char *
+ * (an argument is host-owned for the call only; a returned str is plugin-owned
+ * and valid until the next call on the instance). Names are unique, without
+ * spaces; grammar and the host's checks: docs/abi.md, section 8. */
 #define MAML_EXT_OPS "maml.ops/1"
 typedef struct maml_op {
     uint32_t struct_size;

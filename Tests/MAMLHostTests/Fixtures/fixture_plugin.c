@@ -6,7 +6,7 @@
  *   linreg  y = W x + b, MSE loss               (config: inputs, outputs)
  *   logreg  logits = W x + b, softmax CE loss   (config: inputs, classes)
  * plus the layout extension (W "weight", b "bias", both role "head": a linear
- * model has no body) and one op ("flops", u64(u64)) for maml.ops/1.
+ * model has no body) and maml.ops/1 ops of every signature type ("flops" first).
  *
  * Each broken variant is the same source with one -D flag (see the list after
  * the includes), so the corpus of bad plugins stays one file. FX_TAG is
@@ -42,6 +42,9 @@
  *   FX_NAN_EVERY=n      every n-th loss_grad call with a gradient has a NaN gradient (status OK)
  *   FX_CRASH_AT_LOAD    a constructor dereferences NULL when the library is loaded (SIGSEGV)
  *   FX_HANG_AT_LOAD     a constructor never returns when the library is loaded
+ *   FX_OPS_BAD_SIGNATURE, FX_OPS_DUP, FX_OPS_NULL_FN, FX_OPS_EMPTY_NAME, FX_OPS_NULL_HELP,
+ *   FX_OPS_SHORT        the ops table gains one bad op: signature "u64(u65)", a second
+ *                       "flops", fn NULL, name "", help NULL, struct_size short of fn
  */
 #ifndef FX_TAG
 #define FX_TAG ""
@@ -80,6 +83,8 @@ struct maml_model {
     double *acc;              /* p doubles: gradient / HVP accumulator */
     double *z, *dz;           /* k doubles each: logits and their directional derivative */
     char error[256];
+    char text[128];           /* the str result of the "greet" op */
+    int64_t counter;          /* the "bump" / "set" / "get" ops */
     maml_tensor_info tensors[2];
 };
 
@@ -406,14 +411,89 @@ static const maml_tensor_info *tensor_at(const maml_model *m, uint32_t index) {
 }
 static const maml_ext_layout layout_ext = {sizeof(maml_ext_layout), tensor_count, tensor_at};
 
-/* flops(batch): multiply-adds of one forward pass over `batch` examples. */
+/* maml.ops/1: one op per supported type as argument and result, plus calls that need
+ * the stack (more integer or float arguments than registers). Every result is exact,
+ * so the tests can compare with ==. Integer arithmetic is done unsigned (no overflow UB). */
 static uint64_t flops(maml_model *m, uint64_t batch) { return 2 * batch * m->k * m->d; }
-static maml_op flops_op = {sizeof(maml_op), "flops", "forward-pass FLOPs for a batch", "u64(u64)", NULL};
-static uint32_t op_count(const maml_model *m) { (void)m; return 1; }
+static int32_t op_add_i32(maml_model *m, int32_t a, int32_t b) {
+    (void)m; return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+static int32_t op_neg_i32(maml_model *m, int32_t a) { (void)m; return (int32_t)(0u - (uint32_t)a); }
+static int64_t op_sub_i64(maml_model *m, int64_t a, int64_t b) {
+    (void)m; return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+static uint64_t op_mul_u64(maml_model *m, uint64_t a, uint64_t b) { (void)m; return a * b; }
+static float op_half_f32(maml_model *m, float x) { (void)m; return x / 2; }
+static double op_fma_f64(maml_model *m, double a, double b, double c) { (void)m; return a * b + c; }
+/* Mixed integer and float registers: i + j + u + f + d + strlen(s). */
+static double op_mixed(maml_model *m, int32_t i, int64_t j, uint64_t u, float f, double d, const char *s) {
+    (void)m; return (double)i + (double)j + (double)u + (double)f + d + (double)(s ? strlen(s) : 0);
+}
+/* Eight i64 after the instance: three go on the stack. Weighted so order matters. */
+static int64_t op_weigh8(maml_model *m, int64_t a, int64_t b, int64_t c, int64_t d,
+                         int64_t e, int64_t f, int64_t g, int64_t h) {
+    (void)m; return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f + 7 * g + 8 * h;
+}
+/* Ten f64: two go on the stack. */
+static double op_weigh10(maml_model *m, double a, double b, double c, double d, double e,
+                         double f, double g, double h, double i, double j) {
+    (void)m; return a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f + 7 * g + 8 * h + 9 * i + 10 * j;
+}
+/* Strings: the result lives in the instance until the next call on it (the ABI rule). */
+static const char *op_greet(maml_model *m, const char *who) {
+    snprintf(m->text, sizeof m->text, "hello, %s", who ? who : "(null)");
+    return m->text;
+}
+static const char *op_maybe(maml_model *m, int32_t yes) { (void)m; return yes ? "yes" : NULL; }
+static uint64_t op_length(maml_model *m, const char *s) { (void)m; return s ? (uint64_t)strlen(s) : UINT64_MAX; }
+/* Pointers: the instance itself, and a NULL test. */
+static void *op_self(maml_model *m) { return m; }
+static int32_t op_is_null(maml_model *m, void *p) { (void)m; return p == NULL; }
+/* void: a counter on the instance. */
+static void op_bump(maml_model *m) { m->counter++; }
+static void op_set(maml_model *m, int64_t v) { m->counter = v; }
+static int64_t op_get(maml_model *m) { return m->counter; }
+
+#define FX_OP(name, help, sig, fn) {sizeof(maml_op), name, help, sig, (void (*)(void))fn}
+static const maml_op ops_list[] = {
+    FX_OP("flops", "forward-pass FLOPs for a batch", "u64(u64)", flops),
+    FX_OP("add_i32", "a + b (wrapping)", "i32(i32,i32)", op_add_i32),
+    FX_OP("neg_i32", "-a (wrapping)", "i32( i32 )", op_neg_i32),
+    FX_OP("sub_i64", "a - b (wrapping)", "i64(i64, i64)", op_sub_i64),
+    FX_OP("mul_u64", "a * b (wrapping)", "u64(u64,u64)", op_mul_u64),
+    FX_OP("half_f32", "x / 2", "f32(f32)", op_half_f32),
+    FX_OP("fma_f64", "a * b + c", "f64(f64,f64,f64)", op_fma_f64),
+    FX_OP("mixed", "i + j + u + f + d + strlen(s)", "f64(i32,i64,u64,f32,f64,str)", op_mixed),
+    FX_OP("weigh8", "sum of k * arg k over 8 i64", "i64(i64,i64,i64,i64,i64,i64,i64,i64)", op_weigh8),
+    FX_OP("weigh10", "sum of k * arg k over 10 f64", "f64(f64,f64,f64,f64,f64,f64,f64,f64,f64,f64)", op_weigh10),
+    FX_OP("greet", "\"hello, \" + who", "str(str)", op_greet),
+    FX_OP("maybe", "\"yes\", or NULL for 0", "str(i32)", op_maybe),
+    FX_OP("length", "strlen(s)", "u64(str)", op_length),
+    FX_OP("self", "the instance pointer", "ptr()", op_self),
+    FX_OP("is_null", "1 if p is NULL", "i32(ptr)", op_is_null),
+    FX_OP("bump", "counter += 1", "void()", op_bump),
+    FX_OP("set", "counter = v", "void(i64)", op_set),
+    FX_OP("get", "the counter", " i64 ( ) ", op_get),
+    /* The broken tables (one -D each) append one bad op. */
+#if defined(FX_OPS_BAD_SIGNATURE)
+    FX_OP("bad", "unknown type", "u64(u65)", flops),
+#elif defined(FX_OPS_DUP)
+    FX_OP("flops", "a second flops", "u64(u64)", flops),
+#elif defined(FX_OPS_NULL_FN)
+    {sizeof(maml_op), "nofn", "fn is NULL", "void()", NULL},
+#elif defined(FX_OPS_EMPTY_NAME)
+    FX_OP("", "no name", "void()", op_bump),
+#elif defined(FX_OPS_NULL_HELP)
+    {sizeof(maml_op), "nohelp", NULL, "void()", (void (*)(void))op_bump},
+#elif defined(FX_OPS_SHORT)
+    {(uint32_t)offsetof(maml_op, fn), "short", "struct_size too small", "void()", (void (*)(void))op_bump},
+#endif
+};
+#define FX_OP_COUNT ((uint32_t)(sizeof ops_list / sizeof ops_list[0]))
+static uint32_t op_count(const maml_model *m) { (void)m; return FX_OP_COUNT; }
 static const maml_op *op_at(const maml_model *m, uint32_t index) {
     (void)m;
-    flops_op.fn = (void (*)(void))flops;
-    return index == 0 ? &flops_op : NULL;
+    return index < FX_OP_COUNT ? &ops_list[index] : NULL;
 }
 static const maml_ext_ops ops_ext = {sizeof(maml_ext_ops), op_count, op_at};
 
