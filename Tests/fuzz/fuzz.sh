@@ -26,10 +26,14 @@ case $target in
                    $root/Tests/MAMLPluginKitTests/JSONFuzzHarness.swift $root/Tests/fuzz/FuzzConfig.swift" ;;
   *) echo "fuzz.sh: unknown target '$target' (checkpoint, config)" >&2; exit 2 ;;
 esac
+# Compile a snapshot, so editing the sources meanwhile cannot fail the (slow) build.
+rm -rf "$out/src-$target"; mkdir -p "$out/src-$target"
+# shellcheck disable=SC2086
+cp $sources "$out/src-$target/"
 # shellcheck disable=SC2086
 nice -n 10 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzTarget \
   -I "$root/Sources/CPNG" $(pkg-config --cflags-only-I libpng | sed 's/-I/-Xcc -I/g') \
-  $sources $(pkg-config --libs libpng) -o "$out/fuzz-$target" 2>&1 | grep -v "Cannot export local symbol" || true
+  "$out/src-$target"/*.swift $(pkg-config --libs libpng) -o "$out/fuzz-$target" 2>&1 | grep -v "Cannot export local symbol" || true
 for dir in "$root/Tests/fuzz/seeds/$target" "$root/Tests/fuzz/regressions/$target"; do
   [ -d "$dir" ] && cp -n "$dir"/* "$out/corpus-$target/" 2>/dev/null || true
 done
