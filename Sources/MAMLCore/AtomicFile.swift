@@ -91,3 +91,22 @@ func writeFileAtomically(_ path: String, _ bytes: [UInt8], fault: WriteFault? = 
     let dfd = open(directory, O_RDONLY | O_DIRECTORY)
     if dfd >= 0 { _ = fsync(dfd); close(dfd) }
 }
+
+// MARK: - Public entry points (other modules: the host's plugin lock file, its scan cache)
+
+/// Atomic writes and whole-file reads for other modules; errors carry the strerror text.
+public enum AtomicFile {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Writes `bytes` to `path` atomically (see writeFileAtomically).
+    public static func write(_ bytes: [UInt8], to path: String) throws(Failure) {
+        do { try writeFileAtomically(path, bytes) } catch { throw Failure(description: error.reason) }
+    }
+
+    /// Reads a whole regular file.
+    public static func read(_ path: String) throws(Failure) -> [UInt8] {
+        do { return try readWholeFile(path) } catch { throw Failure(description: error.reason) }
+    }
+}

@@ -41,14 +41,18 @@ public struct EvaluationConfig: Sendable, Equatable, Codable {
 
     /// Throws `.invalidConfig` naming the bad key.
     public func validate() throws(MAMLError) {
-        guard tasks >= 2 else { throw .invalidConfig("evaluation tasks = \(tasks), expected at least 2") }
-        guard !shots.isEmpty, shots.allSatisfy({ $0 >= 1 }) else {
-            throw .invalidConfig("evaluation shots = \(shots), expected a non-empty list of values >= 1")
+        guard tasks >= 2 && tasks <= maxCount else {
+            throw .invalidConfig("evaluation tasks = \(tasks), expected 2...\(maxCount)")
+        }
+        guard !shots.isEmpty, shots.allSatisfy({ $0 >= 1 && $0 <= maxCount }) else {
+            throw .invalidConfig("evaluation shots = \(shots), expected a non-empty list of values in 1...\(maxCount)")
         }
         guard !steps.isEmpty, steps.allSatisfy({ $0 >= 0 && $0 <= 100_000 }) else {
             throw .invalidConfig("evaluation steps = \(steps), expected a non-empty list of values in 0...100000")
         }
-        guard queryShots >= 1 else { throw .invalidConfig("evaluation queryShots = \(queryShots), expected >= 1") }
+        guard queryShots >= 1 && queryShots <= maxCount else {
+            throw .invalidConfig("evaluation queryShots = \(queryShots), expected 1...\(maxCount)")
+        }
         guard innerLR.isFinite && innerLR >= 0 else {
             throw .invalidConfig("evaluation innerLR = \(innerLR), expected a finite number >= 0")
         }
@@ -111,6 +115,9 @@ public final class Evaluator {
         try config.validate()
         try checkThreads(threads)
         try checkCompatible(backbone: backbone, family: family)
+        try checkTaskBuffers(family: family, supportShots: config.shots.max()!, queryShots: config.queryShots)
+        try checkBuffer("the per-task metrics", ["shots": config.shots.count, "steps": config.steps.count,
+                                                 "tasks": config.tasks])
         self.config = config; self.backbone = backbone; self.family = family
         let count = min(threads, config.tasks)
         workers = try backboneInstances(backbone, count: count).map { EvalWorker(backbone: $0, family: family, config: config) }

@@ -25,6 +25,9 @@ public struct PNGReadError: Error, Equatable, CustomStringConvertible {
     public var description: String { "cannot read \(path) as a PNG image: \(message)" }
 }
 
+/// The largest width or height readGrayPNG accepts (Omniglot's images are 105x105).
+let maxPNGSide = 16384
+
 /// Decodes the PNG file at `path` to gray levels in [0, 1] (alpha composited onto white).
 public func readGrayPNG(path: String) throws(PNGReadError) -> GrayImage {
     var image = png_image()
@@ -35,6 +38,12 @@ public func readGrayPNG(path: String) throws(PNGReadError) -> GrayImage {
         throw PNGReadError(path: path, message: message)
     }
     let width = Int(image.width), height = Int(image.height)
+    // The header's size is the file's claim: a corrupt or hostile one must not size the buffer.
+    guard width <= maxPNGSide && height <= maxPNGSide else {
+        png_image_free(&image)
+        throw PNGReadError(path: path, message: "the header says \(width)x\(height) pixels, "
+                           + "more than the \(maxPNGSide)x\(maxPNGSide) this reader accepts")
+    }
     image.format = png_uint_32(PNG_FORMAT_GA)
     var bytes = [UInt8](repeating: 0, count: width * height * 2)
     let ok = bytes.withUnsafeMutableBytes { b in

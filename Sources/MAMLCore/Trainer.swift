@@ -30,6 +30,17 @@ public struct StepResult: Sendable, Equatable {
     public var iteration: Int
     /// Mean over the meta-batch of the query loss after adaptation.
     public var queryLoss: Double
+    /// Tasks dropped from this meta-batch because they diverged (NonFinitePolicy.skipTask), in task order.
+    public var skippedTasks: [Int] = []
+}
+
+/// What a meta-iteration does when a task's loss, gradient or HVP is NaN or infinite.
+public enum NonFinitePolicy: String, Sendable, CaseIterable {
+    /// Throw MAMLError.nonFinite naming iteration and task; the parameters stay as before the step.
+    case stop
+    /// Drop the task from the meta-batch mean (the mean is over the remaining tasks); if every
+    /// task diverges, stop as above.
+    case skipTask = "skip-task"
 }
 
 /// Runs meta-training of one backbone on one task family.
@@ -41,6 +52,8 @@ public final class Trainer {
     public private(set) var iteration: Int
     public private(set) var parameters: [Float]
     public private(set) var optimizer: MetaOptimizer
+    /// Divergence handling; not saved in checkpoints (it does not change a run that never diverges).
+    public var nonFinitePolicy: NonFinitePolicy = .stop
 
     /// Worker threads the meta-batch's tasks are spread over (at most `config.metaBatch`).
     public var threads: Int { pool.workers }
@@ -50,6 +63,7 @@ public final class Trainer {
     private let pool: WorkerPool
     private let taskGradients: FloatBuffer     // metaBatch * P: one slot per task
     private var taskLosses: [Double]
+    private var taskSkipped: [Bool]            // per task: diverged and dropped (skip-task)
     private var sum: [Double]
     private let meanGradient: FloatBuffer
 
@@ -104,6 +118,10 @@ public final class Trainer {
             optimizer = MetaOptimizer(state: .fresh(config.optimizer, parameterCount: n), learningRate: config.metaLR)
         }
 
+        // Sizes from a config or checkpoint header are refused here, before they reach an allocation.
+        try checkBuffer("the meta-batch's task-gradient slots", ["metaBatch": config.metaBatch, "parameters": n])
+        try checkBuffer("the inner-loop iterates", ["innerSteps + 1": config.innerSteps + 1, "parameters": n])
+        try checkTaskBuffers(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
         let workerCount = min(threads, config.metaBatch)
         workers = try backboneInstances(backbone, count: workerCount).map { instance in
             MetaWorker(backbone: instance, family: family, config: config)
@@ -111,6 +129,7 @@ public final class Trainer {
         pool = WorkerPool(workers: workerCount)
         taskGradients = FloatBuffer(config.metaBatch * n)
         taskLosses = [Double](repeating: 0, count: config.metaBatch)
+        taskSkipped = [Bool](repeating: false, count: config.metaBatch)
         sum = [Double](repeating: 0, count: n)
         meanGradient = FloatBuffer(n)
         if config.algorithm.needsHVP && config.innerSteps > 0 && !backbone.hasExactHVP {
@@ -131,12 +150,12 @@ public final class Trainer {
     /// One meta-iteration (number `iteration`), then `iteration += 1`.
     @discardableResult
     public func step() throws(MAMLError) -> StepResult {
-        let loss = try computeMetaGradient(iteration: iteration)
+        let (loss, skipped) = try computeMetaGradient(iteration: iteration)
         parameters.withUnsafeMutableBufferPointer { p in
             optimizer.apply(gradient: meanGradient.buffer, to: p)
         }
         iteration += 1
-        return StepResult(iteration: iteration, queryLoss: loss)
+        return StepResult(iteration: iteration, queryLoss: loss, skippedTasks: skipped)
     }
 
     /// Steps until `config.iterations` (or `until`, if smaller); `progress` sees every step
@@ -150,44 +169,57 @@ public final class Trainer {
     }
 
     /// The mean meta-gradient of meta-iteration `i` at the current parameters (into `meanGradient`);
-    /// returns the mean query loss. Does not change the parameters.
-    private func computeMetaGradient(iteration i: Int) throws(MAMLError) -> Double {
+    /// returns the mean query loss and the tasks skipped. Does not change the parameters.
+    private func computeMetaGradient(iteration i: Int) throws(MAMLError) -> (Double, [Int]) {
         let n = backbone.parameterCount
         let b = config.metaBatch
-        // Per task, independently, on any worker: each task writes only its own slot and loss.
+        let skipDivergence = nonFinitePolicy == .skipTask
+        // Per task, independently, on any worker: each task writes only its own slot, loss and
+        // skipped flag, so which tasks are skipped does not depend on the thread count.
         let slots = taskGradients.base
         parameters.withUnsafeBufferPointer { p in
             taskLosses.withUnsafeMutableBufferPointer { losses in
-                pool.forEach(b) { w, t in
-                    let worker = workers[w]
-                    do throws(MAMLError) {
-                        let slot = UnsafeMutableBufferPointer(start: slots + t * n, count: n)
-                        losses[t] = Double(try worker.metaGradient(iteration: i, task: t, parameters: p,
-                                                                   learner: learner, config: config, into: slot))
-                        return true
-                    } catch {
-                        worker.error.record(error, task: t)
-                        return false
+                taskSkipped.withUnsafeMutableBufferPointer { skippedFlags in
+                    pool.forEach(b) { w, t in
+                        let worker = workers[w]
+                        do throws(MAMLError) {
+                            let slot = UnsafeMutableBufferPointer(start: slots + t * n, count: n)
+                            let loss = try worker.metaGradient(iteration: i, task: t, parameters: p, learner: learner,
+                                                               config: config, skipDivergence: skipDivergence,
+                                                               into: slot)
+                            skippedFlags[t] = loss == nil
+                            losses[t] = Double(loss ?? 0)
+                            return true
+                        } catch {
+                            worker.error.record(error, task: t)
+                            return false
+                        }
                     }
                 }
             }
         }
         try TaskErrorSlot.throwFirst(workers.map(\.error))
 
-        // Fixed-order reduction (mean over tasks), independent of how the tasks were scheduled.
+        let kept = (0..<b).filter { !taskSkipped[$0] }
+        guard !kept.isEmpty else {
+            throw .nonFinite("every task of meta-iteration \(i) diverged (--on-nan skip-task)")
+        }
+        // Fixed-order reduction (mean over the kept tasks, in task order), independent of how the
+        // tasks were scheduled. Without skips this is the plain mean over all B tasks.
         let mean = meanGradient.base
         sum.withUnsafeMutableBufferPointer { s in
-            for k in 0..<n { s[k] = Double(slots[k]) }
-            for t in 1..<max(b, 1) {
+            let first = slots + kept[0] * n
+            for k in 0..<n { s[k] = Double(first[k]) }
+            for t in kept.dropFirst() {
                 let slot = slots + t * n
                 for k in 0..<n { s[k] += Double(slot[k]) }
             }
-            let inv = 1.0 / Double(b)
+            let inv = 1.0 / Double(kept.count)
             for k in 0..<n { mean[k] = Float(s[k] * inv) }
         }
         var lossSum = 0.0
-        for t in 0..<b { lossSum += taskLosses[t] }
-        return lossSum / Double(b)
+        for t in kept { lossSum += taskLosses[t] }
+        return (lossSum / Double(kept.count), (0..<b).filter { taskSkipped[$0] })
     }
 }
 
@@ -208,15 +240,18 @@ final class MetaWorker {
         workspace = MetaWorkspace(parameterCount: backbone.parameterCount, innerSteps: config.innerSteps)
     }
 
-    /// Samples task t of meta-iteration i and writes its meta-gradient into `slot`; returns its query loss.
+    /// Samples task t of meta-iteration i and writes its meta-gradient into `slot`; returns its query loss,
+    /// or nil when the task diverged and `skipDivergence` is set (its slot is then not to be used).
     func metaGradient(iteration i: Int, task t: Int, parameters: UnsafeBufferPointer<Float>, learner: MetaLearner,
-                      config: TrainerConfig, into slot: UnsafeMutableBufferPointer<Float>) throws(MAMLError) -> Float {
+                      config: TrainerConfig, skipDivergence: Bool,
+                      into slot: UnsafeMutableBufferPointer<Float>) throws(MAMLError) -> Float? {
         var rng = RandomGenerator(seed: config.seed, stream: .metaTrain, iteration: i, task: t)
         try family.sample(split: .train, supportShots: config.supportShots, queryShots: config.queryShots,
                           rng: &rng, into: task)
         do {
             return try learner.compute(backbone, parameters, task, workspace, slot)
         } catch {
+            if skipDivergence && error.isDivergence { return nil }
             throw error.error(at: "meta-iteration \(i), task \(t)")
         }
     }

@@ -47,9 +47,9 @@ public struct TrainerConfig: Sendable, Equatable, Codable {
         guard innerSteps >= 0 && innerSteps <= 10_000 else { throw bad("innerSteps", innerSteps, "0...10000") }
         guard innerLR.isFinite && innerLR >= 0 else { throw bad("innerLR", innerLR, "a finite number >= 0") }
         guard metaLR.isFinite && metaLR > 0 else { throw bad("metaLR", metaLR, "a finite number > 0") }
-        guard metaBatch >= 1 else { throw bad("metaBatch", metaBatch, "at least 1") }
-        guard supportShots >= 1 else { throw bad("supportShots", supportShots, "at least 1") }
-        guard queryShots >= 1 else { throw bad("queryShots", queryShots, "at least 1") }
+        try checkCount("metaBatch", metaBatch)
+        try checkCount("supportShots", supportShots)
+        try checkCount("queryShots", queryShots)
         guard iterations >= 0 else { throw bad("iterations", iterations, "at least 0") }
     }
 

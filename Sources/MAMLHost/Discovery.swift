@@ -67,7 +67,8 @@ public enum PluginDiscovery {
         extraDirectories: [String] = [],
         environment: [String: String] = ProcessInfo.processInfo.environment,
         workingDirectory: String = FileManager.default.currentDirectoryPath,
-        executableDirectory: String? = PluginDiscovery.executableDirectory()
+        executableDirectory: String? = PluginDiscovery.executableDirectory(),
+        secureExecution: Bool = isSecureExecution()
     ) -> [SearchDirectory] {
         var result: [SearchDirectory] = []
         if let executableDirectory {
@@ -78,7 +79,9 @@ public enum PluginDiscovery {
                                       origin: .workingDirectory))
         // Empty entries ("a::b") are skipped: POSIX would read them as ".", which
         // would load code from wherever the user happens to stand.
-        for entry in (environment[environmentVariable] ?? "").split(separator: ":") where !entry.isEmpty {
+        // In secure execution (setuid/setgid) the caller's environment must not choose code.
+        let pluginPath = secureExecution ? "" : (environment[environmentVariable] ?? "")
+        for entry in pluginPath.split(separator: ":") where !entry.isEmpty {
             result.append(SearchDirectory(path: absolutePath(String(entry), relativeTo: workingDirectory),
                                           origin: .environment))
         }

@@ -28,15 +28,17 @@ let descriptorSizeV1 = MemoryLayout<maml_model_desc>.size
 /// More models than this in one registry means model_count is garbage.
 let maxModelsPerPlugin: UInt32 = 4096
 
-/// Loads and validates the plugin at `candidate.path`.
-func loadPlugin(_ candidate: PluginCandidate) -> LoadOutcome {
+/// Loads and validates the plugin at `candidate.path`, dlopen()ing `loadPath` (default: that path;
+/// the trust policy passes /proc/self/fd/N for a file it verified through descriptor N).
+func loadPlugin(_ candidate: PluginCandidate, loadPath: String? = nil) -> LoadOutcome {
     let path = candidate.path
     func refuse(_ message: String) -> LoadOutcome { .refused(PluginProblem(.error, path: path, message)) }
 
     // MARK: dlopen and the entry symbol
     _ = dlerror()
-    guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-        let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
+    guard let handle = dlopen(loadPath ?? path, RTLD_NOW | RTLD_LOCAL) else {
+        var reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
+        if let loadPath, loadPath != path { reason = reason.replacing(loadPath, with: path) }
         return refuse("cannot load: \(reason)")
     }
     // `handle` is deliberately never closed.

@@ -13,23 +13,51 @@ public struct PluginCatalog: Sendable {
     public private(set) var problems: [PluginProblem] = []
     /// The directories that were searched, in order.
     public private(set) var searchedDirectories: [SearchDirectory] = []
+    /// Files scanned in a child process this time, and files whose scan verdict came from the cache.
+    public private(set) var scansRun = 0
+    public private(set) var scansCached = 0
 
     /// Builds the catalog from the standard search list (executable directory,
     /// ./models, MAML_PLUGIN_PATH, then `extraDirectories`) plus explicit plugin `files`.
-    public static func discover(extraDirectories: [String] = [], files: [String] = []) -> PluginCatalog {
-        load(directories: PluginDiscovery.searchDirectories(extraDirectories: extraDirectories), files: files)
+    public static func discover(extraDirectories: [String] = [], files: [String] = [],
+                                trust: TrustPolicy = TrustPolicy(), scanner: PluginScanner? = nil) -> PluginCatalog {
+        load(directories: PluginDiscovery.searchDirectories(extraDirectories: extraDirectories), files: files,
+             trust: trust, scanner: scanner)
     }
 
     /// Builds the catalog from exactly these directories and files.
     public static func load(directories: [SearchDirectory], files: [String] = [],
-                            workingDirectory: String = FileManager.default.currentDirectoryPath) -> PluginCatalog {
+                            workingDirectory: String = FileManager.default.currentDirectoryPath,
+                            trust: TrustPolicy = .permissionsOnly, scanner: PluginScanner? = nil) -> PluginCatalog {
         var catalog = PluginCatalog()
         catalog.searchedDirectories = directories
         let (candidates, discoveryProblems) = PluginDiscovery.candidates(
             in: directories, files: files, workingDirectory: workingDirectory)
         catalog.problems = discoveryProblems
+        // The trust policy (docs/security.md): a lock that cannot be read refuses everything.
+        let lock: TrustLock?
+        switch trust.activeLock() {
+        case .success(let l): lock = l
+        case .failure(let problem):
+            catalog.problems.append(problem)
+            return catalog
+        }
+        var cache = ScanCache()
+        if let path = scanner?.cachePath {
+            let (loaded, note) = ScanCache.load(path)
+            cache = loaded
+            if let note { catalog.problems.append(PluginProblem(.warning, path: path, note)) }
+        }
+        defer { if let path = scanner?.cachePath { cache.save(path) } }
         for candidate in candidates {
-            switch loadPlugin(candidate) {
+            let admitted: AdmittedPlugin
+            switch trust.admit(candidate, lock: lock) {
+            case .success(let a): admitted = a
+            case .failure(let problem): catalog.problems.append(problem); continue
+            }
+            defer { admitted.release() }
+            if let scanner, !catalog.scanSaysLoad(candidate, admitted, scanner, &cache) { continue }
+            switch loadPlugin(candidate, loadPath: admitted.loadPath) {
             case .ignored: continue
             case .refused(let problem): catalog.problems.append(problem)
             case .loaded(let info, let models, let problems):
@@ -41,6 +69,43 @@ public struct PluginCatalog: Sendable {
         catalog.refuseDuplicateIDs()
         catalog.warnAboutSharedNames()
         return catalog
+    }
+
+    // MARK: Out-of-process scan
+
+    /// The scan verdict for `candidate` (cached, or from a child process): true if the file is a
+    /// plugin the parent may dlopen; otherwise its problems are recorded and it is skipped.
+    private mutating func scanSaysLoad(_ candidate: PluginCandidate, _ admitted: AdmittedPlugin,
+                                       _ scanner: PluginScanner, _ cache: inout ScanCache) -> Bool {
+        let path = candidate.path
+        let sha: String
+        do { sha = try admitted.hash() } catch {
+            problems.append(PluginProblem(.error, path: path, "cannot hash: \(error.message)")); return false
+        }
+        let report: ScanReport
+        if let cached = cache.lookup(path: path, size: admitted.size, mtime: admitted.mtimeNanoseconds, sha256: sha) {
+            report = cached
+            scansCached += 1
+        } else {
+            let scan = scanner.scanInChild(candidate)
+            report = scan.report
+            scansRun += 1
+            if scan.cacheable && (report.sha256 == sha || report.verdict == .crashed) {
+                cache.store(.init(path: path, size: admitted.size, mtimeNanoseconds: admitted.mtimeNanoseconds,
+                                  sha256: sha, report: report))
+            }
+        }
+        if !report.sha256.isEmpty && report.sha256 != sha {
+            problems.append(PluginProblem(.error, path: path, "refused: the file changed while it was being scanned"))
+            return false
+        }
+        switch report.verdict {
+        case .plugin: return true
+        case .ignored: return false
+        case .refused, .crashed:
+            problems += report.problems.map { PluginProblem(.error, path: path, $0) }
+            return false
+        }
     }
 
     // MARK: Duplicates

@@ -22,7 +22,8 @@ struct List: ParsableCommand {
                 jsonObject(["file": .string(p.path), "severity": .string(p.severity == .error ? "error" : "warning"),
                              "message": .string(p.message)])
             }
-            print(jsonObject(["models": .array(models), "problems": .array(problems)]).serialized())
+            let scan = jsonObject(["scanned": .number(Double(catalog.scansRun)), "cached": .number(Double(catalog.scansCached))])
+            print(jsonObject(["models": .array(models), "problems": .array(problems), "scan": scan]).serialized())
             return
         }
         guard !catalog.models.isEmpty else {

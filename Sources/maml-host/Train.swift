@@ -3,6 +3,7 @@ import ArgumentParser
 import MAMLCore
 import MAMLHost
 import MAMLPluginKit
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,6 +25,8 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Append metrics as JSON lines to FILE.", valueName: "FILE")) var log: String?
     @Option(name: .customLong("log-every"), help: "Iterations between metric lines in --log.") var logEvery = 100
     @OptionGroup var validation: ValidationOptions
+    @Option(name: .customLong("on-nan"), help: ArgumentHelp("When a task's loss or gradient is NaN/infinite: stop (write the last good state to --output and exit 1) or skip-task (drop the task from that meta-batch's mean).", valueName: "stop|skip-task"))
+    var onNaN: NonFinitePolicy = .stop
 
     func validate() throws {
         guard iterations >= 0 else { throw ValidationError("--iterations must be at least 0, got \(iterations)") }
@@ -57,12 +60,26 @@ struct Train: ParsableCommand {
               + "\(c.algorithm.rawValue), k=\(c.innerSteps), alpha=\(c.innerLR), meta-batch \(c.metaBatch), "
               + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)")
 
+        trainer.nonFinitePolicy = onNaN
         let metrics = try log.map { try MetricsLog(path: $0) }
+        // SIGINT/SIGTERM: finish the current meta-iteration, write a checkpoint, exit 128 + signal.
+        let signals = StopSignals()
         var selector = try validation.makeSelector(setup: setup, innerLR: c.innerLR, threads: trainer.threads)
         var progress = ProgressReporter(total: iterations, start: trainer.iteration)
-        let t0 = now()
+        let t0 = now(), startIteration = trainer.iteration
         while trainer.iteration < iterations {
-            let result = try trainer.step()
+            if let signal = signals.received {
+                try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
+                print("\ninterrupted by \(signalName(signal)) at iteration \(trainer.iteration): wrote \(output); continue with "
+                      + "`maml-host train --resume \(output) --iterations \(iterations) --output \(output)`")
+                throw ExitCode(128 + signal)
+            }
+            let result = try stepOrSaveLastGoodState(trainer, setup: setup, startIteration: startIteration)
+            if !result.skippedTasks.isEmpty {
+                printError("note: meta-iteration \(result.iteration - 1): skipped diverging task"
+                           + (result.skippedTasks.count == 1 ? " " : "s ") + result.skippedTasks.map(String.init).joined(separator: ", ")
+                           + " (--on-nan skip-task)")
+            }
             progress.update(iteration: result.iteration, loss: result.queryLoss)
             if let metrics, result.iteration % logEvery == 0 || result.iteration == iterations {
                 metrics.write(["iteration": .number(Double(result.iteration)), "query_loss": .number(result.queryLoss),
@@ -85,6 +102,63 @@ struct Train: ParsableCommand {
         }
     }
 }
+
+extension Train {
+    /// One meta-iteration; on a non-finite value, writes the last good state (the step threw
+    /// before touching the parameters) to --output and throws a message saying so.
+    func stepOrSaveLastGoodState(_ trainer: Trainer, setup: Setup, startIteration: Int) throws -> StepResult {
+        do {
+            return try trainer.step()
+        } catch {
+            switch error {
+            case .nonFinite: break
+            case .backbone(let e, _) where e.kind == .numerical: break   // the plugin's MAML_ERR_NUMERICAL
+            default: throw error
+            }
+            let hint = onNaN == .stop ? " (--on-nan skip-task drops diverging tasks instead)" : ""
+            // Nothing done in this run: the last good state is the one it started from (the seeded
+            // initialisation or the resumed checkpoint), so --output is left as it was.
+            guard trainer.iteration > startIteration else {
+                throw CLIError("\(error)\ntraining stopped before completing a meta-iteration; nothing written" + hint)
+            }
+            try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
+            throw CLIError("\(error)\ntraining stopped; the last good state (iteration \(trainer.iteration)) is in \(output)"
+                           + hint)
+        }
+    }
+}
+
+extension NonFinitePolicy: ExpressibleByArgument {}
+
+// MARK: - Stopping on SIGINT / SIGTERM
+
+/// The first SIGINT or SIGTERM is recorded for the training loop to act on between iterations;
+/// the handler then resets itself, so a second one kills at once (checkpoint writes are atomic).
+final class StopSignals {
+    init() {
+        _ = stopSignal.load(ordering: .relaxed)   // initialise the global outside the handler
+        for s in [SIGINT, SIGTERM] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { signal in
+                stopSignal.store(signal, ordering: .relaxed)
+                Glibc.signal(signal, SIG_DFL)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            sigaction(s, &action, nil)
+        }
+        // A parent may hand down a mask blocking them (test runners do): unblock, or they never arrive.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, SIGINT); sigaddset(&mask, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+    }
+
+    /// The signal received, if any.
+    var received: Int32? { let s = stopSignal.load(ordering: .relaxed); return s == 0 ? nil : s }
+}
+
+private let stopSignal = Atomic<Int32>(0)
 
 /// Metrics as JSON lines, flushed per line so a crash loses at most one.
 final class MetricsLog {

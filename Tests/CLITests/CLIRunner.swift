@@ -13,17 +13,15 @@ struct Run {
 let buildDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
 
 /// Runs maml-host with `arguments` in `directory`, with MAML_PLUGIN_PATH cleared so only the
-/// build folder's plugins are found, and `environment` applied on top (nil removes a variable).
+/// build folder's plugins are found, and `environment` applied on top (see testEnvironment;
+/// nil removes a variable).
 func mamlHost(_ arguments: [String], in directory: String = NSTemporaryDirectory(),
-              environment overrides: [String: String?] = [:]) throws -> Run {
+              environment extra: [String: String?] = [:]) throws -> Run {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: buildDirectory + "/maml-host")
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    var environment = ProcessInfo.processInfo.environment
-    environment.removeValue(forKey: "MAML_PLUGIN_PATH")
-    for (key, value) in overrides { environment[key] = value }
-    process.environment = environment
+    process.environment = testEnvironment(extra)
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
@@ -35,6 +33,20 @@ func mamlHost(_ arguments: [String], in directory: String = NSTemporaryDirectory
     return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                stderr: String(decoding: errData, as: UTF8.self))
 }
+
+/// The test process's environment without MAML_PLUGIN_PATH, with the plugin lock and scan cache
+/// in a per-process temporary directory (a developer's own lock file must not change the
+/// results), plus `extra`.
+func testEnvironment(_ extra: [String: String?] = [:]) -> [String: String] {
+    var environment = ProcessInfo.processInfo.environment
+    environment.removeValue(forKey: "MAML_PLUGIN_PATH")
+    environment["XDG_CONFIG_HOME"] = testHome + "/config"
+    environment["XDG_CACHE_HOME"] = testHome + "/cache"
+    for (key, value) in extra { environment[key] = value }
+    return environment
+}
+
+let testHome = NSTemporaryDirectory() + "maml-cli-home-\(getpid())"
 
 /// A fresh empty directory for one test.
 func temporaryDirectory() throws -> String {

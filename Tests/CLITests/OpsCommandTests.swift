@@ -5,21 +5,8 @@ import Testing
 /// The MAMLHostTests fixture plugin, compiled once per test process into its own directory:
 /// good/libgood.so (ops of every type) and dup/libopsdup.so (a duplicate op name).
 private let opsFixtures: Result<(good: String, dup: String), CLIFixtureError> = Result {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
-    let dir = try temporaryDirectory()
-    let variants = [("good", "libgood.so", [String]()), ("dup", "libopsdup.so", ["-DFX_OPS_DUP", "-DFX_TAG=\"-opsdup\""])]
-    for (sub, file, flags) in variants {
-        try FileManager.default.createDirectory(atPath: "\(dir)/\(sub)", withIntermediateDirectories: true)
-        let cc = Process()
-        cc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        cc.arguments = ["cc", "-shared", "-fPIC", "-std=c99", "-fvisibility=hidden", "-I", root + "/Sources/MAMLPluginABI/include"]
-            + flags + ["-o", "\(dir)/\(sub)/\(file)", root + "/Tests/MAMLHostTests/Fixtures/fixture_plugin.c", "-lm"]
-        try cc.run()
-        cc.waitUntilExit()
-        guard cc.terminationStatus == 0 else { throw CLIFixtureError(description: "cc failed: \(cc.arguments!)") }
-    }
-    return ("\(dir)/good", "\(dir)/dup")
+    (try buildFixturePlugin("libgood.so", []),
+     try buildFixturePlugin("libopsdup.so", ["-DFX_OPS_DUP", "-DFX_TAG=\"-opsdup\""]))
 }.mapError { $0 as? CLIFixtureError ?? CLIFixtureError(description: "\($0)") }
 
 struct CLIFixtureError: Error, CustomStringConvertible { var description: String }

@@ -3,19 +3,21 @@
 import Testing
 @testable import MAMLCore
 
-/// Throws a numerical error whenever the first support x of a batch is one of `poison`
-/// (a data property, so it fails on the same tasks whichever instance or thread runs them).
+/// Throws an error of `kind` whenever the first x of a batch is one of `poison` (a data
+/// property, so it fails on the same tasks whichever instance or thread runs them).
+/// `.numerical` is a divergence (what --on-nan skip-task may drop); other kinds are not.
 final class PoisonedBackbone: Backbone {
     let inner = TestBackbone(TanhModel(hidden: 3))
     let poison: Set<UInt32>
-    init(poison: Set<UInt32>) { self.poison = poison }
+    let kind: BackboneError.Kind
+    init(poison: Set<UInt32>, kind: BackboneError.Kind = .invalidArgument) { self.poison = poison; self.kind = kind }
     var parameterCount: Int { inner.parameterCount }
     var inputShape: [Int] { inner.inputShape }
     var outputShape: [Int] { inner.outputShape }
     var lossKind: LossKind { .mse }
     var layout: [ParameterTensor]? { nil }
     var hasExactHVP: Bool { true }
-    func makeReplica() throws(BackboneError) -> any Backbone { PoisonedBackbone(poison: poison) }
+    func makeReplica() throws(BackboneError) -> any Backbone { PoisonedBackbone(poison: poison, kind: kind) }
     func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         try inner.initialParameters(seed: seed, into: params)
     }
@@ -24,7 +26,7 @@ final class PoisonedBackbone: Backbone {
     }
     func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
                          gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
-        if poison.contains(batch.x[0].bitPattern) { throw BackboneError(.invalidArgument, "poisoned task") }
+        if poison.contains(batch.x[0].bitPattern) { throw BackboneError(kind, "poisoned task") }
         return try inner.lossAndGradient(params: params, batch: batch, gradient: gradient)
     }
     func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,

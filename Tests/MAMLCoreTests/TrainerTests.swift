@@ -122,7 +122,7 @@ func makeTrainer(_ config: TrainerConfig = smallConfig, state: TrainerState? = n
     @Test func badConfigurationsAndMismatchesAreRefused() throws {
         var bad = smallConfig; bad.metaBatch = 0
         #expect { try makeTrainer(bad) } throws: { error in
-            (error as? MAMLError) == .invalidConfig("metaBatch = 0, expected at least 1")
+            (error as? MAMLError) == .invalidConfig("metaBatch = 0, expected 1...1000000")
         }
         bad = smallConfig; bad.innerLR = -1
         #expect(throws: MAMLError.self) { try makeTrainer(bad) }

@@ -38,6 +38,10 @@
  *   FX_BAD_LOSS         loss_kind is 7
  *   FX_SHORT_HVP        the hvp table's struct_size does not cover hvp
  *   FX_NO_EXT           no extensions at all
+ *   FX_NAN_AFTER=n      gradients are NaN (status OK) from the (n+1)-th loss_grad call with a gradient on
+ *   FX_NAN_EVERY=n      every n-th loss_grad call with a gradient has a NaN gradient (status OK)
+ *   FX_CRASH_AT_LOAD    a constructor dereferences NULL when the library is loaded (SIGSEGV)
+ *   FX_HANG_AT_LOAD     a constructor never returns when the library is loaded
  *   FX_OPS_BAD_SIGNATURE, FX_OPS_DUP, FX_OPS_NULL_FN, FX_OPS_EMPTY_NAME, FX_OPS_NULL_HELP,
  *   FX_OPS_SHORT        the ops table gains one bad op: signature "u64(u65)", a second
  *                       "flops", fn NULL, name "", help NULL, struct_size short of fn
@@ -62,6 +66,21 @@
 #endif
 #ifndef FX_REQUIRES_MINOR
 #define FX_REQUIRES_MINOR 0
+#endif
+
+/* ------------------------------------------------- misbehaving at load time */
+
+#ifdef FX_CRASH_AT_LOAD
+__attribute__((constructor)) static void crash_at_load(void) {
+    volatile int *volatile nowhere = 0;
+    *nowhere = 1;
+}
+#endif
+#ifdef FX_HANG_AT_LOAD
+#include <unistd.h>
+__attribute__((constructor)) static void hang_at_load(void) {
+    for (;;) pause();
+}
 #endif
 
 /* ------------------------------------------------------------ the instance */
@@ -362,6 +381,17 @@ static maml_status loss_grad(maml_model *m, const float *params, const maml_batc
     if (!isfinite(*loss)) return fail(m, MAML_ERR_NUMERICAL, "non-finite loss");
 #ifdef FX_NAN
     if (grad) grad[0] = NAN; else *loss = NAN; /* the bug: non-finite with MAML_OK */
+#endif
+#if defined(FX_NAN_AFTER) || defined(FX_NAN_EVERY)
+    if (grad) {
+        static unsigned long calls = 0; /* process-wide: injected divergence for the host's --on-nan */
+        calls++;
+#ifdef FX_NAN_AFTER
+        if (calls > FX_NAN_AFTER) grad[0] = NAN;
+#else
+        if (calls % FX_NAN_EVERY == 0) grad[0] = NAN;
+#endif
+    }
 #endif
     return MAML_OK;
 }

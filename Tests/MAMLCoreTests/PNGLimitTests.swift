@@ -1,0 +1,35 @@
+// MARK: - The PNG reader refuses a header that claims an enormous image (before allocating for it)
+
+import Foundation
+import Testing
+@testable import MAMLCore
+
+@Suite struct PNGLimitTests {
+    /// A valid 2x2 PNG whose IHDR then claims `width` x `height` (its CRC fixed up, so libpng reads the header).
+    private func pngClaiming(width: UInt32, height: UInt32) -> [UInt8] {
+        var b = PNGTestWriter.gray8(width: 2, height: 2, gray: [0, 255, 255, 0])
+        for (offset, v) in [(16, width), (20, height)] {
+            for i in 0..<4 { b[offset + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(3 - i))) }
+        }
+        let crc = CRC32.checksum(b[12..<29])       // chunk type + data of IHDR
+        for i in 0..<4 { b[29 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(3 - i))) }
+        return b
+    }
+
+    @Test func aHeaderClaimingAHugeImageIsRefusedNamingTheFileAndSize() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/png-limit-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/huge.png"
+        try PNGTestWriter.write(pngClaiming(width: 100_000, height: 100_000), to: path)
+        #expect {
+            try readGrayPNG(path: path)
+        } throws: { error in
+            "\(error)" == "cannot read \(path) as a PNG image: the header says 100000x100000 pixels, "
+                + "more than the 16384x16384 this reader accepts"
+        }
+        // The same file with its true size still reads (the patching above is sound).
+        try PNGTestWriter.write(pngClaiming(width: 2, height: 2), to: path)
+        #expect(try readGrayPNG(path: path).pixels == [0, 1, 1, 0])
+    }
+}
