@@ -76,7 +76,8 @@ func sha256(_ path: String) throws -> String {
 @Suite struct ZooTests {
     @Test func manifestChecksumsMatchTheShippedFiles() throws {
         let entries = try ZooEntry.all()
-        #expect(entries.map(\.name) == ["mlp-sinusoid-maml", "mlp-sinusoid-pretrain", "conv4-glyphs-maml-1shot"])
+        #expect(entries.map(\.name) == ["mlp-sinusoid-maml", "mlp-sinusoid-pretrain", "conv4-glyphs-maml-1shot",
+                                       "rnn-elman-sine-sequences-maml"])
         for e in entries {
             #expect(try sha256(repositoryRoot + "/models/zoo/" + e.checkpoint) == e.sha256, "\(e.checkpoint)")
         }
