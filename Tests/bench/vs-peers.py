@@ -84,7 +84,7 @@ def measure(name, args):
             rates[label].append(out[key])
             if label == programs[0][0]:
                 for k in ("gflops", "sgemm_gflops", "peak_rss_mib"):
-                    if k in out:
+                    if out.get(k) is not None:
                         extras.setdefault(k, []).append(out[k])
             print(f"{name} round {r + 1} {label}: {out[key]:.3f} meta-it/s", file=sys.stderr)
     med = {k: statistics.median(v) for k, v in rates.items()}
