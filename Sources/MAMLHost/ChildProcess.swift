@@ -76,13 +76,7 @@ public func runChild(_ executable: String, _ arguments: [String], environment: [
     posix_spawnattr_setpgroup(&attributes, 0)
     posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
 
-    var env: [String: String] = [:]
-    var entry = environ
-    while let pointer = entry.pointee {
-        let text = String(cString: pointer)
-        if let eq = text.firstIndex(of: "=") { env[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
-        entry += 1
-    }
+    var env = currentEnvironment()
     for (key, value) in environment { env[key] = value }
 
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
