@@ -8,22 +8,14 @@ import Foundation
 import Testing
 @testable import MAMLCore
 
-/// A small deterministic generator for mutations (SplitMix64).
-struct MutationRNG {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Bounded draws from the library's SplitMix64 (the same sequence as before for the same seed).
+private extension SplitMix64 {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
 }
 
 /// Byte-level mutations: bit flips, random bytes, truncation, insertion, deletion, and
 /// overwriting the checkpoint's length fields (header length at 12, total at 16).
-func mutate(_ input: [UInt8], _ rng: inout MutationRNG) -> [UInt8] {
+func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
     var b = input
     for _ in 0...rng.below(3) {
         let at = rng.below(b.count + 1)
@@ -55,7 +47,7 @@ func mutate(_ input: [UInt8], _ rng: inout MutationRNG) -> [UInt8] {
     @Test func mutatedCheckpointsLoadOrAreRefusedNamingTheFile() throws {
         let seeds = try seedCheckpoints()
         for seed in seeds { #expect(exerciseCheckpoint(seed.bytes) == .accepted, "seed \(seed.name)") }
-        var rng = MutationRNG(state: 6)
+        var rng = SplitMix64(seed: 6)
         var outcomes = [String: Int]()
         for i in 0..<3000 {
             let seed = seeds[i % seeds.count]
@@ -84,7 +76,7 @@ func mutate(_ input: [UInt8], _ rng: inout MutationRNG) -> [UInt8] {
                      #"{"ways": 5, "classes": 20, "size": 8, "seed": 18446744073709551615}"#,
                      #"{"amplitude": [0.1, 5], "dt": 0.3, "frequency": [0.5, 2], "length": 20, "predict": "every"}"#,
                      #"{"algorithm": "maml", "innerSteps": 5, "innerLR": 0.01, "metaLR": 0.001, "metaBatch": 25, "supportShots": 10, "queryShots": 10, "iterations": 70000, "seed": 0, "optimizer": "adam"}"#]
-        var rng = MutationRNG(state: 7)
+        var rng = SplitMix64(seed: 7)
         var refused = 0
         for i in 0..<2000 {
             let text = String(decoding: mutate(Array(seeds[i % seeds.count].utf8), &rng), as: UTF8.self)
