@@ -373,19 +373,22 @@ struct CheckSubject {
             + (unchecked > 0 ? "; \(unchecked) not checked: over half the time budget (--timeout)" : "") + notes
     }
 
+    /// Random directions first; when kinks leave every one inconclusive, head directions
+    /// and symmetry (ConformanceHVP.swift).
     func hvp() throws -> String {
         var agreed: [Double] = [], inconclusive = 0
+        var head = HeadHVPResult(), headChecked = 0, noHead = false
         let notes = try forEachConfig { b, _ in
             guard b.hasExactHVP else { return }
             let theta = try b.initial(seed: 0)
+            let data = CheckData(backbone: b, n: batchSize, seed: 1)
             step("hvp against finite differences of gradients")
-            var verdicts = try checkHVP(b, theta: theta, data: CheckData(backbone: b, n: batchSize, seed: 1), seed: 4,
-                                        deadline: numericsDeadline)
-            if verdicts.allSatisfy({ if case .inconclusive = $0 { return true } else { return false } }) {
+            var verdicts = try checkHVP(b, theta: theta, data: data, seed: 4, deadline: numericsDeadline)
+            if verdicts.allSatisfy(\.isInconclusive) {
                 // Fewer examples, fewer kinks: try once more on a single example.
                 step("hvp against finite differences of gradients, one example")
-                verdicts = try checkHVP(b, theta: theta, data: CheckData(backbone: b, n: 1, seed: 1), seed: 5,
-                                        deadline: numericsDeadline)
+                verdicts += try checkHVP(b, theta: theta, data: CheckData(backbone: b, n: 1, seed: 1), seed: 5,
+                                         deadline: numericsDeadline)
             }
             for verdict in verdicts {
                 switch verdict {
@@ -394,12 +397,34 @@ struct CheckSubject {
                 case .inconclusive: inconclusive += 1
                 }
             }
+            guard !verdicts.contains(where: \.isAgreement) else { return }
+            step("hvp along head directions against finite differences of gradients, then symmetry")
+            guard let result = try checkHVPThroughHead(b, theta: theta, data: data, seed: 6,
+                                                       deadline: numericsDeadline) else { noHead = true; return }
+            if let failure = result.failure { throw CheckFailure(failure) }
+            headChecked += 1
+            head.agreed += result.agreed; head.inconclusive += result.inconclusive
+            head.headPairs += result.headPairs; head.randomPairs += result.randomPairs
+            head.worstAsymmetry = max(head.worstAsymmetry, result.worstAsymmetry)
         }
-        guard !agreed.isEmpty else {
-            throw Inconclusive("the finite differences of gradients never settle (ReLU/max-pool kinks at this size?): no direction could be checked\(notes)")
+        guard !agreed.isEmpty || !head.agreed.isEmpty else {
+            let instead = noHead ? "; the layout marks no \"head\" tensor to check along instead"
+                : headChecked > 0 || head.inconclusive > 0 ? "; nor along the head tensors" : ""
+            throw Inconclusive("the finite differences of gradients never settle (ReLU/max-pool kinks at this size?): no direction could be checked\(instead)\(notes)")
         }
-        return "\(agreed.count) directions agree, worst relative error \(sci(agreed.max()!))"
-            + (inconclusive > 0 ? "; \(inconclusive) inconclusive (kinks)" : "") + notes
+        var parts: [String] = []
+        if !agreed.isEmpty {
+            parts.append("\(agreed.count) directions agree, worst relative error \(sci(agreed.max()!))")
+        }
+        if head.agreed.isEmpty {
+            if inconclusive > 0 { parts.append("\(inconclusive) inconclusive (kinks)") }
+        } else {
+            parts.append("random directions cross ReLU/max-pool kinks (\(inconclusive) inconclusive)")
+            parts.append("\(head.agreed.count) head directions agree with finite differences (worst relative error \(sci(head.agreed.max()!)))"
+                + (head.inconclusive > 0 ? ", \(head.inconclusive) inconclusive" : ""))
+            parts.append("symmetry u·Hv = v·Hu holds for \(head.headPairs) head x random and \(head.randomPairs) random x random pairs (worst relative difference \(sci(head.worstAsymmetry)))")
+        }
+        return parts.joined(separator: "; ") + notes
     }
 
     func batchDuplication() throws -> String {

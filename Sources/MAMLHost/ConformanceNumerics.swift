@@ -42,7 +42,7 @@ import Glibc
 // gradient passes, and one off by 2% or more fails (its error exceeds 1% plus a
 // noise of at most 0.5%). HVPs use the same rule on vectors, with a fixed noise
 // bound of 32 ulps of the gradients: ||(g+ - g-)/(2h) - H u||_2 against the
-// norms (see checkHVP for kinks).
+// norms (ConformanceHVP.swift: kinks, head directions, symmetry).
 
 let finiteDifferenceSteps: [Double] = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4]
 let finiteDifferenceRelativeTolerance = 1e-2
@@ -189,7 +189,7 @@ func testDirections(theta: [Float], gradient: [Float], layout: [ParameterTensor]
 }
 
 /// theta + h u and theta - h u in float32.
-private func steppedPair(_ theta: [Float], _ u: [Double], _ h: Double) -> ([Float], [Float]) {
+func steppedPair(_ theta: [Float], _ u: [Double], _ h: Double) -> ([Float], [Float]) {
     (zip(theta, u).map { Float(Double($0) + h * $1) }, zip(theta, u).map { Float(Double($0) - h * $1) })
 }
 
@@ -273,76 +273,6 @@ private func hint(_ ratio: Double) -> String {
     if abs(ratio + 1) < 0.05 { return "; the gradient has the wrong sign" }
     if ratio.isFinite && ratio > 0 { return "; the gradient is off by a factor \(sci(ratio))" }
     return ""
-}
-
-// MARK: - Hessian-vector product
-
-/// The verdict on one HVP direction.
-enum HVPVerdict { case agrees(Double), disagrees(String), inconclusive }
-
-/// Checks the exact HVP against central differences of gradients along three
-/// random directions. ReLU and max-pool kinks make gradients jump: a central
-/// difference that straddles kinks measures something else than the (almost
-/// everywhere) Hessian the plugin returns, at every step size. So a direction
-/// counts as a disagreement only when the finite differences themselves are
-/// consistent (two successive steps agree within 5%) and the HVP does not
-/// match them; when they are not, the direction is inconclusive. After `deadline`,
-/// once a direction agreed, no more are started (fewer verdicts come back).
-func checkHVP(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: UInt64,
-              deadline: ContinuousClock.Instant? = nil) throws(BackboneError) -> [HVPVerdict] {
-    let s = parameterScales(theta)
-    var rng = RandomGenerator(seed: seed)
-    var verdicts: [HVPVerdict] = []
-    directions: for k in 1...3 {
-        if let deadline, ContinuousClock.now > deadline,
-           verdicts.contains(where: { if case .agrees = $0 { return true } else { return false } }) {
-            break
-        }
-        let w = theta.indices.map { _ in rng.normal() }
-        let top = w.reduce(0.0) { max($0, abs($1)) }
-        let u = zip(w, s).map { $0 / top * $1 }
-        let hv = try b.hvp(theta, data, u.map { Float($0) }).map(Double.init)
-        let normA = hv.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
-        var estimates: [[Double]] = []
-        var best = (relative: Double.infinity, normF: 0.0)
-        for h in finiteDifferenceSteps {
-            let (plus, minus) = steppedPair(theta, u, h)
-            let (_, gp) = try b.lossGrad(plus, data)
-            let (_, gm) = try b.lossGrad(minus, data)
-            var estimate = [Double](repeating: 0, count: theta.count)
-            var normG = 0.0
-            for i in theta.indices {
-                estimate[i] = (Double(gp[i]) - Double(gm[i])) / (2 * h)
-                normG += Double(gp[i]) * Double(gp[i]) + Double(gm[i]) * Double(gm[i])
-            }
-            let normF = estimate.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
-            let error = distance(estimate, hv)
-            let scale = max(normA, normF)
-            let noise = float32NoiseUlps * 2 * normG.squareRoot() / (2 * h)
-            let tolerance = finiteDifferenceRelativeTolerance * scale + noise
-            let quiet = noise <= quietFraction * finiteDifferenceRelativeTolerance * scale
-            if quiet && error <= tolerance { verdicts.append(.agrees(scale > 0 ? error / scale : 0)); continue directions }
-            guard quiet else { continue }
-            if scale > 0 && error / scale < best.relative { best = (error / scale, normF) }
-            estimates.append(estimate)
-        }
-        // Smooth at this scale if two successive estimates agree within 5%.
-        let consistent = zip(estimates, estimates.dropFirst()).contains { a, c in
-            let na = a.reduce(0.0) { $0 + $1 * $1 }.squareRoot(), nc = c.reduce(0.0) { $0 + $1 * $1 }.squareRoot()
-            return distance(a, c) <= 0.05 * max(na, nc)
-        }
-        guard consistent else { verdicts.append(.inconclusive); continue }
-        verdicts.append(.disagrees("""
-            random direction \(k): ||H v|| from maml.hvp/1 is \(sci(normA)), from finite differences of gradients \
-            \(sci(best.normF)) (norm ratio \(sci(best.normF > 0 ? normA / best.normF : .nan)); relative error \
-            \(sci(best.relative)) at the best of steps 1e-2 ... 1e-4, where the finite differences agree with each other)
-            """))
-    }
-    return verdicts
-}
-
-private func distance(_ a: [Double], _ b: [Double]) -> Double {
-    zip(a, b).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
 }
 
 // MARK: - Loss from forward outputs

@@ -30,17 +30,20 @@ func expectCheckPasses(_ target: String, mayBeSkipped: Set<String> = [], options
 struct CheckCommandTests {
     // One at a time, on the default configs (the schema examples include an 84x84 conv4: minutes
     // in a debug build), with a --timeout long enough for a debug build on a loaded shared
-    // machine (hangs are tested on the broken fixture). The CNN's HVP may be skipped: its
-    // max-pool and ReLU kinks can keep every direction inconclusive.
+    // machine (hangs are tested on the broken fixture). The CNN's max-pool and ReLU kinks keep
+    // every random HVP direction inconclusive: its hvp check passes through head directions.
     @Test("every bundled plugin passes, every check reported once", .serialized, arguments: ["mlp", "rnn", "cnn"])
     func bundledPluginPasses(model: String) throws {
-        let checks = try expectCheckPasses(model, mayBeSkipped: model == "cnn" ? ["hvp"] : [],
-                                           options: ["--defaults-only", "--timeout", "1200"])
+        let checks = try expectCheckPasses(model, options: ["--defaults-only", "--timeout", "1200"])
         #expect(checks.dropFirst(2).allSatisfy { $0["model"] as? String == "org.mamlzoo.\(model)" })
         // --defaults-only: the per-config checks saw one config; create-examples still made every example.
         let detail = { (name: String) in checks.first { $0["check"] as? String == name }?["detail"] as? String }
         #expect(detail("param-count") == "constant on every config (1)")
         #expect(detail("create-examples") == "3 example configs created")
+        if model == "cnn" {
+            #expect(detail("hvp")?.contains("head directions agree with finite differences") == true, "\(detail("hvp") ?? "")")
+            #expect(detail("hvp")?.contains("symmetry u·Hv = v·Hu holds") == true)
+        }
     }
 
     @Test("the table: one row per check, a summary line, exit 1 when a check fails")

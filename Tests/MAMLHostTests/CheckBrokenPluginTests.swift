@@ -111,6 +111,30 @@ struct CheckBrokenPluginTests {
             == ["create-examples", "create-examples"])
     }
 
+    // The kinked ReLU model: random HVP directions are inconclusive (they straddle kinks at every
+    // step), so the hvp check goes through head directions and symmetry, and must still catch an
+    // HVP wrong only in the hidden rows, by a factor everywhere, or only for non-head directions.
+    @Test("a ReLU model's HVP is checked along head directions and by symmetry; each wrong HVP fails hvp alone",
+          arguments: kinkedVariants.map(\.file))
+    func kinkedHVP(file: String) throws {
+        let variant = try #require(kinkedVariants.first { $0.file == file })
+        let run = try CheckRun([try fixtures().kinked + "/" + file], timeout: 60)
+        let hvp = try #require(run.detail("hvp").first)
+        guard let failure = variant.failure else {
+            #expect(run.termination == .exited(0), "\(run.stdout)\n\(run.stderr)")
+            #expect(run.failures.isEmpty, "\(run.failures)")
+            #expect(run.checks.first { $0["check"] as? String == "hvp" }?["result"] as? String == "pass")
+            #expect(hvp.hasPrefix("random directions cross ReLU/max-pool kinks (6 inconclusive); 3 head directions agree"), "\(hvp)")
+            #expect(hvp.contains("symmetry u·Hv = v·Hu holds for 9 head x random and 3 random x random pairs"), "\(hvp)")
+            return
+        }
+        #expect(run.termination == .exited(1), "\(run.stderr)")
+        #expect(run.failures.map(\.check) == ["hvp"], "only hvp fails: \(run.failures)")
+        #expect(hvp.contains(failure), "\(hvp)")
+        if file != "libkinkedasym.so" { #expect(hvp.hasPrefix("head direction 1 (it moves only"), "\(hvp)") }
+        else { #expect(hvp.hasPrefix("symmetry: for head direction 1 u and random direction 1 v"), "\(hvp)") }
+    }
+
     @Test("a file that is not a plugin fails entry and skips the rest; the checker exits 1")
     func notAPlugin() throws {
         let run = try CheckRun([try fixtures().corpusFile("garbage.so")], timeout: 30)

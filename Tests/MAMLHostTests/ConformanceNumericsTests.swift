@@ -64,6 +64,35 @@ struct ConformanceNumericsTests {
         }
     }
 
+    @Test("head directions and symmetry: an exact HVP passes, a halved one fails its first head direction")
+    func headStageOnLinearModels() throws {
+        for name in ["linreg", "logreg"] {   // every tensor of the fixture is "head": a linear model has no body
+            let b = try model(name)
+            let theta = try b.initial(seed: 0), data = CheckData(backbone: b, n: 8, seed: 1)
+            let good = try #require(try checkHVPThroughHead(b, theta: theta, data: data, seed: 6))
+            #expect(good.failure == nil && good.agreed.count == 3 && good.inconclusive == 0)
+            #expect(good.headPairs == 9 && good.randomPairs == 3)
+            #expect(good.worstAsymmetry < 1e-4, "exact products of a symmetric H: only rounding")
+            let halved = try model(name, file: "libhvpwrong.so")
+            let bad = try #require(try checkHVPThroughHead(halved, theta: theta, data: data, seed: 6))
+            #expect(bad.failure?.hasPrefix("head direction 1 (it moves only the layout's \"head\" tensors") == true)
+            #expect(bad.failure?.contains("norm ratio 0.5") == true, "\(bad.failure ?? "")")
+        }
+    }
+
+    @Test("the ReLU fixture: every random HVP direction is inconclusive; head directions settle")
+    func kinkedFixture() throws {
+        let path = try fixtures().kinked + "/libkinked.so"
+        let entry = try PluginCatalog.load(directories: [], files: [path]).model(named: "org.test.kinked")
+        let b = try PluginBackbone(model: entry, config: "{}")
+        let theta = try b.initial(seed: 0), data = CheckData(backbone: b, n: 8, seed: 1)
+        let verdicts = try checkHVP(b, theta: theta, data: data, seed: 4)
+        #expect(verdicts.count == 3 && verdicts.allSatisfy(\.isInconclusive), "\(verdicts)")
+        let head = try #require(try checkHVPThroughHead(b, theta: theta, data: data, seed: 6))
+        #expect(head.failure == nil && head.agreed.count == 3, "\(head)")
+        #expect(head.agreed.allSatisfy { $0 < 1e-2 })
+    }
+
     @Test("the measured float32 noise bound is at least 4 ulps of the loss and small for a linear model")
     func lossNoiseBound() throws {
         let b = try model("linreg")

@@ -62,6 +62,15 @@ let brokenVariants: [(file: String, flags: [String], failingCheck: String)] = [
     ("libnomessage.so", ["-DFX_NO_MESSAGE", tag("-nomessage")], "last-error"),
 ]
 
+/// The ReLU model of Fixtures/kinked_plugin.c, whose random HVP directions all cross kinks:
+/// file, -D flags, and for the broken ones what the hvp check's failure must say.
+let kinkedVariants: [(file: String, flags: [String], failure: String?)] = [
+    ("libkinked.so", [], nil),
+    ("libkinkedhidden.so", ["-DFX_HVP_HIDDEN_SCALE", tag("-hidden")], "tensor 'hidden.bias' (body) are off the most (norm ratio 1.5)"),
+    ("libkinkedscale.so", ["-DFX_HVP_SCALE", tag("-scale")], "norm ratio 1.5"),
+    ("libkinkedasym.so", ["-DFX_HVP_ASYM", tag("-asym")], "u . (H v) is"),
+]
+
 /// Plugins with one bad op appended to the good ops table (their own directory, so the
 /// corpus tests are unaffected: an ops table is only read when asked for).
 let opsVariants: [(file: String, flags: [String])] = [
@@ -90,6 +99,8 @@ struct BuiltFixtures: Sendable {
     var broken: String
     /// The opsVariants.
     var ops: String
+    /// The kinkedVariants.
+    var kinked: String
 
     func corpusFile(_ name: String) -> String { corpus + "/" + name }
 }
@@ -158,9 +169,10 @@ private func buildFixtures() throws -> BuiltFixtures {
     let root = URL(fileURLWithPath: NSTemporaryDirectory())
         .appendingPathComponent("maml-host-fixtures-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
     let fixtures = BuiltFixtures(root: root, corpus: root + "/corpus", links: root + "/links",
-                                 executable: root + "/exe", broken: root + "/broken", ops: root + "/ops")
+                                 executable: root + "/exe", broken: root + "/broken", ops: root + "/ops",
+                                 kinked: root + "/kinked")
     for directory in [fixtures.corpus, fixtures.links, fixtures.executable, fixtures.ops, fixtures.corpus + "/dir.so",
-                      fixtures.broken] {
+                      fixtures.broken, fixtures.kinked] {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -174,6 +186,9 @@ private func buildFixtures() throws -> BuiltFixtures {
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.broken + "/" + variant.file, source, "-lm"])
     } + opsVariants.map { variant in
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.ops + "/" + variant.file, source, "-lm"])
+    } + kinkedVariants.map { variant in
+        try CompilerRun(cc, common + variant.flags + ["-o", fixtures.kinked + "/" + variant.file,
+                                                      FixturePaths.sourceDirectory + "/kinked_plugin.c", "-lm"])
     }
     var failures: [String] = []
     for run in runs {
