@@ -102,7 +102,7 @@ func checkHVP(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: UInt64
     var verdicts: [HVPVerdict] = []
     for k in 1...3 {
         if let deadline, ContinuousClock.now > deadline, verdicts.contains(where: \.isAgreement) { break }
-        let u = scaledDirection(theta.indices.map { _ in rng.normal() }, scales: s)
+        guard let u = scaledDirection(theta.indices.map { _ in rng.normal() }, scales: s) else { continue }
         verdicts.append(try probeHVP(b, theta: theta, data: data, u: u, name: "random direction \(k)").verdict)
     }
     return verdicts
@@ -137,7 +137,8 @@ func checkHVPThroughHead(_ b: PluginBackbone, theta: [Float], data: CheckData, s
         if !verified.isEmpty, let deadline, ContinuousClock.now > deadline { break }
         var w = [Double](repeating: 0, count: theta.count)
         for tensor in head { for i in tensor.offset..<(tensor.offset + tensor.count) { w[i] = rng.normal() } }
-        let probe = try probeHVP(b, theta: theta, data: data, u: scaledDirection(w, scales: s), name: "head direction \(k)",
+        guard let u = scaledDirection(w, scales: s) else { continue }   // head tensors of size 0
+        let probe = try probeHVP(b, theta: theta, data: data, u: u, name: "head direction \(k)",
                                  note: " (it moves only the layout's \"head\" tensors: no ReLU or max-pool kink lies along it)")
         switch probe.verdict {
         case .agrees(let relative): result.agreed.append(relative); verified.append(probe)
@@ -149,7 +150,8 @@ func checkHVPThroughHead(_ b: PluginBackbone, theta: [Float], data: CheckData, s
 
     var randoms: [HVPProbe] = []
     for k in 1...3 {
-        let v = scaledDirection(theta.indices.map { _ in rng.normal() }, scales: s).map { Float($0) }
+        guard let u = scaledDirection(theta.indices.map { _ in rng.normal() }, scales: s) else { continue }
+        let v = u.map { Float($0) }
         randoms.append(HVPProbe(name: "random direction \(k)", v: v, hv: try b.hvp(theta, data, v), verdict: .inconclusive))
     }
     var pairs: [(HVPProbe, HVPProbe)] = verified.flatMap { u in randoms.map { (u, $0) } }
@@ -183,12 +185,6 @@ func checkHVPThroughHead(_ b: PluginBackbone, theta: [Float], data: CheckData, s
 extension HVPVerdict {
     var isAgreement: Bool { if case .agrees = self { return true } else { return false } }
     var isInconclusive: Bool { if case .inconclusive = self { return true } else { return false } }
-}
-
-/// w scaled per parameter (u_i = w_i / max |w| * s_i), as every check direction.
-private func scaledDirection(_ w: [Double], scales s: [Double]) -> [Double] {
-    let top = w.reduce(0.0) { max($0, abs($1)) }
-    return top > 0 ? zip(w, s).map { $0 / top * $1 } : w
 }
 
 /// "; the rows of tensor 'x' (role) are off the most (norm ratio r)" when the layout

@@ -165,16 +165,19 @@ func parameterScales(_ theta: [Float]) -> [Double] {
     return theta.map { max(abs(Double($0)) + rms, 1e-3) }
 }
 
+/// w scaled per parameter (u_i = w_i / max |w| * s_i), as every check direction; nil when w is 0.
+func scaledDirection(_ w: [Double], scales s: [Double]) -> [Double]? {
+    let top = w.reduce(0.0) { max($0, abs($1)) }
+    guard top > 0 else { return nil }
+    return zip(w, s).map { $0 / top * $1 }
+}
+
 /// Scaled directions to test, each with a name for messages.
 func testDirections(theta: [Float], gradient: [Float], layout: [ParameterTensor]?,
                     seed: UInt64) -> [(name: String, u: [Double])] {
     let s = parameterScales(theta)
     var rng = RandomGenerator(seed: seed)
-    func scaled(_ w: [Double]) -> [Double]? {
-        let top = w.reduce(0.0) { max($0, abs($1)) }
-        guard top > 0 else { return nil }
-        return zip(w, s).map { $0 / top * $1 }
-    }
+    func scaled(_ w: [Double]) -> [Double]? { scaledDirection(w, scales: s) }
     var result: [(String, [Double])] = []
     if let u = scaled(zip(gradient, s).map { Double($0) * $1 }) { result.append(("along the gradient", u)) }
     for k in 1...3 {
