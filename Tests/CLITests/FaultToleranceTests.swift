@@ -109,7 +109,8 @@ struct FaultToleranceTests {
         let plugins = try buildFixturePlugin("libnanafter.so", ["-DFX_NAN_AFTER=80", "-DFX_TAG=\"-nanafter\""])
         let dir = try temporaryDirectory()
         let args = ["train", "--plugin-dir", plugins, "--model", "linreg-nanafter", "--config", "{\"inputs\":1,\"outputs\":1}",
-                    "--meta-batch", "4", "--iterations", "30", "--checkpoint-every", "4", "--output", "n.ckpt"]
+                    "--meta-batch", "4", "--iterations", "30", "--checkpoint-every", "4", "--output", "n.ckpt",
+                    "--threads", "1"]   // the fixture's call counter is process-wide: one worker keeps call order fixed
         let run = try mamlHost(args, in: dir)
         #expect(run.status == 1)
         #expect(run.stderr.contains("meta-iteration 10, task 0"), "\(run.stderr)")
@@ -125,7 +126,8 @@ struct FaultToleranceTests {
         let plugins = try buildFixturePlugin("libnanevery.so", ["-DFX_NAN_EVERY=7", "-DFX_TAG=\"-nanevery\""])
         let dir = try temporaryDirectory()
         let args = ["train", "--plugin-dir", plugins, "--model", "linreg-nanevery", "--config", "{\"inputs\":1,\"outputs\":1}",
-                    "--meta-batch", "4", "--iterations", "6", "--output", "s.ckpt"]
+                    "--meta-batch", "4", "--iterations", "6", "--output", "s.ckpt",
+                    "--threads", "1"]   // the fixture's call counter is process-wide: one worker keeps call order fixed
         let stop = try mamlHost(args, in: dir)
         #expect(stop.status == 1 && stop.stderr.contains("meta-iteration 0, task 3"), "\(stop.stderr)")
         let skip = try mamlHost(args + ["--on-nan", "skip-task"], in: dir)

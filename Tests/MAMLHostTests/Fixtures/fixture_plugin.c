@@ -384,7 +384,7 @@ static maml_status loss_grad(maml_model *m, const float *params, const maml_batc
 #endif
 #if defined(FX_NAN_AFTER) || defined(FX_NAN_EVERY)
     if (grad) {
-        static unsigned long calls = 0; /* process-wide: injected divergence for the host's --on-nan */
+        static unsigned long calls = 0; /* process-wide and unsynchronised: tests using it run --threads 1 */
         calls++;
 #ifdef FX_NAN_AFTER
         if (calls > FX_NAN_AFTER) grad[0] = NAN;
