@@ -24,14 +24,14 @@ public enum MetaAlgorithm: String, Sendable, Codable, CaseIterable {
 
 // MARK: - Workspace
 
-/// Preallocated buffers for one worker: k + 1 inner iterates, gradient, v, Hv and
-/// finite-difference scratch, all P floats. Used by one thread at a time.
+/// Preallocated buffers for one worker: the k inner iterates theta_1 ... theta_k (theta_0
+/// is the shared parameters, read in place), gradient, Hv and finite-difference scratch,
+/// all P floats; v is built in the caller's output. Used by one thread at a time.
 public final class MetaWorkspace {
     public let parameterCount: Int
     public let innerSteps: Int
-    let iterates: FloatBuffer       // (innerSteps + 1) * P: theta_0 ... theta_k
+    let iterates: FloatBuffer       // innerSteps * P: theta_1 ... theta_k
     let gradient: FloatBuffer
-    let v: FloatBuffer
     let hv: FloatBuffer
     let fdTheta: FloatBuffer
     let fdGradient: FloatBuffer
@@ -39,14 +39,15 @@ public final class MetaWorkspace {
     /// Buffers for `parameterCount` parameters and up to `innerSteps` inner steps.
     public init(parameterCount: Int, innerSteps: Int) {
         self.parameterCount = parameterCount; self.innerSteps = innerSteps
-        iterates = FloatBuffer((innerSteps + 1) * parameterCount)
-        gradient = FloatBuffer(parameterCount); v = FloatBuffer(parameterCount)
+        iterates = FloatBuffer(innerSteps * parameterCount)
+        gradient = FloatBuffer(parameterCount)
         hv = FloatBuffer(parameterCount)
         fdTheta = FloatBuffer(parameterCount); fdGradient = FloatBuffer(parameterCount)
     }
 
+    /// theta_j for j in 1...innerSteps.
     @inline(__always) func iterate(_ j: Int) -> UnsafeMutablePointer<Float> {
-        iterates.block(j, size: parameterCount)
+        iterates.block(j - 1, size: parameterCount)
     }
 }
 
@@ -87,22 +88,25 @@ public struct MetaLearner: Sendable, Equatable {
             return try lossOnly(backbone, parameters.baseAddress!, task.query, n, .query)
         }
 
-        // Inner loop: theta_{j+1} = theta_j - alpha * grad L_S(theta_j).
-        copyVector(parameters.baseAddress!, to: ws.iterate(0), count: n)
+        // Inner loop: theta_{j+1} = theta_j - alpha * grad L_S(theta_j). theta_0 is read in
+        // place (no copy: tasks only read the shared parameters).
+        let theta0 = parameters.baseAddress!
+        @inline(__always) func theta(_ j: Int) -> UnsafePointer<Float> { j == 0 ? theta0 : UnsafePointer(ws.iterate(j)) }
         let g = ws.gradient.base
         for j in 0..<innerSteps {
-            _ = try lossAndGradient(backbone, ws.iterate(j), task.support, g, n, .support(step: j))
-            addScaled(ws.iterate(j), -innerLR, g, into: ws.iterate(j + 1), count: n)
+            _ = try lossAndGradient(backbone, theta(j), task.support, g, n, .support(step: j))
+            addScaled(theta(j), -innerLR, g, into: ws.iterate(j + 1), count: n)
         }
 
-        // v = grad L_Q(theta_k); then v <- (I - alpha H_S(theta_j)) v for j = k-1 ... 0.
-        let v = ws.v.base
-        let queryLoss = try lossAndGradient(backbone, ws.iterate(innerSteps), task.query, v, n, .query)
+        // v = grad L_Q(theta_k); then v <- (I - alpha H_S(theta_j)) v for j = k-1 ... 0,
+        // built in the output itself.
+        let v = out
+        let queryLoss = try lossAndGradient(backbone, theta(innerSteps), task.query, v, n, .query)
         if algorithm == .maml {
             let hv = ws.hv.base
             for j in stride(from: innerSteps - 1, through: 0, by: -1) {
                 do {
-                    try hessianVectorProduct(backbone: backbone, params: ws.iterate(j), batch: task.support,
+                    try hessianVectorProduct(backbone: backbone, params: theta(j), batch: task.support,
                                              vector: v, output: hv, count: n, scratchTheta: ws.fdTheta.base,
                                              scratchGradient: ws.fdGradient.base)
                 } catch {
@@ -113,10 +117,9 @@ public struct MetaLearner: Sendable, Equatable {
                 guard (backbone.checksFiniteness && backbone.hasExactHVP) || allFinite(hv, count: n) else {
                     throw .nonFinite(TaskStage.hvp(step: j).description)
                 }
-                for i in 0..<n { v[i] -= innerLR * hv[i] }
+                addScaled(v, -innerLR, hv, into: v, count: n)
             }
         }
-        copyVector(v, to: out, count: n)
         return queryLoss
     }
 }

@@ -8,6 +8,10 @@
 //           shuffle blocks and the NN path runs; for narrow C (n < 8) or large B,
 //           2 x 4 tiles of dot products over p, reduced together by shuffles.
 //   TT      plain loops (no backbone uses it).
+//   n == 1  any transpose: a matrix-vector product (dense heads with one output and
+//           their gradients): dot products of A's rows, or A's rows scaled and summed.
+//           Through the tiles above it ran 8 lanes for 1 (40x1x10 TN: 374 -> 86 ns).
+//   k == 1  NT with B one contiguous row needs no transpose (an outer product).
 // Summation order is fixed by the shapes alone (no threads, no run-time blocking),
 // so a given build gives bit-identical results run to run.
 #include "maml_kernels.h"
@@ -103,6 +107,80 @@ AI void rowbcast(long m, long n, long k, float alpha, const float *a, long ai, l
     }
 }
 
+// MARK: - n == 1: matrix-vector products
+
+/// c[i * ldc] = alpha * sum_p A(i, p) x[p * xs] + beta * c[i * ldc] for A row-major (m x k, stride lda):
+/// four rows at a time, vectors along p, one horizontal sum per row.
+AI void gemv_rows(long m, long k, float alpha, const float *a, long lda, const float *x, long xs,
+                  float beta, float *c, long ldc) {
+    float xt[TAIL_STACK_ROWS];
+    if (xs != 1 && k <= TAIL_STACK_ROWS) {  // gather x once so the vector loop reads it contiguously
+        for (long p = 0; p < k; p++) xt[p] = x[p * xs];
+        x = xt; xs = 1;
+    }
+    long i = 0;
+    if (xs == 1)
+        for (; i + 4 <= m; i += 4) {
+            const float *a0 = a + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+            v8 s0 = splat(0), s1 = s0, s2 = s0, s3 = s0;
+            long p = 0;
+            for (; p + 8 <= k; p += 8) {
+                v8 xv = ld8(x + p);
+                s0 += ld8(a0 + p) * xv; s1 += ld8(a1 + p) * xv; s2 += ld8(a2 + p) * xv; s3 += ld8(a3 + p) * xv;
+            }
+            // Pairwise: [s0 s1] -> [s0+s1 halves] ..., then the four sums in lanes 0..3.
+            v8 u01 = __builtin_shufflevector(s0, s1, 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(s0, s1, 1, 9, 3, 11, 5, 13, 7, 15);
+            v8 u23 = __builtin_shufflevector(s2, s3, 0, 8, 2, 10, 4, 12, 6, 14) + __builtin_shufflevector(s2, s3, 1, 9, 3, 11, 5, 13, 7, 15);
+            v8 w = __builtin_shufflevector(u01, u23, 0, 1, 8, 9, 4, 5, 12, 13) + __builtin_shufflevector(u01, u23, 2, 3, 10, 11, 6, 7, 14, 15);
+            float r[4] = {w[0] + w[4], w[1] + w[5], w[2] + w[6], w[3] + w[7]};
+            for (; p < k; p++) {
+                const float xp = x[p];
+                r[0] += a0[p] * xp; r[1] += a1[p] * xp; r[2] += a2[p] * xp; r[3] += a3[p] * xp;
+            }
+            for (int q = 0; q < 4; q++) c[(i + q) * ldc] = fin1(r[q], alpha, beta, c + (i + q) * ldc);
+        }
+    for (; i < m; i++) {
+        const float *ar = a + i * lda;
+        long p = 0;
+        float s = 0;
+        if (xs == 1) {
+            v8 sv = splat(0);
+            for (; p + 8 <= k; p += 8) sv += ld8(ar + p) * ld8(x + p);
+            s = ((sv[0] + sv[4]) + (sv[1] + sv[5])) + ((sv[2] + sv[6]) + (sv[3] + sv[7]));
+        }
+        for (; p < k; p++) s += ar[p] * x[p * xs];
+        c[i * ldc] = fin1(s, alpha, beta, c + i * ldc);
+    }
+}
+
+/// c[i * ldc] = alpha * sum_p A(p, i) x[p * xs] + beta * c[i * ldc] for A^T stored row-major
+/// (k x m, stride lda): rows of A scaled and accumulated, vectors along i.
+AI void gemv_cols(long m, long k, float alpha, const float *a, long lda, const float *x, long xs,
+                  float beta, float *c, long ldc) {
+    long i = 0;
+    for (; i + 32 <= m; i += 32) {
+        v8 s0 = splat(0), s1 = s0, s2 = s0, s3 = s0;
+        for (long p = 0; p < k; p++) {
+            const float *ap = a + p * lda + i;
+            v8 xv = splat(x[p * xs]);
+            s0 += ld8(ap) * xv; s1 += ld8(ap + 8) * xv; s2 += ld8(ap + 16) * xv; s3 += ld8(ap + 24) * xv;
+        }
+        v8 s[4] = {s0, s1, s2, s3};
+        for (int v = 0; v < 4; v++)
+            for (int q = 0; q < 8; q++) c[(i + 8 * v + q) * ldc] = fin1(s[v][q], alpha, beta, c + (i + 8 * v + q) * ldc);
+    }
+    for (; i + 8 <= m; i += 8) {
+        v8 s0 = splat(0);
+        for (long p = 0; p < k; p++) s0 += ld8(a + p * lda + i) * splat(x[p * xs]);
+        for (int q = 0; q < 8; q++) c[(i + q) * ldc] = fin1(s0[q], alpha, beta, c + (i + q) * ldc);
+    }
+    for (; i < m; i++) {
+        float s = 0;
+        for (long p = 0; p < k; p++) s += a[p * lda + i] * x[p * xs];
+        c[i * ldc] = fin1(s, alpha, beta, c + i * ldc);
+    }
+}
+
 // MARK: - NT: dot products
 
 /// The 8 dot products (a0, a1) x (b0..b3) over k, as [a0.b0 .. a0.b3, a1.b0 .. a1.b3].
@@ -195,6 +273,13 @@ AI void sgemm_body(int ta, int tb, long m, long n, long k, float alpha, const fl
             for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
         return;
     }
+    if (n == 1) {  // one output column: B's column is the vector x, x[p] = op(B)(p, 0)
+        const long xs = tb ? 1 : ldb;
+        if (ta) gemv_cols(m, k, alpha, a, lda, b, xs, beta, c, ldc);
+        else gemv_rows(m, k, alpha, a, lda, b, xs, beta, c, ldc);
+        return;
+    }
+    if (tb && k == 1 && ldb == 1) tb = 0;  // B^T is then one contiguous row: no transpose
     if (!ta && !tb) { rowbcast(m, n, k, alpha, a, lda, 1, b, ldb, beta, c, ldc); return; }
     if (ta && !tb) { rowbcast(m, n, k, alpha, a, 1, lda, b, ldb, beta, c, ldc); return; }
     if (!ta && tb) {
@@ -249,14 +334,19 @@ static int detect_avx2_fma(void) {
 #endif
 }
 
+typedef void (*sgemm_fn)(int, int, long, long, long, float, const float *, long, const float *, long, float, float *, long);
 static int avx2_available = 0;
 static int active_isa = 0;
+static sgemm_fn active = sgemm_baseline;  // mk_sgemm calls it directly: ~30 calls per MAML task
 
 /// MAML_KERNELS_ISA=baseline forces the baseline build (e.g. to compare numbers across machines).
 __attribute__((constructor)) static void mk_init(void) {
     avx2_available = detect_avx2_fma();
     const char *forced = getenv("MAML_KERNELS_ISA");
     active_isa = avx2_available && !(forced && strcmp(forced, "baseline") == 0);
+#ifdef MK_X86
+    if (active_isa) active = sgemm_avx2;
+#endif
 }
 
 int mk_active_isa(void) { return active_isa; }
@@ -273,5 +363,5 @@ void mk_sgemm_isa(int isa, int ta, int tb, long m, long n, long k, float alpha, 
 
 void mk_sgemm(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
               const float *b, long ldb, float beta, float *c, long ldc) {
-    mk_sgemm_isa(active_isa, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    active(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

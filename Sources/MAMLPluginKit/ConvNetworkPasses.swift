@@ -125,7 +125,7 @@ extension ConvNetwork {
     func affine(_ feat: UnsafePointer<Float>, _ n: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                 into out: UnsafeMutablePointer<Float>) {
         let k = config.classes, f = featureCount
-        for i in 0..<n { (out + i * k).update(from: b, count: k) }
+        Kernels.broadcastRows(b, into: out, rows: n, width: k)
         Kernels.gemm(.none, .transposed, m: n, n: k, k: f, a: feat, lda: f, b: w, ldb: f, beta: 1, c: out, ldc: k)
     }
 

@@ -13,20 +13,25 @@ import Testing
     static let dispatch: GEMM = { Kernels.gemm($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
 
     // Odd sizes hit every tile remainder of the C kernels: rows % 4, columns % 8 and % 16,
-    // k < 8 (NT transposes B), k % 8 (NT dot tails), and m or k > 256 (no stack tail copy).
+    // k < 8 (NT transposes B), k % 8 (NT dot tails), m or k > 256 (no stack tail copy),
+    // n == 1 (matrix-vector paths: rows % 4, m % 32 and % 8), and k == 1 (NT skips the
+    // transpose when B is one contiguous row, i.e. unpadded).
     @Test(arguments: [(10, 40, 40), (1, 1, 1), (3, 5, 7), (10, 1, 40), (10, 40, 1), (9, 17, 33), (64, 70, 50),
-                      (1, 8, 9), (10, 20, 20), (7, 24, 8), (5, 3, 300), (300, 3, 2), (2, 16, 1), (11, 41, 13)])
+                      (1, 8, 9), (10, 20, 20), (7, 24, 8), (5, 3, 300), (300, 3, 2), (2, 16, 1), (11, 41, 13),
+                      (40, 1, 10), (75, 1, 3), (6, 1, 300), (300, 1, 9)])
     func allTransposesMatchNaiveLoops(m: Int, n: Int, k: Int) {
         var rng = SplitMix64(seed: UInt64(m * 10_000 + n * 100 + k))
         for (name, gemm) in [("small", Self.small), ("blas", Self.blas), ("c baseline", Self.cBaseline),
                              ("c avx2", Self.cAVX2), ("gemm", Self.dispatch)] {
             for ta in [Transpose.none, .transposed] {
                 for tb in [Transpose.none, .transposed] {
-                    for (alpha, beta) in [(Float(1), Float(0)), (Float(-0.5), Float(1)), (Float(2), Float(0.25))] {
-                        // Padded leading dimensions catch stride mistakes.
+                    for (alpha, beta, pad) in [(Float(1), Float(0), 1), (Float(-0.5), Float(1), 1),
+                                               (Float(2), Float(0.25), 1), (Float(1), Float(1), 0)] {
+                        // Padded leading dimensions catch stride mistakes; unpadded ones take the
+                        // contiguous fast paths.
                         let (ar, ac) = ta == .none ? (m, k) : (k, m)
                         let (br, bc) = tb == .none ? (k, n) : (n, k)
-                        let lda = ac + 3, ldb = bc + 2, ldc = n + 1
+                        let lda = ac + 3 * pad, ldb = bc + 2 * pad, ldc = n + pad
                         let a = (0..<(ar * lda)).map { _ in rng.nextFloat(symmetric: 1) }
                         let b = (0..<(br * ldb)).map { _ in rng.nextFloat(symmetric: 1) }
                         var c = (0..<(m * ldc)).map { _ in beta == 0 ? Float.nan : rng.nextFloat(symmetric: 1) }
@@ -48,7 +53,7 @@ import Testing
                         }
                         var worst: Float = 0
                         for i in 0..<m { for j in 0..<n { worst = max(worst, abs(c[i * ldc + j] - expected[i * ldc + j])) } }
-                        #expect(worst <= 1e-5 * Float(k + 1), "\(name) \(ta) \(tb) alpha \(alpha) beta \(beta): max error \(worst)")
+                        #expect(worst <= 1e-5 * Float(k + 1), "\(name) \(ta) \(tb) alpha \(alpha) beta \(beta) pad \(pad): max error \(worst)")
                         // Padding columns of C are never written.
                         for i in 0..<m where ldc > n {
                             let padOK = c[i * ldc + n].isNaN ? expected[i * ldc + n].isNaN : c[i * ldc + n] == expected[i * ldc + n]
