@@ -38,12 +38,12 @@ let package = Package(
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
 
         // MARK: Libraries
-        // Small-shape SGEMM in C: AVX2+FMA and baseline builds, chosen at load time.
+        // Small-shape SGEMM and the finiteness scan in C: AVX2(+FMA) and baseline builds, chosen at load time.
         .target(name: "MAMLKernels"),
         // Accessors for libffi's type globals, which Swift 6 cannot read directly.
         .target(name: "MAMLFFI", dependencies: ["CFFI"]),
         .target(name: "MAMLPluginKit", dependencies: ["MAMLPluginABI", "CBLAS", "MAMLKernels"]),
-        .target(name: "MAMLCore", dependencies: ["CPNG"]),
+        .target(name: "MAMLCore", dependencies: ["CPNG", "MAMLKernels"]),
         .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit", "CFFI", "MAMLFFI"]),
         .executableTarget(name: "maml-host", dependencies: [
             "MAMLCore", "MAMLHost", "MAMLPluginKit",

@@ -1,3 +1,5 @@
+import MAMLKernels
+
 // MARK: - Small vector kernels over the parameter vector
 //
 // The meta-learners touch P-float vectors a handful of times per task; these
@@ -24,32 +26,10 @@ func norm2(_ a: UnsafePointer<Float>, count n: Int) -> Double {
     return s.squareRoot()
 }
 
-/// True if every element is finite. Public and inlinable: the host adapter checks every
-/// plugin result with it on the hot path.
-@inlinable @inline(__always)
+/// True if every element is finite. Public: the host adapter checks every plugin result
+/// with it on the hot path (MAMLKernels' scan, AVX2 when the CPU has it).
 public func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
-    // A float is NaN or infinite exactly when its exponent bits are all ones; adding one
-    // to the exponent field then carries into bit 31. OR those sums together 8 lanes at
-    // a time and test bit 31 once: plain integer ops, no per-element branch (a scalar
-    // compare-and-exit loop measured 3x slower per task than this).
-    // 16 floats per iteration into two accumulators, pointer arithmetic with no overflow
-    // traps: the checked byte-offset form spent a third of its time on the checks.
-    let field = SIMD8<UInt32>(repeating: 0x7F80_0000), one = SIMD8<UInt32>(repeating: 0x0080_0000)
-    var acc0 = SIMD8<UInt32>(), acc1 = SIMD8<UInt32>(), i = 0
-    while i &+ 16 <= n {
-        let q = UnsafeRawPointer(a + i)
-        acc0 |= (q.loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
-        acc1 |= (q.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self) & field) &+ one
-        i &+= 16
-    }
-    if i &+ 8 <= n {
-        acc0 |= (UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
-        i &+= 8
-    }
-    let acc = acc0 | acc1
-    var bits = acc[0] | acc[1] | acc[2] | acc[3] | acc[4] | acc[5] | acc[6] | acc[7]
-    while i < n { bits |= (a[i].bitPattern & 0x7F80_0000) &+ 0x0080_0000; i += 1 }
-    return bits & 0x8000_0000 == 0
+    mk_first_nonfinite(a, n) < 0
 }
 
 /// True if every element is +0 or -0.

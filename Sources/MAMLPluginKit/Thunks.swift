@@ -1,4 +1,5 @@
 import MAMLPluginABI
+import MAMLKernels
 
 // MARK: - C thunks of the instance functions
 //
@@ -172,29 +173,11 @@ func checkCall(_ fn: StaticString, _ box: InstanceBox, _ params: UnsafePointer<F
     return PluginBatch(n: n, x: x, yFloat: b.y_float, yClass: b.y_class)
 }
 
-/// Index of the first NaN or infinity in p[0..<count], or nil. Fast path: a float is
-/// non-finite exactly when its exponent bits are all ones, and then adding one to the
-/// exponent field carries into bit 31; OR those sums 8 lanes at a time, branch-free.
+/// Index of the first NaN or infinity in p[0..<count], or nil (MAMLKernels' scan).
+@inline(__always)
 func firstNonFinite(_ p: UnsafePointer<Float>, _ count: Int) -> Int? {
-    // 16 floats per iteration into two accumulators, pointer arithmetic with no overflow
-    // traps: the checked byte-offset form spent a third of its time on the checks.
-    let field = SIMD8<UInt32>(repeating: 0x7F80_0000), one = SIMD8<UInt32>(repeating: 0x0080_0000)
-    var acc0 = SIMD8<UInt32>(), acc1 = SIMD8<UInt32>(), i = 0
-    while i &+ 16 <= count {
-        let q = UnsafeRawPointer(p + i)
-        acc0 |= (q.loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
-        acc1 |= (q.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self) & field) &+ one
-        i &+= 16
-    }
-    if i &+ 8 <= count {
-        acc0 |= (UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<UInt32>.self) & field) &+ one
-        i &+= 8
-    }
-    let acc = acc0 | acc1
-    var bits = acc[0] | acc[1] | acc[2] | acc[3] | acc[4] | acc[5] | acc[6] | acc[7]
-    while i < count { bits |= (p[i].bitPattern & 0x7F80_0000) &+ 0x0080_0000; i += 1 }
-    if bits & 0x8000_0000 == 0 { return nil }
-    return (0..<count).first { !p[$0].isFinite }
+    let i = mk_first_nonfinite(p, count)
+    return i < 0 ? nil : i
 }
 
 @inline(__always)

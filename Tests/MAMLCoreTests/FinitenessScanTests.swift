@@ -3,8 +3,9 @@ import Testing
 
 // MARK: - The vectorised finiteness scan at every length and position
 //
-// The scan takes 16, then 8 floats at a time, then a scalar tail: a bad value must be
-// found in each part, for every length that has those parts.
+// allFinite is MAMLKernels' scan (finite.c; both builds and the index are tested in
+// MAMLPluginKitTests): here, that the host's entry point answers the same at every
+// length and position.
 
 @Suite struct FinitenessScanTests {
     @Test func findsEveryNonFiniteValueAtEveryLengthAndPosition() {

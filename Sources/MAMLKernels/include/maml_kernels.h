@@ -1,4 +1,4 @@
-// Small-shape float32 matrix kernels for the plugin kit (row-major).
+// Small-shape float32 matrix kernels and the finiteness scan, for the plugin kit and the host.
 //
 // C[m x n] = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T, as cblas_sgemm
 // with CblasRowMajor; beta == 0 never reads C. Written for the tiny products of
@@ -31,6 +31,12 @@ void mk_sgemm(int transA, int transB, long m, long n, long k, float alpha,
 void mk_sgemm_isa(int isa, int transA, int transB, long m, long n, long k, float alpha,
                   const float *a, long lda, const float *b, long ldb,
                   float beta, float *c, long ldc);
+
+/// Index of the first NaN or infinity in p[0..<n], or -1 if all are finite, through the
+/// build chosen at load time. Thread-safe (reads p only).
+long mk_first_nonfinite(const float *p, long n);
+/// The same with an explicit build (0 baseline, 1 AVX2), for tests and measurements.
+long mk_first_nonfinite_isa(int isa, const float *p, long n);
 
 #ifdef __cplusplus
 }
