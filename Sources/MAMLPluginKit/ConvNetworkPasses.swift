@@ -2,10 +2,11 @@
 //
 // Per block l (CNHW activations, M = n * Ho * Wo positions per channel):
 //   forward    cols = im2col(in);  pre = W cols + b;  [pre <- zh, act = gamma zh + beta];
-//              act = relu(act);  out = maxpool(act) (winners remembered)
+//              pooled: out = relu(maxpool(act)) (winners remembered; max and ReLU commute,
+//              so ReLU runs on the 4x smaller map); else out = act = relu(act)
 //   R-forward  Rpre = V cols + c + W im2col(R in);  [Rpre <- R zh, R act = BN R-op];
-//              R act masked by relu;  R out = R act at the winners
-//   backward   g out -> scatter to winners -> relu mask -> [BN backward] -> dW = g cols^T,
+//              R out = R act at the winners, masked where out = 0
+//   backward   g out -> relu mask -> scatter to winners -> [BN backward] -> dW = g cols^T,
 //              db = row sums, g in = col2im(W^T g)
 //   R-backward the same on (g, Rg) together, plus the cross terms:
 //              R dW = Rg cols^T + g (R cols)^T,  R g in = col2im(W^T Rg + V^T g)
@@ -64,9 +65,8 @@ extension ConvNetwork {
     // MARK: Forward and R-forward
 
     func forwardPass(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, direction v: UnsafePointer<Float>?) {
-        let cols = buffer(colsUnit)
         for l in blocks.indices {
-            let b = blocks[l], g = b.conv
+            let b = blocks[l], g = b.conv, cols = buffer(b.colsUnit)
             let (input, cs, bs) = blockInput(l, x, n)
             Conv2D.im2col(g, input: input, n: n, channelStride: cs, batchStride: bs, cols: cols)
             let pre = buffer(b.preUnit), act = buffer(b.actUnit), m = n * g.outPlane, count = g.outChannels * m
@@ -94,16 +94,27 @@ extension ConvNetwork {
                 act.update(from: pre, count: count)
                 if v != nil { ract.update(from: rpre, count: count) }
             }
-            // ReLU: the mask act > 0 also serves backward.
-            if v != nil { for i in 0..<count { ract[i] = act[i] > 0 ? ract[i] : 0 } }
-            for i in 0..<count { act[i] = act[i] > 0 ? act[i] : 0 }
             if b.pooled {
-                MaxPool.forward(input: act, planes: g.outChannels * n, height: g.outHeight, width: g.outWidth,
-                                window: Self.window, output: buffer(b.poolUnit), argmax: winners(b))
+                // Pool, then ReLU on the 4x smaller pooled map: max and ReLU commute, and so do
+                // their derivatives (a window whose maximum is <= 0 passes nothing either way).
+                // The mask pooled > 0 also serves backward.
+                let pool = buffer(b.poolUnit)
+                let planes = g.outChannels * n
+                MaxPool.forward(input: act, planes: planes, height: g.outHeight, width: g.outWidth,
+                                window: Self.window, output: pool, argmax: winners(b))
+                let outCount = planes * MaxPool.outSize(g.outHeight, window: Self.window)
+                    * MaxPool.outSize(g.outWidth, window: Self.window)
                 if v != nil {
-                    MaxPool.gather(input: ract, argmax: winners(b), planes: g.outChannels * n, height: g.outHeight,
-                                   width: g.outWidth, window: Self.window, output: buffer(b.rPoolUnit))
+                    let rpool = buffer(b.rPoolUnit)
+                    MaxPool.gather(input: ract, argmax: winners(b), planes: planes, height: g.outHeight,
+                                   width: g.outWidth, window: Self.window, output: rpool)
+                    for i in 0..<outCount { rpool[i] = pool[i] > 0 ? rpool[i] : 0 }
                 }
+                for i in 0..<outCount { pool[i] = pool[i] > 0 ? pool[i] : 0 }
+            } else {
+                // ReLU: the mask act > 0 also serves backward.
+                if v != nil { for i in 0..<count { ract[i] = act[i] > 0 ? ract[i] : 0 } }
+                for i in 0..<count { act[i] = act[i] > 0 ? act[i] : 0 }
             }
         }
         // Head: logits = feat Wh^T + bh (R: feat Vh^T + vb + R feat Wh^T).
@@ -174,24 +185,29 @@ extension ConvNetwork {
             unflatten(rgFeat, n, into: rg)
         }
 
-        let cols = buffer(colsUnit), dcols = buffer(dColsUnit)
+        let dcols = buffer(dColsUnit)
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let b = blocks[l], geo = b.conv, m = n * geo.outPlane, count = geo.outChannels * m
-            let act = buffer(b.actUnit)
-            // Max-pool: route to the winners (into the other buffer).
             if b.pooled {
-                MaxPool.scatter(gradOut: g, argmax: winners(b), planes: geo.outChannels * n, height: geo.outHeight,
+                // ReLU mask on the pooled map (see forwardPass), then route to the winners.
+                let planes = geo.outChannels * n, pool = buffer(b.poolUnit)
+                let outCount = planes * MaxPool.outSize(geo.outHeight, window: Self.window)
+                    * MaxPool.outSize(geo.outWidth, window: Self.window)
+                for i in 0..<outCount { g[i] = pool[i] > 0 ? g[i] : 0 }  // branch-free: vectorises
+                MaxPool.scatter(gradOut: g, argmax: winners(b), planes: planes, height: geo.outHeight,
                                 width: geo.outWidth, window: Self.window, gradIn: gOther)
                 swap(&g, &gOther)
                 if v != nil {
-                    MaxPool.scatter(gradOut: rg, argmax: winners(b), planes: geo.outChannels * n, height: geo.outHeight,
+                    for i in 0..<outCount { rg[i] = pool[i] > 0 ? rg[i] : 0 }
+                    MaxPool.scatter(gradOut: rg, argmax: winners(b), planes: planes, height: geo.outHeight,
                                     width: geo.outWidth, window: Self.window, gradIn: rgOther)
                     swap(&rg, &rgOther)
                 }
+            } else {
+                let act = buffer(b.actUnit)
+                for i in 0..<count { g[i] = act[i] > 0 ? g[i] : 0 }
+                if v != nil { for i in 0..<count { rg[i] = act[i] > 0 ? rg[i] : 0 } }
             }
-            // ReLU mask.
-            for i in 0..<count { g[i] = act[i] > 0 ? g[i] : 0 }  // branch-free: vectorises
-            if v != nil { for i in 0..<count { rg[i] = act[i] > 0 ? rg[i] : 0 } }
             // Batch norm (in place).
             if config.norm == .batch {
                 let stat = b.statOffset
@@ -206,9 +222,8 @@ extension ConvNetwork {
                                        dGamma: output + b.gammaOffset, dBeta: output + b.betaOffset)
                 }
             }
-            // Convolution. cols of the block input are recomputed (one shared buffer).
-            let (input, cs, bs) = blockInput(l, x, n)
-            Conv2D.im2col(geo, input: input, n: n, channelStride: cs, batchStride: bs, cols: cols)
+            // Convolution, with the block's cols from the forward pass of this call.
+            let cols = buffer(b.colsUnit)
             let w = params + b.weightOffset
             Conv2D.parameterGradient(geo, gradOut: v == nil ? g : rg, cols: cols, n: n,
                                      weightGrad: output + b.weightOffset, biasGrad: output + b.biasOffset)
