@@ -66,30 +66,64 @@ public struct MetaOptimizer: Sendable, Equatable {
     /// One update: params <- params - step(gradient).
     public mutating func apply(gradient: UnsafeBufferPointer<Float>, to params: UnsafeMutableBufferPointer<Float>) {
         precondition(gradient.count == params.count, "gradient and parameters differ in length")
-        let n = params.count
-        let lr = learningRate
+        let update = beginUpdate(parameterCount: params.count)
+        withMoments { m, v in
+            update.apply(0..<params.count, gradient: gradient.baseAddress!, to: params.baseAddress!, m: m, v: v)
+        }
+    }
+
+    // MARK: Split updates
+    //
+    // The update is element-wise, so it can run on any split of the parameters, in any
+    // order or concurrently, with the same bits as `apply`: the trainer applies it chunk by
+    // chunk on its workers right after reducing each chunk's meta-gradient.
+
+    /// The per-step constants of the next update; advances the step count. Every element
+    /// must then be updated exactly once with `Update.apply` (inside `withMoments`).
+    public mutating func beginUpdate(parameterCount n: Int) -> Update {
         state.step += 1
+        let lr = learningRate
         switch state.kind {
         case .sgd:
-            let step = Float(-lr)       // torch: param.add_(grad, alpha=-lr)
-            for i in 0..<n { params[i] = params[i] + step * gradient[i] }
+            return Update(kind: .sgd, stepSize: Float(-lr))   // torch: param.add_(grad, alpha=-lr)
         case .adam:
             precondition(state.m.count == n && state.v.count == n, "Adam state sized for another model")
             let t = Double(state.step)
             let bc1 = 1 - pow(beta1, t)
             let bc2 = 1 - pow(beta2, t)
-            let stepSize = Float(-(lr / bc1))
-            let bc2Sqrt = Float(bc2.squareRoot())
-            let w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2), eps = Float(epsilon)
-            state.m.withUnsafeMutableBufferPointer { m in
-                state.v.withUnsafeMutableBufferPointer { v in
-                    for i in 0..<n {
-                        let g = gradient[i]
-                        m[i] = m[i] + w1 * (g - m[i])
-                        v[i] = v[i] * b2 + w2 * g * g
-                        let denom = v[i].squareRoot() / bc2Sqrt + eps
-                        params[i] = params[i] + stepSize * m[i] / denom
-                    }
+            return Update(kind: .adam, stepSize: Float(-(lr / bc1)), bc2Sqrt: Float(bc2.squareRoot()),
+                          w1: Float(1 - beta1), b2: Float(beta2), w2: Float(1 - beta2), eps: Float(epsilon))
+        }
+    }
+
+    /// Runs `body` with Adam's moments (nil, nil for SGD), valid only inside it.
+    public mutating func withMoments<R>(_ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> R) -> R {
+        guard state.kind == .adam else { return body(nil, nil) }
+        return state.m.withUnsafeMutableBufferPointer { m in
+            state.v.withUnsafeMutableBufferPointer { v in body(m.baseAddress, v.baseAddress) }
+        }
+    }
+
+    /// One step's constants (see `beginUpdate`).
+    public struct Update: Sendable {
+        var kind: OptimizerKind
+        var stepSize: Float
+        var bc2Sqrt: Float = 1, w1: Float = 0, b2: Float = 0, w2: Float = 0, eps: Float = 0
+
+        /// Updates params[i] (and Adam's m[i], v[i]) for i in `range`.
+        public func apply(_ range: Range<Int>, gradient: UnsafePointer<Float>, to params: UnsafeMutablePointer<Float>,
+                          m: UnsafeMutablePointer<Float>?, v: UnsafeMutablePointer<Float>?) {
+            switch kind {
+            case .sgd:
+                for i in range { params[i] = params[i] + stepSize * gradient[i] }
+            case .adam:
+                let m = m!, v = v!
+                for i in range {
+                    let g = gradient[i]
+                    m[i] = m[i] + w1 * (g - m[i])
+                    v[i] = v[i] * b2 + w2 * g * g
+                    let denom = v[i].squareRoot() / bc2Sqrt + eps
+                    params[i] = params[i] + stepSize * m[i] / denom
                 }
             }
         }

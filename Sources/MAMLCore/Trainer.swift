@@ -122,7 +122,7 @@ public final class Trainer {
 
         // Sizes from a config or checkpoint header are refused here, before they reach an allocation.
         try checkBuffer("the meta-batch's task-gradient slots", ["metaBatch": config.metaBatch, "parameters": n])
-        try checkBuffer("the inner-loop iterates", ["innerSteps + 1": config.innerSteps + 1, "parameters": n])
+        try checkBuffer("the inner-loop iterates", ["innerSteps": config.innerSteps, "parameters": n])
         try checkTaskBuffers(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
         let workerCount = min(threads, config.metaBatch)
         workers = try backboneInstances(backbone, count: workerCount).map { instance in
@@ -155,10 +155,7 @@ public final class Trainer {
     /// One meta-iteration (number `iteration`), then `iteration += 1`.
     @discardableResult
     public func step() throws(MAMLError) -> StepResult {
-        let (loss, skipped) = try computeMetaGradient(iteration: iteration)
-        parameters.withUnsafeMutableBufferPointer { p in
-            optimizer.apply(gradient: meanGradient.buffer, to: p)
-        }
+        let (loss, skipped) = try computeMetaGradientAndUpdate(iteration: iteration)
         iteration += 1
         return StepResult(iteration: iteration, queryLoss: loss, skippedTasks: skipped)
     }
@@ -173,9 +170,10 @@ public final class Trainer {
         }
     }
 
-    /// The mean meta-gradient of meta-iteration `i` at the current parameters (into `meanGradient`);
-    /// returns the mean query loss and the tasks skipped. Does not change the parameters.
-    private func computeMetaGradient(iteration i: Int) throws(MAMLError) -> (Double, [Int]) {
+    /// The mean meta-gradient of meta-iteration `i` at the current parameters (into `meanGradient`),
+    /// then the optimiser's update; returns the mean query loss and the tasks skipped. If it
+    /// throws, parameters and optimiser are as before.
+    private func computeMetaGradientAndUpdate(iteration i: Int) throws(MAMLError) -> (Double, [Int]) {
         let n = backbone.parameterCount
         let b = config.metaBatch
         let skipDivergence = nonFinitePolicy == .skipTask
@@ -213,23 +211,31 @@ public final class Trainer {
         // tasks were scheduled. Without skips this is the plain mean over all B tasks. Each
         // parameter's sum runs over the tasks in the same order whichever worker owns its chunk,
         // so splitting the parameters over the workers changes no bit; it takes the reduction
-        // (B x n adds, a tenth of a small model's meta-iteration) off the serial path.
+        // (B x n adds, a tenth of a small model's meta-iteration) off the serial path. The
+        // optimiser's element-wise update follows on the same chunk (same bits as one `apply`).
         let mean = meanGradient.base
         let chunk = reductionChunk
         let inv = 1.0 / Double(kept.count)
-        sum.withUnsafeMutableBufferPointer { s in
-            let s = s.baseAddress!
-            kept.withUnsafeBufferPointer { kept in
-                pool.forEach((n + chunk - 1) / chunk) { _, c in
-                    let lo = c * chunk, hi = min(n, lo + chunk)
-                    let first = slots + kept[0] * n
-                    for k in lo..<hi { s[k] = Double(first[k]) }
-                    for t in kept.dropFirst() {
-                        let slot = slots + t * n
-                        for k in lo..<hi { s[k] += Double(slot[k]) }
+        let update = optimizer.beginUpdate(parameterCount: n)
+        optimizer.withMoments { m, v in
+            parameters.withUnsafeMutableBufferPointer { p in
+                let p = p.baseAddress!
+                sum.withUnsafeMutableBufferPointer { s in
+                    let s = s.baseAddress!
+                    kept.withUnsafeBufferPointer { kept in
+                        pool.forEach((n + chunk - 1) / chunk) { _, c in
+                            let lo = c * chunk, hi = min(n, lo + chunk)
+                            let first = slots + kept[0] * n
+                            for k in lo..<hi { s[k] = Double(first[k]) }
+                            for t in kept.dropFirst() {
+                                let slot = slots + t * n
+                                for k in lo..<hi { s[k] += Double(slot[k]) }
+                            }
+                            for k in lo..<hi { mean[k] = Float(s[k] * inv) }
+                            update.apply(lo..<hi, gradient: mean, to: p, m: m, v: v)
+                            return true
+                        }
                     }
-                    for k in lo..<hi { mean[k] = Float(s[k] * inv) }
-                    return true
                 }
             }
         }
