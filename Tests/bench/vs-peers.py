@@ -92,10 +92,14 @@ def measure(name, args):
     lines = [f"{desc}. CPUs {args.cpus} (taskset; maml-host --threads {ncpu}), {args.rounds} alternating rounds, "
              f"{datetime.date.today().isoformat()}; `python3 Tests/bench/vs-peers.py --workload {name} "
              f"--cpus {args.cpus} --rounds {args.rounds}`", "",
-             "| program | meta-it/s (median) | all rounds | maml-zoo / this |", "|---|---:|---|---:|"]
-    for label, _, _ in programs:
+             "| program | meta-it/s (median) | all rounds | maml-zoo / this (medians) | same round |",
+             "|---|---:|---|---:|---|"]
+    first = rates[programs[0][0]]
+    for i, (label, _, _) in enumerate(programs):
+        # Rounds run the programs back to back, so a same-round ratio is the least noisy one.
+        per_round = "" if i == 0 else ", ".join(f"{a / b:.2f}" for a, b in zip(first, rates[label]))
         lines.append(f"| {label} | {med[label]:.4g} | {', '.join(f'{x:.4g}' for x in rates[label])} | "
-                     f"{ours / med[label]:.2f}x |")
+                     f"{ours / med[label]:.2f}x | {per_round} |")
     if extras:
         m = {k: statistics.median(v) for k, v in extras.items()}
         parts = [f"{k.replace('_', ' ')} {m[k]:.4g}" for k in sorted(m)]
