@@ -64,7 +64,7 @@ public final class Trainer {
     private let taskGradients: FloatBuffer     // metaBatch * P: one slot per task
     private var taskLosses: [Double]
     private var taskSkipped: [Bool]            // per task: diverged and dropped (skip-task)
-    private var sum: [Double]
+    private let sum: UnsafeMutablePointer<Double>   // n: the reduction's per-parameter sums
     /// Parameters per chunk of the parallel reduction.
     private let reductionChunk: Int
     private let meanGradient: FloatBuffer
@@ -132,7 +132,8 @@ public final class Trainer {
         taskGradients = FloatBuffer(config.metaBatch * n)
         taskLosses = [Double](repeating: 0, count: config.metaBatch)
         taskSkipped = [Bool](repeating: false, count: config.metaBatch)
-        sum = [Double](repeating: 0, count: n)
+        sum = .allocate(capacity: n)
+        sum.initialize(repeating: 0, count: n)
         // About four chunks per worker (dynamic hand-out evens out), at least 512 parameters
         // each so a chunk's work dwarfs claiming it; a multiple of 16 keeps loops vector-aligned.
         reductionChunk = max(512, (n + 4 * workerCount - 1) / (4 * workerCount) + 15) / 16 * 16
@@ -141,6 +142,8 @@ public final class Trainer {
             log?(finiteDifferenceHVPNote)
         }
     }
+
+    deinit { sum.deallocate() }
 
     /// The state to save for resuming.
     public var state: TrainerState {
@@ -217,25 +220,21 @@ public final class Trainer {
         let chunk = reductionChunk
         let inv = 1.0 / Double(kept.count)
         let update = optimizer.beginUpdate(parameterCount: n)
+        let s = sum
         optimizer.withMoments { m, v in
             parameters.withUnsafeMutableBufferPointer { p in
                 let p = p.baseAddress!
-                sum.withUnsafeMutableBufferPointer { s in
-                    let s = s.baseAddress!
-                    kept.withUnsafeBufferPointer { kept in
-                        pool.forEach((n + chunk - 1) / chunk) { _, c in
-                            let lo = c * chunk, hi = min(n, lo + chunk)
-                            let first = slots + kept[0] * n
-                            for k in lo..<hi { s[k] = Double(first[k]) }
-                            for t in kept.dropFirst() {
-                                let slot = slots + t * n
-                                for k in lo..<hi { s[k] += Double(slot[k]) }
-                            }
-                            for k in lo..<hi { mean[k] = Float(s[k] * inv) }
-                            update.apply(lo..<hi, gradient: mean, to: p, m: m, v: v)
-                            return true
-                        }
+                pool.forEach((n + chunk - 1) / chunk) { _, c in
+                    let lo = c * chunk, hi = min(n, lo + chunk)
+                    let first = slots + kept[0] * n
+                    for k in lo..<hi { s[k] = Double(first[k]) }
+                    for t in kept.dropFirst() {
+                        let slot = slots + t * n
+                        for k in lo..<hi { s[k] += Double(slot[k]) }
                     }
+                    for k in lo..<hi { mean[k] = Float(s[k] * inv) }
+                    update.apply(lo..<hi, gradient: mean, to: p, m: m, v: v)
+                    return true
                 }
             }
         }

@@ -102,8 +102,7 @@ extension ConvNetwork {
                 let planes = g.outChannels * n
                 MaxPool.forward(input: act, planes: planes, height: g.outHeight, width: g.outWidth,
                                 window: Self.window, output: pool, argmax: winners(b))
-                let outCount = planes * MaxPool.outSize(g.outHeight, window: Self.window)
-                    * MaxPool.outSize(g.outWidth, window: Self.window)
+                let outCount = n * b.outSize
                 if v != nil {
                     let rpool = buffer(b.rPoolUnit)
                     MaxPool.gather(input: ract, argmax: winners(b), planes: planes, height: g.outHeight,
@@ -190,9 +189,7 @@ extension ConvNetwork {
             let b = blocks[l], geo = b.conv, m = n * geo.outPlane, count = geo.outChannels * m
             if b.pooled {
                 // ReLU mask on the pooled map (see forwardPass), then route to the winners.
-                let planes = geo.outChannels * n, pool = buffer(b.poolUnit)
-                let outCount = planes * MaxPool.outSize(geo.outHeight, window: Self.window)
-                    * MaxPool.outSize(geo.outWidth, window: Self.window)
+                let planes = geo.outChannels * n, pool = buffer(b.poolUnit), outCount = n * b.outSize
                 for i in 0..<outCount { g[i] = pool[i] > 0 ? g[i] : 0 }  // branch-free: vectorises
                 MaxPool.scatter(gradOut: g, argmax: winners(b), planes: planes, height: geo.outHeight,
                                 width: geo.outWidth, window: Self.window, gradIn: gOther)
