@@ -25,3 +25,12 @@ func validateSchema(_ schema: String) throws(HostError) {
     do throws(ConfigSchemaError) { _ = try ConfigSchema(json: schema) }
     catch { throw HostError("config_schema is not a valid schema: \(error.message)") }
 }
+
+/// `config` with every key the model's schema marks with a task role (`"task"`) and the user left
+/// out set from the task the model is about to be trained or evaluated on; an error names the
+/// key, the value and where it came from.
+public func fillConfig(schema: String, config: String, from task: TaskValues) throws(HostError) -> String {
+    do { return try ConfigSchema(json: schema).filling(config, from: task) }
+    catch let error as ConfigError { throw HostError(error.message) }
+    catch { throw HostError("config_schema: \(error)") }
+}

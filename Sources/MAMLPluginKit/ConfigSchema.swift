@@ -13,7 +13,10 @@
 //         "minItems": n, "maxItems": n,       length bounds, for array
 //         "default": v,                       the value when the key is absent; a key
 //                                             without a default is required
-//         "description": "..."                one line for `maml-host info`
+//         "description": "...",               one line for `maml-host info`
+//         "task": "input-shape" | "output-size" | "loss"
+//                                             when the key is absent, the host sets it from
+//                                             the task the model is trained on (see TaskRole)
 //       }, ...
 //     },
 //     "additionalProperties": false,          optional; only false is allowed
@@ -60,6 +63,8 @@ public struct PropertySchema: Equatable, Sendable {
     /// The value used when the key is absent; nil makes the key required.
     public var defaultValue: JSONValue?
     public var description: String?
+    /// What the host sets this key to from the task when a config leaves it out (top-level keys only).
+    public var task: TaskRole?
     /// The schema of the elements of an array (stored in a 0-or-1 array: structs cannot nest directly).
     public var items: PropertySchema? { itemStorage.first }
     var itemStorage: [PropertySchema] = []
@@ -68,6 +73,57 @@ public struct PropertySchema: Equatable, Sendable {
     public var typeDescription: String {
         if let items { return "array of \(items.typeDescription)" }
         return type.rawValue
+    }
+}
+
+/// A value a config key may take from the task the model is trained on (the property keyword
+/// "task"). The host fills such a key only when the user's config leaves it out, before
+/// validation, so one model config fits every task of a family: the RNN reads sequences of the
+/// task's length, the CNN has as many classes as the task has ways. An explicit value wins (and
+/// the host's shape check then names both shapes if it does not fit).
+public enum TaskRole: String, Sendable, CaseIterable {
+    /// The shape of one input example, an array of integers: [length, features], [channels, height, width].
+    case inputShape = "input-shape"
+    /// The last dimension of one example's output, an integer: classes, or regression targets per prediction.
+    case outputSize = "output-size"
+    /// The task's loss, a string: "mse" or "softmax-ce".
+    case loss
+
+    /// The property type a key with this role must have.
+    var valueType: PropertySchema.ValueType {
+        switch self {
+        case .inputShape: return .array
+        case .outputSize: return .integer
+        case .loss: return .string
+        }
+    }
+
+    /// How a message names the value's origin.
+    var phrase: String {
+        switch self {
+        case .inputShape: return "the task's input shape"
+        case .outputSize: return "the task's output size"
+        case .loss: return "the task's loss"
+        }
+    }
+}
+
+/// What a task offers to keys with a `TaskRole`.
+public struct TaskValues: Sendable {
+    public var inputShape: [Int]
+    public var outputShape: [Int]
+    /// "mse" or "softmax-ce".
+    public var loss: String
+    public init(inputShape: [Int], outputShape: [Int], loss: String) {
+        self.inputShape = inputShape; self.outputShape = outputShape; self.loss = loss
+    }
+
+    func value(for role: TaskRole) -> JSONValue {
+        switch role {
+        case .inputShape: return .array(inputShape.map { .number(Double($0)) })
+        case .outputSize: return .number(Double(outputShape.last ?? 1))
+        case .loss: return .string(loss)
+        }
     }
 }
 
@@ -198,6 +254,30 @@ public struct ConfigSchema: Equatable, Sendable {
         return resolved
     }
 
+    /// Config JSON text (nil or "" mean {}) with every key that has a task role and is absent set
+    /// from `task`; each value set is checked against its key's schema here, so an error says where
+    /// it came from: config key "input" (from the task's input shape): [1,28,28] has 3 items, ...
+    public func filling(_ configJSON: String?, from task: TaskValues) throws(ConfigError) -> String {
+        var object = JSONObject()
+        if let text = configJSON, text.contains(where: { !$0.isWhitespace }) {
+            let value: JSONValue
+            do throws(JSONParseError) { value = try JSONValue.parse(text) } catch {
+                throw ConfigError(message: "config is not valid JSON: \(error)")
+            }
+            guard let given = value.objectValue else {
+                throw ConfigError(message: "config must be a JSON object, found \(value.kindDescription) \(Self.show(value))")
+            }
+            object = given
+        }
+        for p in properties where object[p.name] == nil {
+            guard let role = p.schema.task else { continue }
+            let value = task.value(for: role)
+            try Self.check(value, against: p.schema, path: "config key \"\(p.name)\" (from \(role.phrase))")
+            object[p.name] = value
+        }
+        return JSONValue.object(object).serialized()
+    }
+
     static func check(_ value: JSONValue, against schema: PropertySchema, path: String) throws(ConfigError) {
         func fail(_ what: String) -> ConfigError { ConfigError(message: "\(path): \(show(value)) \(what)") }
         switch (schema.type, value) {
@@ -246,7 +326,7 @@ public struct ConfigSchema: Equatable, Sendable {
             throw ConfigSchemaError(message: "\(place) must be an object, found \(value.kindDescription)")
         }
         var allowed: Set<String> = ["type", "items", "enum", "minimum", "maximum", "minItems", "maxItems", "description"]
-        if allowDefault { allowed.insert("default") }
+        if allowDefault { allowed.formUnion(["default", "task"]) }
         try refuseUnknown(spec, allowed: allowed, at: place)
         guard let typeName = spec["type"]?.stringValue, let type = PropertySchema.ValueType(rawValue: typeName) else {
             throw ConfigSchemaError(message: "\(place): \"type\" must be one of \(PropertySchema.ValueType.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), found \(show(spec["type"]))")
@@ -293,6 +373,17 @@ public struct ConfigSchema: Equatable, Sendable {
                 }
             }
             schema.enumValues = values
+        }
+        if let t = spec["task"] {
+            let roles = TaskRole.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+            guard let name = t.stringValue, let role = TaskRole(rawValue: name) else {
+                throw ConfigSchemaError(message: "\(place): \"task\" must be one of \(roles), found \(show(t))")
+            }
+            guard type == role.valueType, role != .inputShape || schema.items?.type == .integer else {
+                let want = role == .inputShape ? "an array of integer" : role.valueType.phrase
+                throw ConfigSchemaError(message: "\(place): \"task\": \"\(name)\" needs \(want), found \(schema.typeDescription)")
+            }
+            schema.task = role
         }
         if let d = spec["default"] {
             do throws(ConfigError) { try check(d, against: schema, path: "\(place) default") } catch {

@@ -33,7 +33,7 @@ extension ConvNetwork {
   "title": "cnn",
   "description": "blocks of [conv k x k, same padding; batch norm; ReLU; 2x2 max-pool or stride-2 conv], then a linear head. Batch norm uses the statistics of the batch given (transductive, as MAML), eps 1e-5; a batch of 1 is allowed (statistics over positions). Every block keeps its conv bias (zero gradient under batch norm).",
   "properties": {
-    "input": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 4096},
+    "input": {"type": "array", "task": "input-shape", "items": {"type": "integer", "minimum": 1, "maximum": 4096},
               "minItems": 3, "maxItems": 3, "default": [1, 28, 28],
               "description": "[channels, height, width] of one image: [1,28,28] Omniglot, [3,84,84] MiniImageNet"},
     "blocks": {"type": "integer", "minimum": 1, "maximum": 16, "default": 4,
@@ -47,9 +47,9 @@ extension ConvNetwork {
                    "description": "maxpool: 2x2 max-pool after ReLU; stride: stride-2 convolutions"},
     "norm": {"type": "string", "enum": ["none", "batch"], "default": "batch",
              "description": "batch: batch norm with batch statistics and learned scale and shift"},
-    "classes": {"type": "integer", "minimum": 1, "maximum": 65536, "default": 5,
+    "classes": {"type": "integer", "task": "output-size", "minimum": 1, "maximum": 65536, "default": 5,
                 "description": "outputs: classes (softmax-ce, at least 2) or regression targets (mse)"},
-    "loss": {"type": "string", "enum": ["softmax-ce", "mse"], "default": "softmax-ce",
+    "loss": {"type": "string", "task": "loss", "enum": ["softmax-ce", "mse"], "default": "softmax-ce",
              "description": "softmax-ce: labels; mse: float targets"}
   },
   "additionalProperties": false,

@@ -220,7 +220,7 @@ extension RecurrentNetwork {
   "title": "rnn",
   "description": "stacked recurrent cells (elman tanh, gru or lstm as PyTorch) with zero initial state and a linear head on the top layer's hidden state, at the last step (sequence to one) or at every step (sequence to sequence, mse only). Exact BPTT gradient and forward-over-reverse HVP.",
   "properties": {
-    "input": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65536},
+    "input": {"type": "array", "task": "input-shape", "items": {"type": "integer", "minimum": 1, "maximum": 65536},
               "minItems": 2, "maxItems": 2, "default": [20, 1],
               "description": "[length, features] of one sequence: the task's input shape ([20, 1] sine-sequences, [28, 28] glyph-rows)"},
     "cell": {"type": "string", "enum": ["elman", "gru", "lstm"], "default": "elman",
@@ -231,9 +231,9 @@ extension RecurrentNetwork {
                "description": "stacked layers; layer l+1 reads layer l's hidden sequence"},
     "head": {"type": "string", "enum": ["last", "every"], "default": "every",
              "description": "last: outputs [classes] from the last step; every: outputs [length, classes], one per step"},
-    "classes": {"type": "integer", "minimum": 1, "maximum": 65536, "default": 1,
+    "classes": {"type": "integer", "task": "output-size", "minimum": 1, "maximum": 65536, "default": 1,
                 "description": "outputs per prediction: regression targets (mse) or classes (softmax-ce, at least 2)"},
-    "loss": {"type": "string", "enum": ["mse", "softmax-ce"], "default": "mse",
+    "loss": {"type": "string", "task": "loss", "enum": ["mse", "softmax-ce"], "default": "mse",
              "description": "mse: float targets; softmax-ce: labels (head last)"}
   },
   "additionalProperties": false,

@@ -27,7 +27,7 @@ struct Info: ParsableCommand {
         var keys = Table("KEY", "TYPE", "DEFAULT", "ALLOWED", "DESCRIPTION")
         for p in schema.properties {
             keys.add(p.name, p.schema.typeDescription, p.schema.defaultValue?.serialized() ?? "(required)",
-                     allowed(p.schema), p.schema.description ?? "")
+                     allowed(p.schema), (p.schema.description ?? "") + fromTask(p.schema.task))
         }
         print(keys.render())
         if !schema.examples.isEmpty {
@@ -55,6 +55,12 @@ struct Info: ParsableCommand {
         } else {
             print("\nparameter layout: not given (no maml.layout/1)")
         }
+    }
+
+    /// Where train, eval and bench take the key from when a config leaves it out.
+    private func fromTask(_ role: TaskRole?) -> String {
+        guard let role else { return "" }
+        return " [when absent: from the task's \(role.rawValue.replacingOccurrences(of: "-", with: " "))]"
     }
 
     private func allowed(_ s: PropertySchema) -> String {

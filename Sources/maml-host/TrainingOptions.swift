@@ -61,11 +61,18 @@ struct Setup {
     var family: any TaskFamily
     var identity: ModelIdentity
 
-    /// Finds `model` in the catalog, creates it from `config`, builds the task family, and checks they fit.
+    /// Finds `model` in the catalog, builds the task family, creates the model from `config` with
+    /// the keys it takes from the task (schema keyword "task") and `config` leaves out set from
+    /// the family, and checks they fit.
     init(catalog: PluginCatalog, model: String, config: String, task: String, taskConfig: String) throws {
         let entry = try catalog.model(named: model)
-        backbone = try PluginBackbone(model: entry, config: config)
         family = try makeTaskFamily(name: task, config: taskConfig)
+        let fromTask = TaskValues(inputShape: family.inputShape, outputShape: family.outputShape,
+                                  loss: family.lossKind.rawValue)
+        let filled: String
+        do throws(HostError) { filled = try fillConfig(schema: entry.configSchema, config: config, from: fromTask) }
+        catch { throw CLIError("model '\(entry.name)' (\(entry.id)) on \(family.name) tasks: invalid config: \(error.message)") }
+        backbone = try PluginBackbone(model: entry, config: filled)
         try checkCompatible(backbone: backbone, family: family)
         identity = ModelIdentity(id: entry.id, version: entry.version, config: backbone.config)
     }

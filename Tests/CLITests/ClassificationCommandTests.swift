@@ -43,9 +43,23 @@ let fiveWayOneShot = ["--task", "glyphs", "--ways", "5", "--shots", "1", "--quer
                                                            "--output", "x"], in: dir)
         #expect(classes.status != 0)
         #expect(classes.stderr.contains("outputs [5], glyphs tasks need [3]"))
-        let input = try mamlHost(["train", "--model", "mlp", "--task", "glyphs", "--iterations", "1", "--output", "x"], in: dir)
+        let input = try mamlHost(["train", "--model", "mlp", "--config", #"{"input": [1]}"#, "--task", "glyphs",
+                                  "--iterations", "1", "--output", "x"], in: dir)
         #expect(input.status != 0)
         #expect(input.stderr.contains("takes input [1], glyphs tasks have [1, 28, 28]"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x"))
+    }
+
+    /// With no config at all the MLP takes its input shape, classes and loss from the task
+    /// (schema keyword "task"): the MAML paper's "no conv" row is one flag away.
+    @Test func flatMLPTakesItsShapesFromTheTask() throws {
+        let dir = try temporaryDirectory()
+        let run = try mamlHost(["train", "--model", "mlp", "--task", "glyphs", "--ways", "3", "--shots", "1", "--query", "2",
+                                "--meta-batch", "2", "--iterations", "1", "--output", "m.ckpt"], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        let header = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/m.ckpt")).prefix(4096), as: UTF8.self)
+        #expect(header.contains(#"\"input\":[1,28,28]"#) && header.contains(#"\"output\":3"#)
+                && header.contains(#"\"loss\":\"softmax-ce\""#), "\(header.prefix(600))")
     }
 
     @Test func omniglotWithoutItsFolderSaysWhatIsExpected() throws {

@@ -30,6 +30,33 @@ let quickSequenceRun = ["--meta-batch", "2", "--shots", "3", "--query", "3", "--
         #expect(eval.status == 0 && eval.stdout.contains("ACCURACY"), "\(eval.stderr)")
     }
 
+    /// Keys the schema marks "task" and the config leaves out come from the task: the RNN reads
+    /// the task's sequence length, the CNN gets as many classes as the task has ways; a given key
+    /// wins, and a task value that does not fit the model is refused naming where it came from.
+    @Test func modelShapesComeFromTheTask() throws {
+        let dir = try temporaryDirectory()
+        let rnn = try mamlHost(["train", "--model", "rnn", "--config", #"{"hidden": 6, "head": "last"}"#, "--task", "sine-sequences",
+                                "--task-config", #"{"length": 5, "predict": "last"}"#] + quickSequenceRun + ["--output", "r.ckpt"], in: dir)
+        #expect(rnn.status == 0, "\(rnn.stderr)")
+        let eval = try mamlHost(["eval", "--checkpoint", "r.ckpt", "--tasks", "2", "--shots", "3", "--steps", "1", "--json"], in: dir)
+        #expect(eval.status == 0, "\(eval.stderr)")
+        // The checkpoint stores the resolved config, so eval rebuilds the same model.
+        let header = String(decoding: try Data(contentsOf: URL(fileURLWithPath: dir + "/r.ckpt")).prefix(4096), as: UTF8.self)
+        #expect(header.contains(#"\"input\":[5,1]"#), "\(header.prefix(600))")
+        let rows = try mamlHost(["train", "--model", "rnn", "--config", #"{"cell": "gru", "hidden": 6, "head": "last"}"#,
+                                 "--task", "glyph-rows", "--task-config", #"{"size": 12, "classes": 60}"#, "--ways", "3"]
+                                + quickSequenceRun + ["--output", "g.ckpt"], in: dir)
+        #expect(rows.status == 0, "\(rows.stderr)")
+        let given = try mamlHost(["train", "--model", "rnn", "--config", #"{"input": [20, 1]}"#, "--task", "sine-sequences",
+                                  "--task-config", #"{"length": 5}"#, "--iterations", "1", "--output", "x"], in: dir)
+        #expect(given.status != 0 && given.stderr.contains("takes input [20, 1], sine-sequences tasks have [5, 1]"), "\(given.stderr)")
+        let image = try mamlHost(["train", "--model", "rnn", "--task", "glyphs", "--iterations", "1", "--output", "x"], in: dir)
+        #expect(image.status != 0 && image.stderr.contains(
+            #"on glyphs tasks: invalid config: config key "input" (from the task's input shape): [1,28,28] has 3 items, expected at most 2"#),
+            "\(image.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x"))
+    }
+
     @Test func flatMLPTakesSineSequencesPredictingTheLastValue() throws {
         let dir = try temporaryDirectory()
         let run = try mamlHost(["train", "--model", "mlp", "--config", #"{"input": [20, 1], "hidden": [8]}"#,

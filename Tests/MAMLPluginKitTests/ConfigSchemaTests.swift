@@ -76,6 +76,11 @@ import Testing
         (#"{"type":"object","properties":{"a":{"type":"string","enum":["x",1]}}}"#, #"config schema property "a" enum value: 1 is a number, expected a string"#),
         (#"{"type":"object","properties":{"a":{"type":"array","items":{"type":"integer","default":1}}}}"#, #"config schema property "a" items: unknown schema keyword "default" (known: description, enum, items, maxItems, maximum, minItems, minimum, type)"#),
         (#"{"type":"object","properties":{"a":{"type":"integer","default":1}},"examples":[{"b":1}]}"#, #"config schema: examples[0] is invalid: unknown config key "b" (known: a)"#),
+        (#"{"type":"object","properties":{"a":{"type":"integer","task":"classes"}}}"#, #"config schema property "a": "task" must be one of "input-shape", "output-size", "loss", found "classes""#),
+        (#"{"type":"object","properties":{"a":{"type":"integer","task":"input-shape"}}}"#, #"config schema property "a": "task": "input-shape" needs an array of integer, found integer"#),
+        (#"{"type":"object","properties":{"a":{"type":"array","items":{"type":"number"},"task":"input-shape"}}}"#, #"config schema property "a": "task": "input-shape" needs an array of integer, found array of number"#),
+        (#"{"type":"object","properties":{"a":{"type":"string","task":"output-size"}}}"#, #"config schema property "a": "task": "output-size" needs an integer, found string"#),
+        (#"{"type":"object","properties":{"a":{"type":"array","items":{"type":"integer","task":"loss"}}}}"#, #"config schema property "a" items: unknown schema keyword "task" (known: description, enum, items, maxItems, maximum, minItems, minimum, type)"#),
     ])
     func refusesMalformedSchemas(text: String, expected: String) {
         do {
@@ -83,6 +88,51 @@ import Testing
             Issue.record("accepted malformed schema \(text)")
         } catch {
             #expect(error.message == expected)
+        }
+    }
+}
+
+// MARK: - Keys taken from the task (the "task" keyword)
+
+@Suite struct ConfigTaskRoleTests {
+    let schema = try! ConfigSchema(json: """
+    {"type": "object", "properties": {
+      "input": {"type": "array", "task": "input-shape", "items": {"type": "integer", "minimum": 1}, "maxItems": 2, "default": [20, 1]},
+      "hidden": {"type": "integer", "default": 40},
+      "classes": {"type": "integer", "task": "output-size", "minimum": 1, "default": 1},
+      "loss": {"type": "string", "task": "loss", "enum": ["mse", "softmax-ce"], "default": "mse"}
+    }}
+    """)
+    let glyphRows = TaskValues(inputShape: [28, 28], outputShape: [5], loss: "softmax-ce")
+
+    @Test func rolesAreParsed() {
+        #expect(schema.property("input")?.task == .inputShape)
+        #expect(schema.property("classes")?.task == .outputSize)
+        #expect(schema.property("loss")?.task == .loss)
+        #expect(schema.property("hidden")?.task == nil)
+    }
+
+    @Test func absentKeysComeFromTheTaskAndGivenOnesWin() throws {
+        let all = try schema.validate(try schema.filling(#"{"hidden": 8}"#, from: glyphRows))
+        #expect(all["input"] == .array([.number(28), .number(28)]))
+        #expect(all["classes"] == .number(5) && all["loss"] == .string("softmax-ce") && all["hidden"] == .number(8))
+        // A value the user gives is never replaced, even when it does not fit the task.
+        let given = try schema.validate(try schema.filling(#"{"input": [3, 1], "loss": "mse"}"#, from: glyphRows))
+        #expect(given["input"] == .array([.number(3), .number(1)]) && given["loss"] == .string("mse"))
+        #expect(given["classes"] == .number(5))
+        // The output size is the last dimension: [length, targets] per-step outputs give targets.
+        let perStep = TaskValues(inputShape: [7, 1], outputShape: [7, 1], loss: "mse")
+        #expect(try schema.validate(try schema.filling(nil, from: perStep))["classes"] == .number(1))
+        #expect(try schema.validate(try schema.filling("  ", from: perStep))["input"] == .array([.number(7), .number(1)]))
+    }
+
+    @Test func aTaskValueThatDoesNotFitNamesItsOrigin() {
+        let image = TaskValues(inputShape: [1, 28, 28], outputShape: [5], loss: "softmax-ce")
+        #expect(throws: ConfigError(message: #"config key "input" (from the task's input shape): [1,28,28] has 3 items, expected at most 2"#)) {
+            try schema.filling("{}", from: image)
+        }
+        #expect(throws: ConfigError(message: #"config must be a JSON object, found an array [1]"#)) {
+            try schema.filling("[1]", from: image)
         }
     }
 }
