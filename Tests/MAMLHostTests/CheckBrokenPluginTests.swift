@@ -42,10 +42,12 @@ struct CheckBrokenPluginTests {
     static let expectedDetail: [String: String] = [
         "libgradsign.so": "the gradient has the wrong sign",
         "libgradscale.so": "off by a factor 1.05",
+        "libgradscale2.so": "off by a factor 1.02",
         "libhvpwrong.so": "norm ratio 0.5",
         "libnondet.so": "init_params(seed 1) gave different parameters on two calls",
         "libpastgrad.so": "crashed (SIGSEGV) during loss_grad writing",
         "libcrashgrad.so": "crashed (SIGSEGV) during loss_grad at the initialisation",
+        "libabortgrad.so": "crashed (SIGABRT) during loss_grad at the initialisation",
         "libhangcreate.so": "timed out after 2 s during create(NULL)",
         "libnomessage.so": "but last_error is empty",
     ]

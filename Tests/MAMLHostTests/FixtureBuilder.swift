@@ -54,10 +54,12 @@ let corpusVariants: [(file: String, flags: [String])] = [
 let brokenVariants: [(file: String, flags: [String], failingCheck: String)] = [
     ("libgradsign.so", ["-DFX_GRAD_SIGN", tag("-gradsign")], "gradient"),
     ("libgradscale.so", ["-DFX_GRAD_SCALE", tag("-gradscale")], "gradient"),
+    ("libgradscale2.so", ["-DFX_GRAD_SCALE", "-DFX_GRAD_FACTOR=1.02f", tag("-gradscale2")], "gradient"),
     ("libhvpwrong.so", ["-DFX_HVP_WRONG", tag("-hvpwrong")], "hvp"),
     ("libnondet.so", ["-DFX_NONDET_INIT", tag("-nondet")], "init-seed"),
     ("libpastgrad.so", ["-DFX_WRITE_PAST_GRAD", tag("-pastgrad")], "buffers"),
     ("libcrashgrad.so", ["-DFX_CRASH_LOSS_GRAD", tag("-crashgrad")], "loss-finite"),
+    ("libabortgrad.so", ["-DFX_ABORT_LOSS_GRAD", tag("-abortgrad")], "loss-finite"),
     ("libhangcreate.so", ["-DFX_HANG_CREATE", tag("-hang")], "create-defaults"),
     ("libnomessage.so", ["-DFX_NO_MESSAGE", tag("-nomessage")], "last-error"),
 ]

@@ -47,11 +47,14 @@
  *                       "flops", fn NULL, name "", help NULL, struct_size short of fn
  * The broken corpus of `maml-host check` (each should fail the check named):
  *   FX_GRAD_SIGN        gradient negated                         -> gradient
- *   FX_GRAD_SCALE       gradient 5% too large                    -> gradient
+ *   FX_GRAD_SCALE       gradient 5% too large (FX_GRAD_FACTOR)   -> gradient
+ *   FX_GRAD_FACTOR=f    the factor of FX_GRAD_SCALE (default 1.05f; 1.02f: the smallest error
+ *                       the gradient check promises to catch)
  *   FX_HVP_WRONG        HVP half what it should be               -> hvp
  *   FX_NONDET_INIT      init_params depends on a call counter    -> init-seed
  *   FX_WRITE_PAST_GRAD  loss_grad writes grad[P]                 -> buffers
  *   FX_CRASH_LOSS_GRAD  loss_grad dereferences NULL              -> loss-finite (crash)
+ *   FX_ABORT_LOSS_GRAD  loss_grad calls abort()                  -> loss-finite (SIGABRT)
  *   FX_HANG_CREATE      create never returns                     -> create-defaults (timeout)
  *   FX_NO_MESSAGE       non-OK statuses come without a message   -> last-error
  */
@@ -349,6 +352,9 @@ static maml_status loss_grad(maml_model *m, const float *params, const maml_batc
 #ifdef FX_CRASH_LOSS_GRAD
     *(volatile float *)(uintptr_t)(b->n >> 62) = 1.0f; /* NULL: n is small */
 #endif
+#ifdef FX_ABORT_LOSS_GRAD
+    abort(); /* what a failed assert() or an uncaught C++ exception does */
+#endif
     scale = m->loss == MAML_LOSS_MSE ? 1.0 / ((double)b->n * m->k) : 1.0 / (double)b->n;
     memset(m->acc, 0, m->p * sizeof(double));
     for (e = 0; e < b->n; e++) {
@@ -373,7 +379,10 @@ static maml_status loss_grad(maml_model *m, const float *params, const maml_batc
     if (grad) for (i = 0; i < m->p; i++) grad[i] = -grad[i];
 #endif
 #ifdef FX_GRAD_SCALE
-    if (grad) for (i = 0; i < m->p; i++) grad[i] *= 1.05f;
+#ifndef FX_GRAD_FACTOR
+#define FX_GRAD_FACTOR 1.05f
+#endif
+    if (grad) for (i = 0; i < m->p; i++) grad[i] *= FX_GRAD_FACTOR;
 #endif
 #ifdef FX_WRITE_PAST_GRAD
     if (grad) grad[m->p] = 0.0f; /* one float past the end */
