@@ -63,6 +63,35 @@ struct ExamplePluginTests {
         #expect(blocks("c").joined(separator: "\n") == source, "tinymlp.c = the guide's C pieces, a blank line apart")
         #expect(blocks("make") == [makefile])
     }
+
+    /// A new user's session: every shell block of the guide run as written, in an empty folder,
+    /// with the files the guide says to create; only the first block (where the checkout is,
+    /// the alias) is replaced by its equivalent for this build. The eval figures quoted after
+    /// the train command are checked too.
+    @Test("docs/authoring.md followed literally: its shell blocks, in order, give a checked, listed, trained plugin")
+    func tutorialFollowedLiterally() throws {
+        let guide = try String(contentsOfFile: repositoryRoot + "/docs/authoring.md", encoding: .utf8)
+        func blocks(_ language: String) -> [String] {
+            guide.components(separatedBy: "```\(language)\n").dropFirst().map { $0.components(separatedBy: "```\n")[0] }
+        }
+        let shell = blocks("sh")
+        try #require(shell.count == 6 && shell[0].contains("export ZOO=") && shell[1].hasPrefix("mkdir tinymlp && cd tinymlp"))
+        let home = try temporaryDirectory()
+        // Block 2 makes and enters tinymlp/; the guide then has the user create the two files there.
+        let files = "cat > tinymlp.c <<'TINYMLP_C'\n" + blocks("c").joined(separator: "\n") + "TINYMLP_C\n"
+            + "cat > Makefile <<'TINYMLP_MAKE'\n" + blocks("make")[0] + "TINYMLP_MAKE\n"
+        let script = "set -euo pipefail\nexport ZOO=\(repositoryRoot)\nmaml-host() { \"\(buildDirectory)/maml-host\" \"$@\"; }\n"
+            + shell[1] + files + shell[2...].joined() + "maml-host eval --checkpoint tinymlp.ckpt --shots 20 --steps 0,10 --json > eval.json\n"
+        let run = try runTool("bash", ["-c", script], in: home, environment: testEnvironment().merging(["MAML_PLUGIN_PATH": ""]) { $1 })
+        try #require(run.status == 0, "the guide's commands failed:\n\(run.output.suffix(3000))")
+        #expect(run.output.contains("PASSED: 15 passed, 0 failed"), "check passed, by path and by name")
+        #expect(run.output.contains("org.example.tinymlp  tinymlp  mlp"), "list shows it")
+        #expect(run.output.contains("\n12050\n"), "call prints 12050")
+        let eval = try jsonObject(String(decoding: try Data(contentsOf: URL(fileURLWithPath: home + "/tinymlp/eval.json")), as: UTF8.self))
+        let mse = try #require(eval["results"] as? [[String: Any]]).compactMap { $0["mse"] as? Double }
+        // The guide quotes 3.05 before adaptation and 2.49 after 10 steps (K = 20).
+        #expect(mse.count == 2 && abs(mse[0] - 3.05) < 0.01 && abs(mse[1] - 2.49) < 0.01, "\(mse)")
+    }
 }
 
 // MARK: - Rust (skipped, saying so, without cargo)
