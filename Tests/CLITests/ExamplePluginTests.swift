@@ -36,19 +36,44 @@ func expectShortTraining(pluginDirectory: String, model: String) throws {
 struct ExamplePluginTests {
     static let examples = repositoryRoot + "/docs/examples"
 
+    /// Runs the example's Makefile with the repository's header; returns the folder it built into.
+    static func make(_ example: String) throws -> String {
+        let out = try temporaryDirectory()
+        let make = try runTool("make", ["-s", "OUT=" + out, "MAML_INCLUDE=" + repositoryRoot + "/Sources/MAMLPluginABI/include"],
+                               in: examples + "/" + example)
+        try #require(make.status == 0, "make failed:\n\(make.output)")
+        return out
+    }
+
     @Test("C: make with cc and the one header; check passes; a short train and eval run")
     func cExample() throws {
-        let out = try temporaryDirectory()
-        let make = try runTool("make", ["-s", "OUT=" + out,
-                                        "MAML_INCLUDE=" + repositoryRoot + "/Sources/MAMLPluginABI/include"],
-                               in: Self.examples + "/c")
-        try #require(make.status == 0, "make failed:\n\(make.output)")
+        let out = try Self.make("c")
         let checks = try expectCheckPasses(out + "/libtinymlp.so", options: ["--timeout", "300"])
         let hvp = try #require(checks.first { $0["check"] as? String == "hvp" })
         #expect((hvp["detail"] as? String)?.contains("directions agree") == true, "the exact HVP was checked")
         try expectShortTraining(pluginDirectory: out, model: "tinymlp")
         let flops = try mamlHost(["call", "--plugin-dir", out, "tinymlp", "flops", "25"])
         #expect(flops.stdout == "12050\n", "25 * (2*2*40 + 2*3*40 + 2*41)")
+    }
+
+    @Test("C++: make with c++ -std=c++17 and the one header; check passes; a short train and eval on glyphs")
+    func cxxExample() throws {
+        let out = try Self.make("cpp")
+        let checks = try expectCheckPasses(out + "/libsoftmax_cpp.so", options: ["--timeout", "300"])
+        let entry = try #require(checks.first { $0["check"] as? String == "entry" })
+        #expect((entry["detail"] as? String)?.contains("built with c++") == true)
+        // Its input shape and classes come from the task (schema keyword "task"): no --config.
+        let train = try mamlHost(["train", "--plugin-dir", out, "--model", "softmax-cpp", "--task", "glyphs", "--ways", "3",
+                                  "--shots", "1", "--query", "2", "--meta-batch", "2", "--inner-lr", "0.4",
+                                  "--iterations", "10", "--seed", "3", "--output", "s.ckpt"], in: out)
+        #expect(train.status == 0, "\(train.stderr)")
+        let eval = try mamlHost(["eval", "--plugin-dir", out, "--checkpoint", "s.ckpt", "--tasks", "10", "--shots", "1",
+                                 "--steps", "0,1", "--json"], in: out)
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let results = try #require(try jsonObject(eval.stdout)["results"] as? [[String: Any]])
+        #expect(results.count == 2 && results.allSatisfy { ($0["accuracy"] as? Double).map { $0 >= 0 && $0 <= 1 } == true })
+        let flops = try mamlHost(["call", "--plugin-dir", out, "softmax-cpp", "flops", "10"])
+        #expect(flops.stdout == "156900\n", "10 * (2*2*5*784 + 2*5)")
     }
 
     @Test("docs/authoring.md is the C example: its C pieces and its Makefile reassemble the files exactly")
