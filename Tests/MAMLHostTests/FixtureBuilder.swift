@@ -50,18 +50,22 @@ let corpusVariants: [(file: String, flags: [String])] = [
     ("libnoext.so", ["-DFX_NO_EXT", tag("-noext")]),
 ]
 
-/// Deliberately broken plugins for `maml-host check`: file, -D flags, the check that must fail.
-let brokenVariants: [(file: String, flags: [String], failingCheck: String)] = [
-    ("libgradsign.so", ["-DFX_GRAD_SIGN", tag("-gradsign")], "gradient"),
-    ("libgradscale.so", ["-DFX_GRAD_SCALE", tag("-gradscale")], "gradient"),
-    ("libgradscale2.so", ["-DFX_GRAD_SCALE", "-DFX_GRAD_FACTOR=1.02f", tag("-gradscale2")], "gradient"),
-    ("libhvpwrong.so", ["-DFX_HVP_WRONG", tag("-hvpwrong")], "hvp"),
-    ("libnondet.so", ["-DFX_NONDET_INIT", tag("-nondet")], "init-seed"),
-    ("libpastgrad.so", ["-DFX_WRITE_PAST_GRAD", tag("-pastgrad")], "buffers"),
-    ("libcrashgrad.so", ["-DFX_CRASH_LOSS_GRAD", tag("-crashgrad")], "loss-finite"),
-    ("libabortgrad.so", ["-DFX_ABORT_LOSS_GRAD", tag("-abortgrad")], "loss-finite"),
-    ("libhangcreate.so", ["-DFX_HANG_CREATE", tag("-hang")], "create-defaults"),
-    ("libnomessage.so", ["-DFX_NO_MESSAGE", tag("-nomessage")], "last-error"),
+/// Deliberately broken plugins for `maml-host check`: file, -D flags, the checks that must fail
+/// (the first is the one that tests the bug; a sum instead of a mean also makes forward's loss
+/// disagree).
+let brokenVariants: [(file: String, flags: [String], failingChecks: [String])] = [
+    ("libgradsign.so", ["-DFX_GRAD_SIGN", tag("-gradsign")], ["gradient"]),
+    ("libgradscale.so", ["-DFX_GRAD_SCALE", tag("-gradscale")], ["gradient"]),
+    ("libgradscale2.so", ["-DFX_GRAD_SCALE", "-DFX_GRAD_FACTOR=1.02f", tag("-gradscale2")], ["gradient"]),
+    ("libhvpwrong.so", ["-DFX_HVP_WRONG", tag("-hvpwrong")], ["hvp"]),
+    ("libnondet.so", ["-DFX_NONDET_INIT", tag("-nondet")], ["init-seed"]),
+    ("libpastgrad.so", ["-DFX_WRITE_PAST_GRAD", tag("-pastgrad")], ["buffers"]),
+    ("libcrashgrad.so", ["-DFX_CRASH_LOSS_GRAD", tag("-crashgrad")], ["loss-finite"]),
+    ("libabortgrad.so", ["-DFX_ABORT_LOSS_GRAD", tag("-abortgrad")], ["loss-finite"]),
+    ("libsumloss.so", ["-DFX_SUM_LOSS", tag("-sumloss")], ["batch-duplication", "forward-loss"]),
+    ("libforwardoff.so", ["-DFX_FORWARD_OFF", tag("-forwardoff")], ["forward-loss"]),
+    ("libhangcreate.so", ["-DFX_HANG_CREATE", tag("-hang")], ["create-defaults"]),
+    ("libnomessage.so", ["-DFX_NO_MESSAGE", tag("-nomessage")], ["last-error"]),
 ]
 
 /// The ReLU model of Fixtures/kinked_plugin.c, whose random HVP directions all cross kinks:

@@ -55,6 +55,8 @@
  *   FX_WRITE_PAST_GRAD  loss_grad writes grad[P]                 -> buffers
  *   FX_CRASH_LOSS_GRAD  loss_grad dereferences NULL              -> loss-finite (crash)
  *   FX_ABORT_LOSS_GRAD  loss_grad calls abort()                  -> loss-finite (SIGABRT)
+ *   FX_SUM_LOSS         loss, gradient and HVP summed over examples, not averaged -> batch-duplication
+ *   FX_FORWARD_OFF      forward's first output 0.5 above loss_grad's -> forward-loss
  *   FX_HANG_CREATE      create never returns                     -> create-defaults (timeout)
  *   FX_NO_MESSAGE       non-OK statuses come without a message   -> last-error
  */
@@ -326,6 +328,9 @@ static maml_status forward(maml_model *m, const float *params, const maml_batch 
     for (e = 0; e < b->n; e++) {
         logits(m, params, b->x + e * m->d, m->z);
         for (j = 0; j < m->k; j++) out[e * m->k + j] = (float)m->z[j];
+#ifdef FX_FORWARD_OFF
+        out[e * m->k] += 0.5f; /* the first output only: softmax ignores a shift of all logits */
+#endif
     }
     return MAML_OK;
 }
@@ -356,6 +361,9 @@ static maml_status loss_grad(maml_model *m, const float *params, const maml_batc
     abort(); /* what a failed assert() or an uncaught C++ exception does */
 #endif
     scale = m->loss == MAML_LOSS_MSE ? 1.0 / ((double)b->n * m->k) : 1.0 / (double)b->n;
+#ifdef FX_SUM_LOSS
+    scale *= (double)b->n; /* the bug: a sum over examples, consistently in loss, gradient and HVP */
+#endif
     memset(m->acc, 0, m->p * sizeof(double));
     for (e = 0; e < b->n; e++) {
         const float *x = b->x + e * m->d;
@@ -415,6 +423,9 @@ static maml_status hvp(maml_model *m, const float *params, const maml_batch *b, 
     if (s != MAML_OK) return s;
     if (!v || !out) return fail(m, MAML_ERR_INVALID_ARGUMENT, "v or out is NULL");
     scale = m->loss == MAML_LOSS_MSE ? 1.0 / ((double)b->n * m->k) : 1.0 / (double)b->n;
+#ifdef FX_SUM_LOSS
+    scale *= (double)b->n; /* the bug: a sum over examples, consistently in loss, gradient and HVP */
+#endif
     memset(m->acc, 0, m->p * sizeof(double));
     for (e = 0; e < b->n; e++) {
         const float *x = b->x + e * m->d;
