@@ -95,13 +95,16 @@ public struct ConformanceResult: Sendable, Equatable {
 public struct ConformanceReport: Sendable {
     public var pluginPath: String
     public var results: [ConformanceResult]
-    /// True when no check failed (skipped checks do not fail a plugin).
-    public var passed: Bool { !results.contains { $0.outcome == .fail } }
+    /// With `strict`, a skipped check fails the plugin too (nothing may go unverified:
+    /// no HVP offered, no schema examples, or a check that could not judge).
+    public var strict = false
+    /// True when no check failed and, when `strict`, none was skipped.
+    public var passed: Bool { !results.contains { $0.outcome == .fail || (strict && $0.outcome == .skip) } }
     public var failedChecks: [ConformanceResult] { results.filter { $0.outcome == .fail } }
 
     public var json: JSONValue {
         .object(JSONObject([("plugin", .string(pluginPath)), ("passed", .bool(passed)),
-                            ("checks", .array(results.map(\.json)))]))
+                            ("strict", .bool(strict)), ("checks", .array(results.map(\.json)))]))
     }
 }
 

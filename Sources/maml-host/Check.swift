@@ -11,7 +11,7 @@ struct Check: ParsableCommand {
             PATH is a plugin file (anything containing "/" or ending in .so); otherwise the argument \
             is a model name or id, found like every other command finds models, and only that \
             model's checks run. A crash, abort or hang fails the check it happened in. Exits 0 when \
-            no check failed, 1 when one did, 2 when the checker could not run (no such file or \
+            no check failed (with --strict: and none was skipped), 1 otherwise, 2 when the checker could not run (no such file or \
             model). See docs/cli.md for the checks and the --json fields.
             """)
 
@@ -22,6 +22,8 @@ struct Check: ParsableCommand {
     var timeout: Double = 60
     @Flag(help: "Run the per-config checks on the default config only, not on every example config of the schema (faster while developing).")
     var defaultsOnly = false
+    @Flag(help: "Fail when any check was skipped (an extension not offered, no schema examples, a check that could not judge), not only when one failed.")
+    var strict = false
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be > 0, got \(timeout)") }
@@ -36,7 +38,8 @@ struct Check: ParsableCommand {
             throw ExitCode(2)
         }
         if !json { printError("checking \(path)\(model.map { " (model \($0))" } ?? "")") }
-        let report = runner.run(pluginPath: path, modelID: model)
+        var report = runner.run(pluginPath: path, modelID: model)
+        report.strict = strict
         if json {
             print(report.json.serialized())
         } else {
@@ -47,7 +50,8 @@ struct Check: ParsableCommand {
             }
             print(table.render())
             let count = { (o: CheckOutcome) in report.results.filter { $0.outcome == o }.count }
-            print("\n\(report.passed ? "PASSED" : "FAILED"): \(count(.pass)) passed, \(count(.fail)) failed, \(count(.skip)) skipped (\(path))")
+            let verdict = report.passed ? "PASSED" : strict && count(.fail) == 0 ? "FAILED (--strict: a check was skipped)" : "FAILED"
+            print("\n\(verdict): \(count(.pass)) passed, \(count(.fail)) failed, \(count(.skip)) skipped (\(path))")
         }
         if !report.passed { throw ExitCode(1) }
     }

@@ -98,6 +98,7 @@ struct CheckBrokenPluginTests {
         let run = try CheckRun([path], timeout: 30)
         #expect(run.termination == .exited(0), "\(run.stdout)\n\(run.stderr)")
         #expect(run.report["passed"] as? Bool == true)
+        #expect(run.report["strict"] as? Bool == false)
         #expect(run.failures.isEmpty, "\(run.failures)")
         let names = ConformanceCheck.allCases.map(\.rawValue)
         for model in ["org.test.linreg", "org.test.logreg"] {
@@ -113,6 +114,20 @@ struct CheckBrokenPluginTests {
         // The only skip: the fixture schema has no examples.
         #expect(run.checks.filter { $0["result"] as? String == "skip" }.compactMap { $0["check"] as? String }
             == ["create-examples", "create-examples"])
+    }
+
+    @Test("--strict: the good fixture's skipped create-examples fails it (exit 1), with every result unchanged")
+    func strictFailsOnSkips() throws {
+        let path = try fixtures().corpusFile("libgood.so")
+        let run = try CheckRun([path, "--strict"], timeout: 30)
+        #expect(run.termination == .exited(1), "\(run.stdout)\n\(run.stderr)")
+        #expect(run.report["passed"] as? Bool == false)
+        #expect(run.report["strict"] as? Bool == true)
+        #expect(run.failures.isEmpty, "no check fails; the skips do")
+        #expect(run.checks.filter { $0["result"] as? String == "skip" }.count == 2)
+        let table = try runChild(mamlHostExecutable, ["check", path, "--strict", "--timeout", "30"], timeout: 600)
+        #expect(table.termination == .exited(1))
+        #expect(table.stdout.contains("FAILED (--strict: a check was skipped): "), "\(table.stdout)")
     }
 
     // The kinked ReLU model: random HVP directions are inconclusive (they straddle kinks at every

@@ -68,6 +68,21 @@ def run(cmd, cpus):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def cpu_name():
+    """The CPU as /proc/cpuinfo names it, with family and model: ratios only hold per machine."""
+    info = {}
+    try:
+        for line in open("/proc/cpuinfo"):
+            k, _, v = line.partition(":")
+            info.setdefault(k.strip(), v.strip())
+    except OSError:
+        return "unknown CPU"
+    name = info.get("model name", "unknown CPU")
+    if "cpu family" in info:
+        name += f" (family {info['cpu family']}, model {info.get('model', '?')})"
+    return name
+
+
 def measure(name, args):
     desc, ours_args, peers = WORKLOADS[name]
     ncpu = len(args.cpus.split(","))
@@ -90,7 +105,7 @@ def measure(name, args):
     med = {k: statistics.median(v) for k, v in rates.items()}
     ours = med[programs[0][0]]
     lines = [f"{desc}. CPUs {args.cpus} (taskset; maml-host --threads {ncpu}), {args.rounds} alternating rounds, "
-             f"{datetime.date.today().isoformat()}; `python3 Tests/bench/vs-peers.py --workload {name} "
+             f"{datetime.date.today().isoformat()}, {cpu_name()}; `python3 Tests/bench/vs-peers.py --workload {name} "
              f"--cpus {args.cpus} --rounds {args.rounds}`", "",
              "| program | meta-it/s (median) | all rounds | maml-zoo / this (medians) | same round |",
              "|---|---:|---|---:|---|"]
