@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "maml-host", targets: ["maml-host"]),
         .library(name: "MAMLPluginABI", targets: ["MAMLPluginABI"]),
+        .library(name: "MAMLSchema", targets: ["MAMLSchema"]),
         .library(name: "MAMLPluginKit", targets: ["MAMLPluginKit"]),
         .library(name: "MAMLCore", targets: ["MAMLCore"]),
         .library(name: "MAMLHost", targets: ["MAMLHost"]),
@@ -38,15 +39,18 @@ let package = Package(
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
 
         // MARK: Libraries
+        // JSON, the config-schema subset, SplitMix64 and the toolchain tag: no dependencies,
+        // shared by plugins (through the kit), the core and the host.
+        .target(name: "MAMLSchema"),
         // Small-shape SGEMM and the finiteness scan in C: AVX2(+FMA) and baseline builds, chosen at load time.
         .target(name: "MAMLKernels"),
         // Accessors for libffi's type globals, which Swift 6 cannot read directly.
         .target(name: "MAMLFFI", dependencies: ["CFFI"]),
-        .target(name: "MAMLPluginKit", dependencies: ["MAMLPluginABI", "CBLAS", "MAMLKernels"]),
-        .target(name: "MAMLCore", dependencies: ["CPNG", "MAMLKernels"]),
-        .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit", "CFFI", "MAMLFFI"]),
+        .target(name: "MAMLPluginKit", dependencies: ["MAMLSchema", "MAMLPluginABI", "CBLAS", "MAMLKernels"]),
+        .target(name: "MAMLCore", dependencies: ["MAMLSchema", "CPNG", "MAMLKernels"]),
+        .target(name: "MAMLHost", dependencies: ["MAMLSchema", "MAMLCore", "MAMLPluginABI", "CFFI", "MAMLFFI"]),
         .executableTarget(name: "maml-host", dependencies: [
-            "MAMLCore", "MAMLHost", "MAMLPluginKit",
+            "MAMLSchema", "MAMLCore", "MAMLHost", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -60,6 +64,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore"]),
+        .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),
         .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit"]),
         .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLCore"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["MAMLCore"]),

@@ -15,6 +15,7 @@ import Glibc     // libm only (log, cos)
 #elseif canImport(Darwin)
 import Darwin
 #endif
+@_exported import MAMLSchema   // SplitMix64
 
 /// Independent random streams. Different streams never share a generator, so
 /// evaluation tasks are drawn independently of meta-training tasks.
@@ -27,29 +28,6 @@ public enum RandomStream: UInt64, Sendable, Codable {
     case validation = 3
     /// Anything else a component needs (e.g. family construction).
     case auxiliary = 4
-}
-
-// MARK: SplitMix64
-
-/// SplitMix64: a tiny generator and a strong 64-bit mixing function; used to derive keys and seed xoshiro.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    /// The SplitMix64 finaliser: a bijective avalanche mix of one 64-bit word.
-    @inline(__always)
-    public static func mix(_ z0: UInt64) -> UInt64 {
-        var z = z0
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    @inline(__always)
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return SplitMix64.mix(state)
-    }
 }
 
 // MARK: RandomGenerator (xoshiro256**)

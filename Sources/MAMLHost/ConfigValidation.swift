@@ -1,9 +1,9 @@
-import MAMLPluginKit
+import MAMLSchema
 
 // MARK: - Config and schema validation
 //
 // The host validates a user's config against the model's schema before
-// create(), with the same validator Swift plugins use (MAMLPluginKit's
+// create(), with the same validator Swift plugins use (MAMLSchema's
 // ConfigSchema), so every plugin, whatever its language, gets the same clear
 // messages ("config key "hidden"[1]: 0 is below the minimum 1"). The plugin's
 // create() still validates: it is the authority on its own config.

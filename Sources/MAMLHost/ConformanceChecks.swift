@@ -1,7 +1,7 @@
 import Foundation
 import MAMLCore
 import MAMLPluginABI
-import MAMLPluginKit
+import MAMLSchema
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import MAMLPluginKit
+import MAMLSchema
 
 // MARK: - Conformance checks: names, results, reports
 //

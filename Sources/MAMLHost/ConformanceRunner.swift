@@ -1,4 +1,4 @@
-import MAMLPluginKit
+import MAMLSchema
 
 // MARK: - Running the conformance suite: one child process per check
 //

@@ -1,5 +1,5 @@
 import MAMLPluginABI
-import MAMLPluginKit
+import MAMLSchema
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -12,9 +12,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import MAMLPluginKit
+import CBLAS
 
 enum BLASCoreType {
+    /// The kernel family OpenBLAS chose (or was told) for this CPU, e.g. "Haswell".
+    static var name: String { String(cString: openblas_get_corename()) }
+
     /// Cores OpenBLAS uses when it does not recognise an x86-64 CPU.
     static let genericCores: Set<String> = ["Prescott", "Core2", "Katmai", "Coppermine", "Northwood", "Banias"]
 
@@ -30,7 +33,7 @@ enum BLASCoreType {
     static func reexecIfMisdetected() {
         guard getenv("OPENBLAS_CORETYPE") == nil,
               getenv("MAML_BLAS_CORETYPE_AUTO").map({ String(cString: $0) }) != "0",
-              genericCores.contains(Kernels.blasCoreName),
+              genericCores.contains(name),
               let cpuinfo = readSmallFile("/proc/cpuinfo"),
               let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
               let core = better(forFlags: Set(line.split(separator: " ")))

@@ -2,7 +2,8 @@
 import ArgumentParser
 import MAMLCore
 import MAMLHost
-import MAMLPluginKit
+import MAMLSchema
+import CBLAS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,7 +93,7 @@ struct Bench: ParsableCommand {
                 "gflops": gflops.map(JSONValue.number) ?? .null,
                 "flops_per_meta_iteration": flopsPerIteration.map(JSONValue.number) ?? .null,
                 "sgemm_gflops": sgemmGFLOPs.map(JSONValue.number) ?? .null,
-                "blas_core": .string(Kernels.blasCoreName)]
+                "blas_core": .string(BLASCoreType.name)]
             print(jsonObject(o).serialized())
         } else {
             print("\(setup.identity.id) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
@@ -104,7 +105,7 @@ struct Bench: ParsableCommand {
                       + "an HVP counts as 2 loss_grads)")
             }
             if let sgemmGFLOPs {
-                print("OpenBLAS sgemm 512x512x512, 1 thread, \(Kernels.blasCoreName) kernels: \(fmt(sgemmGFLOPs, 1)) GFLOP/s"
+                print("OpenBLAS sgemm 512x512x512, 1 thread, \(BLASCoreType.name) kernels: \(fmt(sgemmGFLOPs, 1)) GFLOP/s"
                       + (gflops.map { " (this run achieved \(fmt(100 * $0 / sgemmGFLOPs, 1))% of it)" } ?? ""))
             }
         }
@@ -113,14 +114,18 @@ struct Bench: ParsableCommand {
 
 // MARK: - Reference: OpenBLAS sgemm on one thread
 
-/// GFLOP/s of C = A B for 512x512 floats through OpenBLAS (the kit's blasGEMM, one thread):
+/// GFLOP/s of C = A B for 512x512 floats through OpenBLAS (one thread, as the plugins use it):
 /// one untimed call, then as many as fit in about half a second.
 func measureSGEMM(size n: Int = 512) -> Double {
     let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n), b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
     let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
     defer { a.deallocate(); b.deallocate(); c.deallocate() }
     for i in 0..<(n * n) { a[i] = Float(i % 7) * 0.125; b[i] = Float(i % 5) * 0.25 }
-    func product() { Kernels.blasGEMM(.none, .none, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: c, ldc: n) }
+    openblas_set_num_threads(1)
+    func product() {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(n), blasint(n), blasint(n),
+                    1, a, blasint(n), b, blasint(n), 0, c, blasint(n))
+    }
     product()
     var calls = 0
     let t0 = now()

@@ -6,7 +6,7 @@
 // keeps one workload's crash from hiding the others' numbers.
 import ArgumentParser
 import MAMLHost
-import MAMLPluginKit
+import MAMLSchema
 
 /// One suite entry: a name, what it is, and the `bench` arguments that run it.
 struct SuiteWorkload {

@@ -2,7 +2,7 @@
 import ArgumentParser
 import Foundation
 import MAMLHost
-import MAMLPluginKit
+import MAMLSchema
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(

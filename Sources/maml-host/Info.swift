@@ -2,7 +2,7 @@
 import ArgumentParser
 import MAMLCore
 import MAMLHost
-import MAMLPluginKit
+import MAMLSchema
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(

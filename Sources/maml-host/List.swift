@@ -1,7 +1,7 @@
 // MARK: - maml-host list
 import ArgumentParser
 import MAMLHost
-import MAMLPluginKit
+import MAMLSchema
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(

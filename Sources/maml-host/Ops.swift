@@ -1,7 +1,7 @@
 // MARK: - maml-host ops / maml-host call
 import ArgumentParser
 import MAMLHost
-import MAMLPluginKit
+import MAMLSchema
 
 /// Lists a model's plugin-declared operations ("maml.ops/1").
 struct Ops: ParsableCommand {

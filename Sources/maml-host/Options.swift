@@ -5,7 +5,7 @@ import Glibc
 #endif
 import MAMLCore
 import MAMLHost
-import MAMLPluginKit
+import MAMLSchema
 
 /// Where to look for plugins beyond the default places.
 struct PluginOptions: ParsableArguments {

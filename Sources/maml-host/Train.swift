@@ -2,7 +2,7 @@
 import ArgumentParser
 import MAMLCore
 import MAMLHost
-import MAMLPluginKit
+import MAMLSchema
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -1,9 +1,9 @@
 // MARK: - libFuzzer target: the config JSON readers
 //
-// Built by Tests/fuzz/fuzz.sh with MAMLCore's sources, MAMLPluginKit's JSON.swift and
+// Built by Tests/fuzz/fuzz.sh with MAMLCore's sources, MAMLSchema's JSON.swift and
 // ConfigSchema.swift, and the two harness files in one module; not part of `swift build`.
 // One input is read by every reader a user's JSON config reaches:
-//   - exerciseJSON (Tests/MAMLPluginKitTests/JSONFuzzHarness.swift): JSONValue.parse
+//   - exerciseJSON (Tests/MAMLSchemaTests/JSONFuzzHarness.swift): JSONValue.parse
 //     (--config, --task-config, plugin schemas) with its print-and-read-back property,
 //     ConfigSchema on the input as a schema and as a config;
 //   - exerciseTaskConfig (Tests/MAMLCoreTests/FuzzHarness.swift): makeTaskFamily for every

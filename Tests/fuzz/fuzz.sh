@@ -5,8 +5,8 @@
 #
 # Builds .build/fuzz/fuzz-TARGET (swiftc -sanitize=fuzzer,address, -O with Swift's checks on)
 # from MAMLCore's sources, the harness files the normal tests share (Tests/MAMLCoreTests/
-# FuzzHarness.swift; for config also MAMLPluginKit's JSON.swift, ConfigSchema.swift and
-# Tests/MAMLPluginKitTests/JSONFuzzHarness.swift) and Tests/fuzz/FuzzTARGET.swift, then runs it niced for SECONDS (default 600) on the corpus
+# FuzzHarness.swift; for config also MAMLSchema's JSON.swift, ConfigSchema.swift and
+# Tests/MAMLSchemaTests/JSONFuzzHarness.swift) and Tests/fuzz/FuzzTARGET.swift, then runs it niced for SECONDS (default 600) on the corpus
 # .build/fuzz/corpus-TARGET, seeded from Tests/fuzz/seeds/TARGET and Tests/fuzz/regressions/TARGET
 # (checkpoint seeds are also written by the target itself: valid SGD/Adam checkpoints).
 # Crashing inputs land in .build/fuzz/crash-*; copy each into Tests/fuzz/regressions/TARGET/,
@@ -22,8 +22,8 @@ case $target in
   checkpoint) sources="$root/Sources/MAMLCore/*.swift $root/Tests/MAMLCoreTests/FuzzHarness.swift
                        $root/Tests/fuzz/FuzzCheckpoint.swift" ;;
   config) sources="$root/Sources/MAMLCore/*.swift $root/Tests/MAMLCoreTests/FuzzHarness.swift
-                   $root/Sources/MAMLPluginKit/JSON.swift $root/Sources/MAMLPluginKit/ConfigSchema.swift
-                   $root/Tests/MAMLPluginKitTests/JSONFuzzHarness.swift $root/Tests/fuzz/FuzzConfig.swift" ;;
+                   $root/Sources/MAMLSchema/JSON.swift $root/Sources/MAMLSchema/ConfigSchema.swift
+                   $root/Tests/MAMLSchemaTests/JSONFuzzHarness.swift $root/Tests/fuzz/FuzzConfig.swift" ;;
   *) echo "fuzz.sh: unknown target '$target' (checkpoint, config)" >&2; exit 2 ;;
 esac
 # Compile a snapshot, so editing the sources meanwhile cannot fail the (slow) build.

@@ -1,5 +1,5 @@
 import Testing
-@testable import MAMLPluginKit
+@testable import MAMLSchema
 
 // MARK: - JSON parser and serializer
 

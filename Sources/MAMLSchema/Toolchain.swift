@@ -6,7 +6,7 @@
 // asks `#if compiler(>=X.Y.Z)` from newest to oldest. Extend it for new toolchains.
 
 #if compiler(>=6.7)
-#warning("MAMLPluginKit/Toolchain.swift does not know this Swift version: extend the table")
+#warning("MAMLSchema/Toolchain.swift does not know this Swift version: extend the table")
 /// "swift-<version>" of the compiler that built this code; the host compares plugins' built_with to it.
 public let swiftToolchain = "swift-unknown-newer-than-6.6"
 #elseif compiler(>=6.6.5)

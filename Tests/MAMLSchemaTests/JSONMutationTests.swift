@@ -4,7 +4,7 @@
 // the config inputs that target found (Tests/fuzz/regressions/config).
 
 import Foundation
-import MAMLPluginKit
+import MAMLSchema
 import Testing
 
 /// Bounded draws from the library's SplitMix64 (the same sequence as before for the same seed).

@@ -1,5 +1,5 @@
 import Testing
-@testable import MAMLPluginKit
+@testable import MAMLSchema
 
 // MARK: - Config schema: parsing the schema, validating configs, defaults
 

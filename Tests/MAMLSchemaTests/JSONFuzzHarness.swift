@@ -5,7 +5,7 @@
 // (FuzzRegressionTests, JSONMutationTests).
 
 #if canImport(MAMLPluginKit)
-import MAMLPluginKit
+import MAMLSchema
 #endif
 
 /// A schema that uses every feature a config can meet: each type, items, enum, bounds,
