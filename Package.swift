@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "MAMLSchema", targets: ["MAMLSchema"]),
         .library(name: "MAMLPluginKit", targets: ["MAMLPluginKit"]),
         .library(name: "MAMLCore", targets: ["MAMLCore"]),
+        .library(name: "MAMLTasks", targets: ["MAMLTasks"]),
         .library(name: "MAMLHost", targets: ["MAMLHost"]),
         // Bundled backbones: each one a plugin .so next to maml-host in the build folder.
         .library(name: "maml_mlp", type: .dynamic, targets: ["MLPPlugin"]),
@@ -33,7 +34,7 @@ let package = Package(
         .target(name: "MAMLPluginABI"),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        // libpng decodes the Omniglot images (MAMLCore's omniglot task family).
+        // libpng decodes the Omniglot images (MAMLTasks' omniglot task family).
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // libffi calls plugin-declared operations ("maml.ops/1") by signature.
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
@@ -47,10 +48,12 @@ let package = Package(
         // Accessors for libffi's type globals, which Swift 6 cannot read directly.
         .target(name: "MAMLFFI", dependencies: ["CFFI"]),
         .target(name: "MAMLPluginKit", dependencies: ["MAMLSchema", "MAMLPluginABI", "CBLAS", "MAMLKernels"]),
-        .target(name: "MAMLCore", dependencies: ["MAMLSchema", "CPNG", "MAMLKernels"]),
+        .target(name: "MAMLCore", dependencies: ["MAMLSchema", "MAMLKernels"]),
+        // Task families and their data (sinusoid, glyphs, omniglot, sequences): no model code.
+        .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "CPNG"]),
         .target(name: "MAMLHost", dependencies: ["MAMLSchema", "MAMLCore", "MAMLPluginABI", "CFFI", "MAMLFFI"]),
         .executableTarget(name: "maml-host", dependencies: [
-            "MAMLSchema", "MAMLCore", "MAMLHost", "CBLAS",
+            "MAMLSchema", "MAMLCore", "MAMLTasks", "MAMLHost", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -63,10 +66,11 @@ let package = Package(
                 linkerSettings: pluginLinker),
 
         // MARK: Tests
-        .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore"]),
+        .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks"]),
+        .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),
         .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit"]),
-        .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLCore"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLITests", dependencies: ["MAMLCore"]),
+        .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLCore", "MAMLTasks"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLITests", dependencies: ["MAMLCore", "MAMLTasks"]),
     ]
 )

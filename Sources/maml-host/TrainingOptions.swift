@@ -1,6 +1,7 @@
 // MARK: - Model, task and meta-training options (train, bench, demo)
 import ArgumentParser
 import MAMLCore
+import MAMLTasks
 import MAMLHost
 import MAMLSchema
 

@@ -1,6 +1,8 @@
 // MARK: - Few-shot sequence tasks, end to end (rnn on sine-sequences and glyph-rows, flat MLP)
 import Foundation
 import Testing
+import MAMLCore
+import MAMLTasks
 
 /// Quick training flags (debug builds are slow).
 let quickSequenceRun = ["--meta-batch", "2", "--shots", "3", "--query", "3", "--iterations", "2", "--seed", "1"]

@@ -2,6 +2,7 @@
 
 import Testing
 @testable import MAMLCore
+import MAMLTasks
 
 @Suite struct BufferLimitTests {
     @Test func countsBeyondTheLimitAreRefusedNamingTheKey() throws {

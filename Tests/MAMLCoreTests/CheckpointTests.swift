@@ -3,6 +3,7 @@
 import Testing
 import Foundation
 @testable import MAMLCore
+import MAMLTasks
 
 let model = ModelIdentity(id: "org.mamlzoo.test-tanh", version: "1.2.3", config: #"{"hidden": 6}"#)
 

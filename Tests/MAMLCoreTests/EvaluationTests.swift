@@ -2,6 +2,7 @@
 
 import Testing
 import MAMLCore
+import MAMLTasks
 
 /// Tasks with x = 0 and every target equal to one constant c ~ U[0, 1] (the first draw).
 struct ConstantTasks: TaskFamily {

@@ -6,6 +6,7 @@
 
 #if canImport(MAMLCore)
 @testable import MAMLCore
+import MAMLTasks
 #endif
 import Foundation
 #if canImport(Glibc)

@@ -2,6 +2,7 @@
 
 import Testing
 import MAMLCore
+import MAMLTasks
 
 /// logits = W x + b on flattened pixels; mean softmax cross-entropy, gradient exact (accumulated in Double).
 /// Parameters: W (classes x inputs, row-major), then b (classes).

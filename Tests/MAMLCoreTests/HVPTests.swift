@@ -2,6 +2,7 @@
 
 import Testing
 @testable import MAMLCore
+import MAMLTasks
 import Foundation   // NSLock for the log collector
 
 /// Collects log lines from any thread.

@@ -2,6 +2,7 @@
 
 import Testing
 @testable import MAMLCore
+import MAMLTasks
 
 /// Throws an error of `kind` whenever the first x of a batch is one of `poison` (a data
 /// property, so it fails on the same tasks whichever instance or thread runs them).

@@ -2,6 +2,7 @@
 
 import Testing
 @testable import MAMLCore
+import MAMLTasks
 
 @Suite struct SkipTaskTests {
     /// Tasks 2 and 5 of meta-iteration 0 and task 1 of meta-iteration 1 diverge (plugin MAML_ERR_NUMERICAL).

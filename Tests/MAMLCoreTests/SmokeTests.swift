@@ -2,6 +2,7 @@
 
 import Testing
 import MAMLCore
+import MAMLTasks
 
 /// Trains for 1000 meta-iterations; returns (mean training query loss over the first and last 50
 /// iterations, held-out 1-step MSE before and after training).

@@ -3,6 +3,7 @@
 import Testing
 import Foundation   // temporary directory
 @testable import MAMLCore
+import MAMLTasks
 
 /// A backbone that turns the `nanAt`-th loss/gradient call into NaN.
 final class FaultyBackbone: Backbone {

@@ -1,4 +1,5 @@
 import MAMLCore
+import MAMLTasks
 import Synchronization
 import Testing
 @testable import MAMLHost

@@ -22,6 +22,7 @@
 // (labels 0, 1, ..., N-1, 0, 1, ...); the query set likewise with Q shots.
 
 /// A labelled data source for N-way classification: disjoint class pools per split and examples of a class.
+import MAMLCore
 public protocol ClassExampleSource: Sendable {
     /// Floats in one example.
     var exampleElements: Int { get }

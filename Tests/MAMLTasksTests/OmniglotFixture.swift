@@ -7,6 +7,7 @@
 
 import Foundation
 import MAMLCore
+import MAMLTasks
 
 struct OmniglotFixture {
     let root: String

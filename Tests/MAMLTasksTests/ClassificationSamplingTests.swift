@@ -2,6 +2,7 @@
 
 import Testing
 import MAMLCore
+import MAMLTasks
 
 /// Examples are two floats: (class id, stored example index or a generated draw counter).
 struct TaggedSource: ClassExampleSource {

@@ -3,6 +3,7 @@
 import Testing
 import Foundation   // cos
 import MAMLCore
+import MAMLTasks
 
 /// All floats of a batch: inputs [n, inputs] and float targets [n, outputs].
 func batchFloats(_ b: Batch, inputs: Int, outputs: Int) -> (x: [Float], y: [Float]) {

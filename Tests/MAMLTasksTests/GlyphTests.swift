@@ -2,6 +2,7 @@
 
 import Testing
 import MAMLCore
+import MAMLTasks
 
 /// Renders example `draw` of class `c` (each draw from its own generator).
 func glyph(_ family: GlyphTasks, _ c: Int, draw: UInt64) -> [Float] {

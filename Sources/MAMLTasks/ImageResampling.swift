@@ -8,6 +8,7 @@
 
 /// Overlap weights of input cells [0, n) with output cells [0, out) when n cells shrink or grow to out:
 /// for output k, (first input cell, weights of consecutive input cells), weights summing to 1.
+import MAMLCore
 func areaWeights(from n: Int, to out: Int) -> [(first: Int, weights: [Double])] {
     let scale = Double(n) / Double(out)
     return (0..<out).map { k in

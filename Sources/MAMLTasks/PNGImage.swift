@@ -5,6 +5,7 @@
 // without alpha) is converted by libpng to 8-bit gray + alpha; we composite onto
 // white (a transparent pixel is paper, not ink) and return gray levels in [0, 1].
 
+import MAMLCore
 internal import CPNG
 
 /// A grayscale image: `width * height` values in [0, 1], row-major, 0 black and 1 white.

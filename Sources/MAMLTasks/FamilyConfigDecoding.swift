@@ -6,6 +6,7 @@
 // such a message, which makeTaskFamily shows as it is.
 
 /// A coding key for any name (used to list the keys a config object has).
+import MAMLCore
 struct AnyCodingKey: CodingKey {
     var stringValue: String
     var intValue: Int? { nil }

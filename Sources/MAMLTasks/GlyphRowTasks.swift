@@ -6,6 +6,7 @@
 // are identical, so a task drawn from glyph-rows with a seed equals the glyphs task.
 
 /// N-way K-shot glyph classification with images as row sequences.
+import MAMLCore
 public struct GlyphRowTasks: TaskFamily, ClassExampleSource, Decodable {
     /// The image family whose examples these are.
     public let images: GlyphTasks

@@ -14,6 +14,7 @@
 // RandomGenerator(seed, .auxiliary, iteration 0, task c), so the first classes
 // are the same whatever the number of classes.
 
+import MAMLCore
 #if canImport(Glibc)
 import Glibc     // libm only (sin, cos)
 #elseif canImport(Darwin)

@@ -3,6 +3,7 @@
 // The one place that maps the names users type (`--task sinusoid`) and that
 // checkpoints record to task families. A new family is one line here.
 
+import MAMLCore
 import Foundation   // JSONDecoder for family configs (never on the hot path)
 
 /// The task family names `makeTaskFamily` knows, in display order.

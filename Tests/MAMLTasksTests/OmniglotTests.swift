@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import MAMLCore
+import MAMLTasks
 
 /// The small-fixture config: 9 characters -> 4 train, 2 validation, 3 test.
 func fixtureConfig(_ root: String, rotations: Bool = true) -> OmniglotConfig {

@@ -2,7 +2,8 @@
 
 import Foundation
 import Testing
-@testable import MAMLCore
+import MAMLCore
+@testable import MAMLTasks
 
 @Suite struct PNGLimitTests {
     /// A valid 2x2 PNG whose IHDR then claims `width` x `height` (its CRC fixed up, so libpng reads the header).

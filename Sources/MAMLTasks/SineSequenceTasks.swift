@@ -12,6 +12,7 @@
 // support windows (as sinusoid: K support windows are a prefix of a larger K's, and
 // the query set does not depend on K).
 
+import MAMLCore
 #if canImport(Glibc)
 import Glibc     // libm only (sin)
 #elseif canImport(Darwin)

@@ -13,6 +13,7 @@
 // readable PNG at the image level, else loading fails naming it. Every image is
 // decoded once, inverted (ink 1, paper 0) and area-averaged to size x size.
 
+import MAMLCore
 import Foundation   // FileManager, Date (loading only; never on the hot path)
 
 /// The decoded images of an Omniglot folder, one class per character.

@@ -22,6 +22,7 @@
 // Cost: each segment only visits the pixels of its bounding box grown by the pen
 // radius + 1, so an example costs a few thousand distance evaluations.
 
+import MAMLCore
 #if canImport(Glibc)
 import Glibc     // libm only (sin, cos)
 #elseif canImport(Darwin)

@@ -8,6 +8,7 @@
 // different support sizes K uses the same function and the same query set,
 // and the K support points are a prefix of a larger K's support points.
 
+import MAMLCore
 #if canImport(Glibc)
 import Glibc     // libm only (sin)
 #elseif canImport(Darwin)

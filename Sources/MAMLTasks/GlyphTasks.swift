@@ -11,6 +11,7 @@
 // Config: {"ways": 5, "classes": 1623, "size": 28, "seed": 0}; input [1, size, size],
 // output [ways], softmax cross-entropy.
 
+import MAMLCore
 import Foundation   // JSONEncoder for configJSON (never on the hot path)
 
 /// The glyphs family's configuration.

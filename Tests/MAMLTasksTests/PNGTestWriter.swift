@@ -6,6 +6,7 @@
 
 import Foundation
 import MAMLCore
+import MAMLTasks
 
 enum PNGTestWriter {
     /// PNG bytes for 8-bit grayscale `gray` (width * height bytes, 0 black, 255 white).

@@ -3,6 +3,7 @@
 import Testing
 import Foundation   // JSON
 import MAMLCore
+import MAMLTasks
 
 /// Least-squares fit of y = a sin x + b cos x; returns (A, phase, max residual)
 /// for y = A sin(x - phase) = A cos(phase) sin x - A sin(phase) cos x.
@@ -28,7 +29,7 @@ func fitSinusoid(_ x: [Double], _ y: [Double]) -> (amplitude: Double, phase: Dou
             var rng = RandomGenerator(seed: 1, stream: .metaTrain, iteration: 0, task: t)
             try family.sample(split: .train, supportShots: 10, queryShots: 15, rng: &rng, into: task)
             #expect(task.supportCount == 10 && task.queryCount == 15)
-            let all = doubles(task.all, inputs: 1)
+            let all = doubles(task.all)
             #expect(all.x.allSatisfy { $0 >= -5 && $0 <= 5 })
             // Support and query come from one function.
             let fit = fitSinusoid(all.x, all.y)
@@ -49,9 +50,9 @@ func fitSinusoid(_ x: [Double], _ y: [Double]) -> (amplitude: Double, phase: Dou
         var r1 = start, r2 = start
         try family.sample(split: .test, supportShots: 5, queryShots: 100, rng: &r1, into: small)
         try family.sample(split: .test, supportShots: 20, queryShots: 100, rng: &r2, into: large)
-        let a = doubles(small.query, inputs: 1), b = doubles(large.query, inputs: 1)
+        let a = doubles(small.query), b = doubles(large.query)
         #expect(a.x == b.x && a.y == b.y)
-        let s = doubles(small.support, inputs: 1), l = doubles(large.support, inputs: 1)
+        let s = doubles(small.support), l = doubles(large.support)
         #expect(Array(l.x.prefix(5)) == s.x && Array(l.y.prefix(5)) == s.y)
     }
 
@@ -74,4 +75,9 @@ func fitSinusoid(_ x: [Double], _ y: [Double]) -> (amplitude: Double, phase: Dou
         }
         #expect(family.name == "sinusoid" && family.inputShape == [1] && family.lossKind == .mse)
     }
+}
+
+/// A one-input batch as Double arrays.
+private func doubles(_ batch: Batch) -> (x: [Double], y: [Double]) {
+    ((0..<batch.n).map { Double(batch.x[$0]) }, (0..<batch.n).map { Double(batch.y![$0]) })
 }

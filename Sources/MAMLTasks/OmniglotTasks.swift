@@ -16,6 +16,7 @@
 // Config: {"data": "PATH", "ways": 5, "size": 28, "augment_rotations": true,
 //          "train_classes": 1200, "validation_classes": 100}
 
+import MAMLCore
 import Foundation   // JSONEncoder for configJSON (never on the hot path)
 
 /// The omniglot family's configuration.
