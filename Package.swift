@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "MAMLCore", targets: ["MAMLCore"]),
         .library(name: "MAMLTasks", targets: ["MAMLTasks"]),
         .library(name: "MAMLHost", targets: ["MAMLHost"]),
+        .library(name: "MAMLConformance", targets: ["MAMLConformance"]),
         // Bundled backbones: each one a plugin .so next to maml-host in the build folder.
         .library(name: "maml_mlp", type: .dynamic, targets: ["MLPPlugin"]),
         .library(name: "maml_cnn", type: .dynamic, targets: ["CNNPlugin"]),
@@ -52,8 +53,10 @@ let package = Package(
         // Task families and their data (sinusoid, glyphs, omniglot, sequences): no model code.
         .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "CPNG"]),
         .target(name: "MAMLHost", dependencies: ["MAMLSchema", "MAMLCore", "MAMLPluginABI", "CFFI", "MAMLFFI"]),
+        // `maml-host check`: the conformance suite, each check run in a child process.
+        .target(name: "MAMLConformance", dependencies: ["MAMLHost", "MAMLCore", "MAMLTasks", "MAMLSchema", "MAMLPluginABI"]),
         .executableTarget(name: "maml-host", dependencies: [
-            "MAMLSchema", "MAMLCore", "MAMLTasks", "MAMLHost", "CBLAS",
+            "MAMLSchema", "MAMLCore", "MAMLTasks", "MAMLHost", "MAMLConformance", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -70,7 +73,8 @@ let package = Package(
         .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),
         .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit"]),
-        .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLCore", "MAMLTasks"], exclude: ["Fixtures"]),
+        .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLConformance", "MAMLCore", "MAMLTasks"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["MAMLCore", "MAMLTasks"]),
     ]
 )

@@ -45,6 +45,10 @@ public struct PluginCandidate: Sendable, Equatable {
     public var origin: SearchDirectory.Origin
     public var device: UInt64
     public var inode: UInt64
+
+    package init(path: String, origin: SearchDirectory.Origin, device: UInt64, inode: UInt64) {
+        self.path = path; self.origin = origin; self.device = device; self.inode = inode
+    }
 }
 
 /// Finds plugin directories and plugin files.

@@ -13,7 +13,7 @@ import Glibc
 // descriptor is skipped alone; its siblings still load.
 
 /// What loading one file gave.
-enum LoadOutcome {
+package enum LoadOutcome {
     /// The file is a plugin: its info, its valid models, problems with the rest.
     case loaded(PluginInfo, [ModelEntry], [PluginProblem])
     /// Not a plugin, and not worth mentioning (no entry symbol in the executable's directory).
@@ -30,7 +30,7 @@ let maxModelsPerPlugin: UInt32 = 4096
 
 /// Loads and validates the plugin at `candidate.path`, dlopen()ing `loadPath` (default: that path;
 /// the trust policy passes /proc/self/fd/N for a file it verified through descriptor N).
-func loadPlugin(_ candidate: PluginCandidate, loadPath: String? = nil) -> LoadOutcome {
+package func loadPlugin(_ candidate: PluginCandidate, loadPath: String? = nil) -> LoadOutcome {
     let path = candidate.path
     func refuse(_ message: String) -> LoadOutcome { .refused(PluginProblem(.error, path: path, message)) }
 

@@ -262,7 +262,7 @@ private func readHVP(_ table: UnsafeRawPointer) -> HVPFunction? {
 }
 
 /// "MAML_ERR_INVALID_ARGUMENT" etc., for messages.
-func statusName(_ status: maml_status) -> String {
+package func statusName(_ status: maml_status) -> String {
     switch status {
     case MAML_OK: return "MAML_OK"
     case MAML_ERR_INVALID_ARGUMENT: return "MAML_ERR_INVALID_ARGUMENT"

@@ -58,7 +58,7 @@ public enum PluginLog {
 // MARK: - The host API table handed to each plugin
 
 /// The process-lifetime host API table for the plugin at `path` (one per path, never freed).
-func hostAPI(forPluginAt path: String) -> UnsafePointer<maml_host_api> {
+package func hostAPI(forPluginAt path: String) -> UnsafePointer<maml_host_api> {
     let address = hostTables.withLock { tables -> Int in
         if let existing = tables[path] { return existing }
         let table = UnsafeMutablePointer<maml_host_api>.allocate(capacity: 1)
@@ -82,7 +82,7 @@ func hostAPI(forPluginAt path: String) -> UnsafePointer<maml_host_api> {
 }
 
 /// A C string as UTF-8, repairing invalid bytes rather than dropping the message.
-func decodeLenient(_ text: UnsafePointer<CChar>) -> String {
+package func decodeLenient(_ text: UnsafePointer<CChar>) -> String {
     let bytes = UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self)
     return String(decoding: UnsafeBufferPointer(start: bytes, count: strlen(text)), as: UTF8.self)
 }

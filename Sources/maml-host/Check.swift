@@ -1,6 +1,7 @@
 // MARK: - maml-host check: the conformance suite
 import ArgumentParser
 import Foundation
+import MAMLConformance
 import MAMLHost
 import MAMLSchema
 

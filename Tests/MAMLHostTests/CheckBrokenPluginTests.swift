@@ -1,6 +1,7 @@
 // MARK: - maml-host check on the broken corpus: the right check fails, and only it
 import Foundation
 import MAMLHost
+import MAMLConformance
 import Testing
 
 /// maml-host sits next to the test bundle in the build folder (`swift test` builds it).

@@ -2,6 +2,7 @@
 import MAMLCore
 import Testing
 @testable import MAMLHost
+@testable import MAMLConformance
 
 /// A model of a broken variant (or of the good plugin when `file` is nil), loaded in this process.
 /// Only variants that return normally are loaded here (no crash, hang or buffer overrun).

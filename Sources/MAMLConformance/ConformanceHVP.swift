@@ -1,3 +1,4 @@
+import MAMLHost
 import MAMLCore
 
 // MARK: - The exact Hessian-vector product against finite differences (conformance)

@@ -1,3 +1,4 @@
+import MAMLHost
 import MAMLSchema
 
 // MARK: - Conformance checks: names, results, reports

@@ -1,3 +1,4 @@
+import MAMLHost
 import MAMLSchema
 
 // MARK: - Running the conformance suite: one child process per check

@@ -1,3 +1,4 @@
+import MAMLHost
 import MAMLCore
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import MAMLHost
 import Foundation
 import MAMLCore
 import MAMLPluginABI
