@@ -33,7 +33,9 @@
  *     sizeof). Fields are only ever appended; a reader uses only the fields
  *     that struct_size covers.
  *   - The host owns every parameter, gradient, data and output buffer; the
- *     plugin owns its registry, descriptors, instances and strings.
+ *     plugin owns its registry, descriptors, instances, extension tables and
+ *     strings. Nothing is freed across the boundary except an instance, by
+ *     destroy().
  *   - Numbers are float32, arrays are dense and row-major, examples are
  *     contiguous: a batch of n examples of shape [d0, d1, ...] is n*d0*d1*...
  *     floats.
@@ -41,8 +43,10 @@
  *     Swift errors. Failure is a non-OK maml_status plus a message
  *     (last_error, or the err buffer of create).
  *   - Thread rule: an instance is used by one thread at a time; different
- *     instances may be used concurrently from different threads. Descriptor
- *     and registry functions are callable from any thread.
+ *     instances may be used concurrently from different threads. The entry,
+ *     model_at, create, the four constant getters, get_extension and the
+ *     maml.layout/1 functions are callable from any thread, concurrently; the
+ *     tag of each function (below) says which rule it follows.
  *   - Optional capabilities are extensions fetched by a versioned string id
  *     ("maml.hvp/1"); absent means NULL, never a crash. An id's layout never
  *     changes: a new layout gets a new id ("maml.hvp/2").
@@ -51,6 +55,29 @@
  * (the host refuses other majors); new optional fields or extensions are a
  * MINOR bump. C99 and C++ compatible; compiled by the tests with
  * -Wall -Wextra -Werror -pedantic as both.
+ *
+ * Tags. Every function pointer and function type below carries one tag line:
+ * the last line of its comment, or a comment on its declaration line (grep a
+ * tag to list its functions; docs/abi.md, section 2). Exactly one thread tag:
+ *   [thread-safe]        any thread, concurrently with any other call, calls
+ *                        on the same instance included (but not its destroy)
+ *   [instance]           the instance rule: any thread, one call at a time per
+ *                        instance; different instances concurrently
+ * then one ownership tag per kind of pointer that crosses, other than the
+ * instance itself (none when only values do):
+ *   [borrowed]           pointer arguments belong to the caller and are valid
+ *                        for this call only: the callee MUST NOT keep them
+ *   [process-lifetime]   the pointers passed or returned (the entry's host and
+ *                        registry, a descriptor) are valid for the life of the
+ *                        process and may be kept
+ *   [instance-lifetime]  the pointer returned is plugin-owned and valid until
+ *                        destroy() of the instance
+ *   [next-call]          the pointer returned is plugin-owned and valid until
+ *                        the next call on the same instance
+ *   [new-instance]       on success hands the caller a new instance, which the
+ *                        caller ends with destroy()
+ *   [ends-instance]      the last call on the instance: frees it and all it
+ *                        handed out; no call on it may overlap or follow
  */
 #ifndef MAML_PLUGIN_H
 #define MAML_PLUGIN_H
@@ -136,7 +163,8 @@ typedef struct maml_batch {
 typedef struct maml_host_api {
     uint32_t struct_size;
     maml_abi_version abi;          /* the host's ABI version */
-    /* Thread-safe; msg is copied before return. level: MAML_LOG_*. */
+    /* Thread-safe; msg is copied before return. level: MAML_LOG_*.
+     * [thread-safe] [borrowed] */
     void (*log)(void *ctx, int32_t level, const char *msg);
     void *log_ctx;
 } maml_host_api;
@@ -165,42 +193,48 @@ typedef struct maml_model_desc {
      * out-of-range value fails with MAML_ERR_INVALID_ARGUMENT and a message
      * naming the key, written NUL-terminated into err[0..err_len).
      * On success *out owns a new instance; free it with destroy().
-     * Thread-safe. */
+     * [thread-safe] [borrowed] [new-instance] */
     maml_status (*create)(const char *config_json, maml_model **out,
                           char *err, size_t err_len);
 
     /* Frees an instance and everything it owns. Any thread, not concurrently
-     * with another call on the same instance. NULL is a no-op. */
+     * with another call on the same instance. NULL is a no-op.
+     * [instance] [ends-instance] */
     void (*destroy)(maml_model *m);
 
     /* Constant for the life of the instance; cheap; any thread. */
-    uint64_t (*param_count)(const maml_model *m);
-    maml_shape (*input_shape)(const maml_model *m);
-    maml_shape (*output_shape)(const maml_model *m);
-    int32_t (*loss_kind)(const maml_model *m);    /* MAML_LOSS_* */
+    uint64_t (*param_count)(const maml_model *m);     /* [thread-safe] */
+    maml_shape (*input_shape)(const maml_model *m);   /* [thread-safe] */
+    maml_shape (*output_shape)(const maml_model *m);  /* [thread-safe] */
+    int32_t (*loss_kind)(const maml_model *m);        /* MAML_LOSS_* [thread-safe] */
 
     /* Writes param_count floats into params: a fresh initialisation that is a
-     * pure function of (config, seed). */
+     * pure function of (config, seed).
+     * [instance] [borrowed] */
     maml_status (*init_params)(maml_model *m, uint64_t seed, float *params);
 
     /* Predictions (MSE) or logits (CE) for batch->n examples into out
-     * (n * elements(output_shape) floats). */
+     * (n * elements(output_shape) floats).
+     * [instance] [borrowed] */
     maml_status (*forward)(maml_model *m, const float *params,
                            const maml_batch *batch, float *out);
 
     /* Mean loss over the batch into *loss; if grad is not NULL, its gradient
      * with respect to params into grad (param_count floats, overwritten). A
-     * non-finite loss or gradient is MAML_ERR_NUMERICAL. */
+     * non-finite loss or gradient is MAML_ERR_NUMERICAL.
+     * [instance] [borrowed] */
     maml_status (*loss_grad)(maml_model *m, const float *params,
                              const maml_batch *batch, float *loss, float *grad);
 
     /* The message of the last non-OK status on this instance. Instance-owned,
-     * valid until the next call on the instance. Never NULL ("" if none). */
+     * valid until the next call on the instance. Never NULL ("" if none).
+     * [instance] [next-call] */
     const char *(*last_error)(const maml_model *m);
 
     /* An extension table by id (MAML_EXT_*), or NULL if this instance does not
      * offer it. The pointer is plugin-owned and valid while the instance
-     * lives; its first field is its struct_size. Any thread. */
+     * lives; its first field is its struct_size. Any thread.
+     * [thread-safe] [borrowed] [instance-lifetime] */
     const void *(*get_extension)(const maml_model *m, const char *id);
 } maml_model_desc;
 
@@ -222,14 +256,16 @@ typedef struct maml_registry {
     const char *built_with;
     uint32_t model_count;
     /* Descriptor by index in [0, model_count); NULL otherwise. The order
-     * means nothing: models are known by id. Any thread. */
+     * means nothing: models are known by id. Any thread.
+     * [thread-safe] [process-lifetime] */
     const maml_model_desc *(*model_at)(uint32_t index);
 } maml_registry;
 
 /* The entry function every plugin exports (MAML_EXPORT, C linkage).
  * Returns the registry, or NULL if it cannot serve a host of this version (it
  * may say why through host->log). Idempotent and thread-safe. host is valid
- * for the life of the process and may be kept. */
+ * for the life of the process and may be kept.
+ * [thread-safe] [process-lifetime] */
 typedef const maml_registry *(*maml_entry_fn)(uint32_t host_abi_major,
                                               uint32_t host_abi_minor,
                                               const maml_host_api *host);
@@ -243,13 +279,17 @@ typedef struct maml_ext_hvp {
     uint32_t struct_size;
     /* out = (d^2 loss / d params^2) v for the mean loss over the batch, where
      * the loss is the one loss_grad computes. v and out have param_count
-     * floats and must not alias. Same thread rule as loss_grad. */
+     * floats and must not alias. Same thread rule as loss_grad.
+     * [instance] [borrowed] */
     maml_status (*hvp)(maml_model *m, const float *params,
                        const maml_batch *batch, const float *v, float *out);
 } maml_ext_hvp;
 
-/* "maml.layout/1": the parameter vector as named tensors, for ANIL (role
- * "head"), per-layer learning rates and `maml-host info`. Tensors are
+/* "maml.layout/1": the parameter vector as named tensors, which `maml-host
+ * info` prints and `maml-host check` draws test directions from (the HVP
+ * check of ReLU/max-pool models moves only "head" tensors: mark "head" only
+ * tensors after the last nonlinearity). "head" marks the output layer, the
+ * part a head-only algorithm would adapt; other roles are labels. Tensors are
  * disjoint; together they cover [0, param_count). */
 #define MAML_EXT_LAYOUT "maml.layout/1"
 typedef struct maml_tensor_info {
@@ -261,8 +301,11 @@ typedef struct maml_tensor_info {
 } maml_tensor_info;
 typedef struct maml_ext_layout {
     uint32_t struct_size;
-    uint32_t (*tensor_count)(const maml_model *m);
-    /* Tensor by index in [0, tensor_count); NULL otherwise. Instance-owned. */
+    /* Any thread (the layout functions only read). */
+    uint32_t (*tensor_count)(const maml_model *m);    /* [thread-safe] */
+    /* Tensor by index in [0, tensor_count); NULL otherwise. Instance-owned,
+     * valid until destroy().
+     * [thread-safe] [instance-lifetime] */
     const maml_tensor_info *(*tensor_at)(const maml_model *m, uint32_t index);
 } maml_ext_layout;
 
@@ -281,11 +324,17 @@ typedef struct maml_op {
     const char *name;              /* "flops" */
     const char *help;              /* one line */
     const char *signature;         /* "u64(u64)" */
-    void (*fn)(void);              /* cast to the real type before calling */
+    /* The op: cast to its real type (above) before calling.
+     * [instance] [borrowed] [next-call] */
+    void (*fn)(void);
 } maml_op;
 typedef struct maml_ext_ops {
     uint32_t struct_size;
-    uint32_t (*op_count)(const maml_model *m);
+    /* The ops table follows the instance rule, like the ops themselves. */
+    uint32_t (*op_count)(const maml_model *m);        /* [instance] */
+    /* Op by index in [0, op_count); NULL otherwise. Ops, their strings and fn
+     * are plugin-owned and valid while the instance lives.
+     * [instance] [instance-lifetime] */
     const maml_op *(*op_at)(const maml_model *m, uint32_t index);
 } maml_ext_ops;
 
