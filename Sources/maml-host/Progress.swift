@@ -5,13 +5,10 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MAMLCore
 
 /// Monotonic seconds since an arbitrary origin.
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
+func now() -> Double { monotonicSeconds() }
 
 /// Reports meta-training progress: iterations/s, current query loss, ETA.
 /// On a terminal it redraws one line; otherwise it prints a line every

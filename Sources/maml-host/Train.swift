@@ -61,119 +61,44 @@ struct Train: ParsableCommand {
               + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)")
 
         trainer.nonFinitePolicy = onNaN
-        let metrics = try log.map { try MetricsLog(path: $0) }
         // SIGINT/SIGTERM: finish the current meta-iteration, write a checkpoint, exit 128 + signal.
         let signals = StopSignals()
-        var selector = try validation.makeSelector(setup: setup, innerLR: c.innerLR, threads: trainer.threads)
+        let plan = TrainingPlan(iterations: iterations, output: output, checkpointEvery: checkpointEvery,
+                                metricsLog: log, logEvery: logEvery, validateEvery: validation.every)
+        let run = try TrainingRun(trainer: trainer, model: setup.identity, plan: plan,
+                                  selector: try validation.makeSelector(setup: setup, innerLR: c.innerLR,
+                                                                        threads: trainer.threads))
         var progress = ProgressReporter(total: iterations, start: trainer.iteration)
-        let t0 = now(), startIteration = trainer.iteration
-        while trainer.iteration < iterations {
-            if let signal = signals.received {
-                try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
-                print("\ninterrupted by \(signalName(signal)) at iteration \(trainer.iteration): wrote \(output); continue with "
+        let summary: TrainingSummary
+        do {
+            summary = try run.run(stopRequested: { signals.received }) { event in
+                guard case .stepped(let result) = event else { return }
+                if !result.skippedTasks.isEmpty {
+                    printError("note: meta-iteration \(result.iteration - 1): skipped diverging task"
+                               + (result.skippedTasks.count == 1 ? " " : "s ")
+                               + result.skippedTasks.map(String.init).joined(separator: ", ") + " (--on-nan skip-task)")
+                }
+                progress.update(iteration: result.iteration, loss: result.queryLoss)
+            }
+        } catch let stop as TrainingStop {
+            switch stop {
+            case .interrupted(let signal, let iteration, let output):
+                print("\ninterrupted by \(signalName(signal)) at iteration \(iteration): wrote \(output); continue with "
                       + "`maml-host train --resume \(output) --iterations \(iterations) --output \(output)`")
                 throw ExitCode(128 + signal)
-            }
-            let result = try stepOrSaveLastGoodState(trainer, setup: setup, startIteration: startIteration)
-            if !result.skippedTasks.isEmpty {
-                printError("note: meta-iteration \(result.iteration - 1): skipped diverging task"
-                           + (result.skippedTasks.count == 1 ? " " : "s ") + result.skippedTasks.map(String.init).joined(separator: ", ")
-                           + " (--on-nan skip-task)")
-            }
-            progress.update(iteration: result.iteration, loss: result.queryLoss)
-            if let metrics, result.iteration % logEvery == 0 || result.iteration == iterations {
-                metrics.write(["iteration": .number(Double(result.iteration)), "query_loss": .number(result.queryLoss),
-                               "elapsed_s": .number(now() - t0)])
-            }
-            if var s = selector, result.iteration % validation.every == 0 || result.iteration == iterations {
-                let score = try s.validate(trainer: trainer, model: setup.identity)
-                selector = s
-                metrics?.write(["iteration": .number(Double(result.iteration)), "validation_score": .number(score),
-                                "best_score": .number(s.bestScore), "best_iteration": .number(Double(s.bestIteration))])
-            }
-            if checkpointEvery > 0, result.iteration % checkpointEvery == 0, result.iteration < iterations {
-                try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
+            case .diverged(let error, let lastGood, let output):
+                let hint = onNaN == .stop ? " (--on-nan skip-task drops diverging tasks instead)" : ""
+                guard let lastGood else {
+                    throw CLIError("\(error)\ntraining stopped before completing a meta-iteration; nothing written" + hint)
+                }
+                throw CLIError("\(error)\ntraining stopped; the last good state (iteration \(lastGood)) is in \(output)" + hint)
             }
         }
-        try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
-        print("wrote \(output) (iteration \(trainer.iteration), \(fmtDuration(now() - t0)))")
-        if let selector, let best = validation.best {
-            print("wrote \(best): best validation score \(fmt(selector.bestScore, 4)) at iteration \(selector.bestIteration)")
-        }
-    }
-}
-
-extension Train {
-    /// One meta-iteration; on a non-finite value, writes the last good state (the step threw
-    /// before touching the parameters) to --output and throws a message saying so.
-    func stepOrSaveLastGoodState(_ trainer: Trainer, setup: Setup, startIteration: Int) throws -> StepResult {
-        do {
-            return try trainer.step()
-        } catch {
-            switch error {
-            case .nonFinite: break
-            case .backbone(let e, _) where e.kind == .numerical: break   // the plugin's MAML_ERR_NUMERICAL
-            default: throw error
-            }
-            let hint = onNaN == .stop ? " (--on-nan skip-task drops diverging tasks instead)" : ""
-            // Nothing done in this run: the last good state is the one it started from (the seeded
-            // initialisation or the resumed checkpoint), so --output is left as it was.
-            guard trainer.iteration > startIteration else {
-                throw CLIError("\(error)\ntraining stopped before completing a meta-iteration; nothing written" + hint)
-            }
-            try Checkpoint(trainer: trainer, model: setup.identity).write(to: output)
-            throw CLIError("\(error)\ntraining stopped; the last good state (iteration \(trainer.iteration)) is in \(output)"
-                           + hint)
+        print("wrote \(output) (iteration \(summary.iteration), \(fmtDuration(summary.seconds)))")
+        if let best = summary.best, let path = validation.best {
+            print("wrote \(path): best validation score \(fmt(best.score, 4)) at iteration \(best.iteration)")
         }
     }
 }
 
 extension NonFinitePolicy: ExpressibleByArgument {}
-
-// MARK: - Stopping on SIGINT / SIGTERM
-
-/// The first SIGINT or SIGTERM is recorded for the training loop to act on between iterations;
-/// the handler then resets itself, so a second one kills at once (checkpoint writes are atomic).
-final class StopSignals {
-    init() {
-        _ = stopSignal.load(ordering: .relaxed)   // initialise the global outside the handler
-        for s in [SIGINT, SIGTERM] {
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = { signal in
-                stopSignal.store(signal, ordering: .relaxed)
-                Glibc.signal(signal, SIG_DFL)
-            }
-            sigemptyset(&action.sa_mask)
-            action.sa_flags = 0
-            sigaction(s, &action, nil)
-        }
-        // A parent may hand down a mask blocking them (test runners do): unblock, or they never arrive.
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        sigaddset(&mask, SIGINT); sigaddset(&mask, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
-    }
-
-    /// The signal received, if any.
-    var received: Int32? { let s = stopSignal.load(ordering: .relaxed); return s == 0 ? nil : s }
-}
-
-private let stopSignal = Atomic<Int32>(0)
-
-/// Metrics as JSON lines, flushed per line so a crash loses at most one.
-final class MetricsLog {
-    private let file: UnsafeMutablePointer<FILE>
-
-    init(path: String) throws {
-        guard let f = fopen(path, "a") else {
-            throw CLIError("cannot open log file \(path): \(String(cString: strerror(errno)))")
-        }
-        file = f
-    }
-    deinit { fclose(file) }
-
-    func write(_ fields: KeyValuePairs<String, JSONValue>) {
-        fputs(jsonObject(fields).serialized() + "\n", file)
-        fflush(file)
-    }
-}

@@ -1,9 +1,6 @@
-// MARK: - Model selection on meta-validation tasks (train --validate-every)
+// MARK: - train --validate-every: the options of model selection on meta-validation tasks
 //
-// MAML trained with one inner step can become sharp late in training: a few
-// tasks diverge when fine-tuned for many steps. Choosing the checkpoint by its
-// score on validation tasks (a random stream disjoint from the meta-test
-// tasks `eval` uses) is the standard remedy and keeps the test set unseen.
+// The selection itself (ModelSelector) is part of MAMLCore's TrainingRun.
 import ArgumentParser
 import MAMLCore
 
@@ -34,27 +31,5 @@ struct ValidationOptions: ParsableArguments {
         return ModelSelector(evaluator: try Evaluator(backbone: setup.backbone, family: setup.family, config: config,
                                                       threads: threads),
                              bestPath: best)
-    }
-}
-
-/// Scores parameters on validation tasks and keeps the best checkpoint.
-struct ModelSelector {
-    let evaluator: Evaluator
-    let bestPath: String?
-    private(set) var bestScore = Double.infinity
-    private(set) var bestIteration = 0
-
-    init(evaluator: Evaluator, bestPath: String?) { self.evaluator = evaluator; self.bestPath = bestPath }
-
-    /// The mean validation loss over the scored steps; writes `bestPath` when it improves.
-    mutating func validate(trainer: Trainer, model: ModelIdentity) throws -> Double {
-        let results = try evaluator.evaluate(parameters: trainer.parameters)
-        let score = results.map(\.loss).reduce(0, +) / Double(results.count)
-        if score < bestScore {
-            bestScore = score
-            bestIteration = trainer.iteration
-            if let bestPath { try Checkpoint(trainer: trainer, model: model).write(to: bestPath) }
-        }
-        return score
     }
 }
