@@ -36,6 +36,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // libffi calls plugin-declared operations ("maml.ops/1") by signature.
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        // libcrypto (OpenSSL) hashes plugin files for trust pinning (SHA-256).
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // MARK: Libraries
         // Small-shape SGEMM and the finiteness scan in C: AVX2(+FMA) and baseline builds, chosen at load time.
@@ -44,7 +46,7 @@ let package = Package(
         .target(name: "MAMLFFI", dependencies: ["CFFI"]),
         .target(name: "MAMLPluginKit", dependencies: ["MAMLPluginABI", "CBLAS", "MAMLKernels"]),
         .target(name: "MAMLCore", dependencies: ["CPNG", "MAMLKernels"]),
-        .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit", "CFFI", "MAMLFFI"]),
+        .target(name: "MAMLHost", dependencies: ["MAMLCore", "MAMLPluginABI", "MAMLPluginKit", "CFFI", "MAMLFFI", "CCrypto"]),
         .executableTarget(name: "maml-host", dependencies: [
             "MAMLCore", "MAMLHost", "MAMLPluginKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
