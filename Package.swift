@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // libffi calls plugin-declared operations ("maml.ops/1") by signature.
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        // libcrypto (OpenSSL) hashes plugin files for trust pinning (SHA-256).
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // MARK: Libraries
         // JSON, the config-schema subset, SplitMix64 and the toolchain tag: no dependencies,
@@ -52,7 +54,7 @@ let package = Package(
         .target(name: "MAMLCore", dependencies: ["MAMLSchema", "MAMLKernels"]),
         // Task families and their data (sinusoid, glyphs, omniglot, sequences): no model code.
         .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "CPNG"]),
-        .target(name: "MAMLHost", dependencies: ["MAMLSchema", "MAMLCore", "MAMLPluginABI", "CFFI", "MAMLFFI"]),
+        .target(name: "MAMLHost", dependencies: ["MAMLSchema", "MAMLCore", "MAMLPluginABI", "CFFI", "MAMLFFI", "CCrypto"]),
         // `maml-host check`: the conformance suite, each check run in a child process.
         .target(name: "MAMLConformance", dependencies: ["MAMLHost", "MAMLCore", "MAMLTasks", "MAMLSchema", "MAMLPluginABI"]),
         .executableTarget(name: "maml-host", dependencies: [
