@@ -71,6 +71,8 @@ let package = Package(
                 linkerSettings: pluginLinker),
 
         // MARK: Tests
+        // A test helper (not a product): rewrites a checkpoint until killed, for the kill -9 tests.
+        .executableTarget(name: "checkpoint-stress", dependencies: ["MAMLCore"], path: "Tests/CheckpointStress"),
         .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks"]),
         .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),

@@ -11,7 +11,7 @@ struct MAMLHostCommand: ParsableCommand {
             MAML_PLUGIN_PATH, and in --plugin-dir DIR. See docs/cli.md.
             """,
         subcommands: [List.self, Info.self, Ops.self, Call.self, Train.self, Eval.self, Bench.self, Demo.self,
-                      Check.self, CheckOne.self, CheckLocate.self, Trust.self, CheckpointStress.self, Scan.self])
+                      Check.self, CheckOne.self, CheckLocate.self, Trust.self, Scan.self])
 
     static func main() {
         BLASCoreType.reexecIfMisdetected()

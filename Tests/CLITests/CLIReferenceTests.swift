@@ -15,7 +15,7 @@
 //   (`[--shots 10]`, `--scan-timeout SECONDS` (default 30)); alternative long names of the
 //   same option do not end that text.
 // - A command heading or an "Options of" heading that names no existing command is stale too.
-// Hidden commands (`_scan`, `_checkpoint-stress`, ...) and the built-in `help` are not checked.
+// Hidden commands (`_scan`, `_check-one`, ...) and the built-in `help` are not checked.
 import Foundation
 import Testing
 

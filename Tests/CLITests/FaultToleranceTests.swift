@@ -7,9 +7,9 @@ import Glibc
 #endif
 
 /// maml-host started in the background.
-func startMamlHost(_ arguments: [String], in directory: String) throws -> Process {
+func startMamlHost(_ arguments: [String], in directory: String, program: String = "maml-host") throws -> Process {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: buildDirectory + "/maml-host")
+    process.executableURL = URL(fileURLWithPath: buildDirectory + "/" + program)
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: directory)
     process.environment = testEnvironment()
@@ -65,12 +65,13 @@ struct FaultToleranceTests {
     func killDuringCheckpointWrites() throws {
         let dir = try temporaryDirectory()
         let path = dir + "/k.ckpt"
-        let first = try mamlHost(["_checkpoint-stress", "--output", "k.ckpt", "--width", "400", "--count", "1"], in: dir)
-        #expect(first.status == 0, "\(first.stderr)")
+        let first = try startMamlHost(["k.ckpt", "400", "1"], in: dir, program: "checkpoint-stress")
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
         let base = try Checkpoint.read(from: path)
         var previous = 0, tornWrites = 0
         for round in 0..<25 {
-            let writer = try startMamlHost(["_checkpoint-stress", "--output", "k.ckpt", "--width", "400"], in: dir)
+            let writer = try startMamlHost(["k.ckpt", "400"], in: dir, program: "checkpoint-stress")
             // Once it has renamed a new version into place (new inode), it is in its write loop:
             // kill it at a random moment of the following writes.
             let before = inode(path)
