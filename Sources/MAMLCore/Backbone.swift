@@ -33,7 +33,7 @@ public struct ParameterTensor: Sendable, Equatable, Codable {
     public var name: String
     public var offset: Int
     public var shape: [Int]
-    /// "body", "head", or another label; ANIL adapts only "head".
+    /// "body", "head" (the last layer, what a head-only learner adapts), or another label.
     public var role: String
     public var count: Int { shape.reduce(1, *) }
 

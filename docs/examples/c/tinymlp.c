@@ -134,7 +134,7 @@ static maml_status tinymlp_create(const char *config, maml_model **out, char *er
         snprintf(err, err_len, "out of memory");
         return MAML_ERR_OUT_OF_MEMORY;
     }
-    /* The layout: W1 and b1 are the body, W2 and b2 the head (ANIL adapts the head). */
+    /* The layout: W1 and b1 are the body, W2 and b2 the head (what a head-only learner adapts). */
     const char *names[4] = {"hidden.weight", "hidden.bias", "out.weight", "out.bias"};
     const char *roles[4] = {"body", "body", "head", "head"};
     uint64_t offsets[4] = {0, off_b1(m), off_w2(m), off_b2(m)};
