@@ -12,7 +12,8 @@ import MAMLPluginKit
 //              db = row sums, g in = col2im(W^T g)
 //   R-backward the same on (g, Rg) together, plus the cross terms:
 //              R dW = Rg cols^T + g (R cols)^T,  R g in = col2im(W^T Rg + V^T g)
-// The head is the dense layer of DenseNetwork on the flattened features.
+// The head is a dense layer on the flattened features (the same math as the MLP's
+// DenseNetwork, written here: CNNNetwork does not depend on MLPNetwork).
 
 extension ConvNetwork {
     // MARK: Entry points (the batch must be valid: see PluginBatch)
