@@ -62,13 +62,18 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // MARK: Bundled plugins (never dependencies of test targets: duplicate entry symbols)
-        .target(name: "MLPPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/MLP",
-                linkerSettings: pluginLinker),
-        .target(name: "CNNPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/CNN",
-                linkerSettings: pluginLinker),
-        .target(name: "RNNPlugin", dependencies: ["MAMLPluginKit"], path: "Plugins/RNN",
-                linkerSettings: pluginLinker),
+        // MARK: Bundled plugins, each in Plugins/<Name>: Network (the network and its PluginModel,
+        // which the tests import) and Entry (the registry and the entry point: the .so). Entry
+        // targets are never dependencies of test targets (duplicate entry symbols).
+        .target(name: "MLPNetwork", dependencies: ["MAMLPluginKit"], path: "Plugins/MLP/Network"),
+        .target(name: "MLPPlugin", dependencies: ["MLPNetwork", "MAMLPluginKit", "MAMLPluginABI"],
+                path: "Plugins/MLP/Entry", linkerSettings: pluginLinker),
+        .target(name: "CNNNetwork", dependencies: ["MAMLPluginKit"], path: "Plugins/CNN/Network"),
+        .target(name: "CNNPlugin", dependencies: ["CNNNetwork", "MAMLPluginKit", "MAMLPluginABI"],
+                path: "Plugins/CNN/Entry", linkerSettings: pluginLinker),
+        .target(name: "RNNNetwork", dependencies: ["MAMLPluginKit"], path: "Plugins/RNN/Network"),
+        .target(name: "RNNPlugin", dependencies: ["RNNNetwork", "MAMLPluginKit", "MAMLPluginABI"],
+                path: "Plugins/RNN/Entry", linkerSettings: pluginLinker),
 
         // MARK: Tests
         // A test helper (not a product): rewrites a checkpoint until killed, for the kill -9 tests.
@@ -77,6 +82,11 @@ let package = Package(
         .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),
         .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit"]),
+        // Central finite differences and error measures shared by the network tests.
+        .target(name: "NetworkTestSupport", path: "Tests/NetworkTestSupport"),
+        .testTarget(name: "MLPNetworkTests", dependencies: ["MLPNetwork", "MAMLPluginKit", "NetworkTestSupport"]),
+        .testTarget(name: "CNNNetworkTests", dependencies: ["CNNNetwork", "MAMLPluginKit", "NetworkTestSupport"]),
+        .testTarget(name: "RNNNetworkTests", dependencies: ["RNNNetwork", "MAMLPluginKit", "NetworkTestSupport"]),
         .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLConformance", "MAMLCore", "MAMLTasks"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["MAMLCore", "MAMLTasks"]),

@@ -1,10 +1,11 @@
-// MARK: - A plugin model that is a kit network: the PluginModel methods forwarded
+// MARK: - A plugin model that is a network: the PluginModel methods forwarded
 //
-// A network with exact gradient and HVP (ConvNetwork-like: it owns its scratch and
-// takes validated batches) makes a whole PluginModel; the plugin then only names
-// itself, builds the network from its config and lists its ops.
+// A network with exact gradient and HVP (it owns its scratch and takes validated
+// batches: the bundled DenseNetwork, ConvNetwork and RecurrentNetwork in
+// Plugins/<Name>/Network are three) makes a whole PluginModel; the model class then
+// only names itself, builds the network from its config and lists its ops.
 
-/// A kit network with loss, gradient and exact Hessian-vector product.
+/// A network with loss, gradient and exact Hessian-vector product.
 public protocol ExactNetwork: AnyObject {
     var parameterCount: Int { get }
     var inputShape: [Int] { get }
@@ -45,8 +46,4 @@ extension NetworkPluginModel {
                     output: UnsafeMutablePointer<Float>) throws(PluginError) {
         try network.hvp(params: params, batch: batch, v: v, output: output)
     }
-}
-
-extension RecurrentNetwork: ExactNetwork {
-    public var lossKind: PluginLossKind { config.loss }
 }

@@ -1,5 +1,4 @@
 import MAMLPluginABI
-@_exported import MAMLSchema   // JSON, ConfigSchema, SplitMix64: every plugin author needs them
 
 // MARK: - Authoring API: what a Swift plugin model implements
 //

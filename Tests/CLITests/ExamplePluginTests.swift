@@ -149,11 +149,13 @@ extension ExamplePluginTests {
 // MARK: - Swift (a separate package: it compiles MAMLPluginKit again, in its own build folder)
 
 /// Set MAML_TEST_SKIP_SWIFT_EXAMPLE=1 to skip building docs/examples/swift. The build compiles
-/// MAMLPluginABI, MAMLKernels, MAMLPluginKit and the example (`--product tinymlp_swift`: not the
-/// package plugins of swift-argument-parser, which a plain `swift build` compiles too) into
-/// .build/examples-swift, kept between runs. Cold: 292 s wall on the shared 2-core machine under a
-/// load average of 7, but 47 s of CPU (nearly all MAMLPluginKit), so about a minute on a quiet one;
-/// 28 s warm (check and train only). docs/examples/swift/README.md has the numbers.
+/// MAMLPluginABI, MAMLSchema, MAMLKernels, MAMLPluginKit and the example (`--product tinymlp_swift`:
+/// not the package plugins of swift-argument-parser, which a plain `swift build` compiles too) into
+/// .build/examples-swift, kept between runs. The kit holds no bundled network (they are in
+/// Plugins/<Name>/Network). Measured 2026-12-04 on the shared 2-core machine, load average 3-9:
+/// the example's cold build 8-13 s wall, 8-9 s CPU (16-23 s and 11-12 s when the kit held every
+/// network); this test 24 s wall cold, 13 s CPU (37 s and 19 s before), 8 s warm (check and train
+/// only). docs/examples/swift/README.md has the numbers.
 let swiftExampleSkipped = ProcessInfo.processInfo.environment["MAML_TEST_SKIP_SWIFT_EXAMPLE"] == "1"
 
 extension ExamplePluginTests {

@@ -1,0 +1,253 @@
+import MAMLPluginKit
+
+// MARK: - ConvNetwork: forward, R-forward, backward and R-backward passes
+//
+// Per block l (CNHW activations, M = n * Ho * Wo positions per channel):
+//   forward    cols = im2col(in);  pre = W cols + b;  [pre <- zh, act = gamma zh + beta];
+//              pooled: out = relu(maxpool(act)) (winners remembered; max and ReLU commute,
+//              so ReLU runs on the 4x smaller map); else out = act = relu(act)
+//   R-forward  Rpre = V cols + c + W im2col(R in);  [Rpre <- R zh, R act = BN R-op];
+//              R out = R act at the winners, masked where out = 0
+//   backward   g out -> relu mask -> scatter to winners -> [BN backward] -> dW = g cols^T,
+//              db = row sums, g in = col2im(W^T g)
+//   R-backward the same on (g, Rg) together, plus the cross terms:
+//              R dW = Rg cols^T + g (R cols)^T,  R g in = col2im(W^T Rg + V^T g)
+// The head is a dense layer on the flattened features (the same math as the MLP's
+// DenseNetwork, written here: CNNNetwork does not depend on MLPNetwork).
+
+extension ConvNetwork {
+    // MARK: Entry points (the batch must be valid: see PluginBatch)
+
+    /// Logits (CE) or predictions (MSE) of n examples into output (n * classes floats).
+    public func forward(params: UnsafePointer<Float>, batch: PluginBatch, output: UnsafeMutablePointer<Float>) throws(PluginError) {
+        try reserve(batch.n)
+        forwardPass(params, batch.x, batch.n, direction: nil)
+        output.update(from: buffer(logitUnit), count: batch.n * config.classes)
+    }
+
+    /// Mean loss (accumulated in Double); the gradient into grad when it is non-nil.
+    public func lossGrad(params: UnsafePointer<Float>, batch: PluginBatch, grad: UnsafeMutablePointer<Float>?) throws(PluginError) -> Float {
+        try reserve(batch.n)
+        forwardPass(params, batch.x, batch.n, direction: nil)
+        let value = LossHead.evaluate(config.loss, outputs: buffer(logitUnit), n: batch.n, d: config.classes, batch: batch,
+                                      probabilities: buffer(probUnit), gradient: grad == nil ? nil : buffer(gLogitUnit))
+        if let grad { backward(params, batch.x, batch.n, direction: nil, output: grad) }
+        return Float(value)
+    }
+
+    /// output = Hessian of the mean loss times v (parameterCount floats each, not aliased).
+    public func hvp(params: UnsafePointer<Float>, batch: PluginBatch, v: UnsafePointer<Float>,
+                    output: UnsafeMutablePointer<Float>) throws(PluginError) {
+        try reserve(batch.n)
+        forwardPass(params, batch.x, batch.n, direction: v)
+        _ = LossHead.evaluate(config.loss, outputs: buffer(logitUnit), n: batch.n, d: config.classes, batch: batch,
+                              probabilities: buffer(probUnit), gradient: buffer(gLogitUnit))
+        LossHead.hessianTimes(config.loss, buffer(rLogitUnit), n: batch.n, d: config.classes,
+                              probabilities: buffer(probUnit), into: buffer(rgLogitUnit))
+        backward(params, batch.x, batch.n, direction: v, output: output)
+    }
+
+    // MARK: Block inputs
+
+    /// Block l's input: the host's NCHW x for block 0, the previous block's CNHW output after.
+    @inline(__always)
+    func blockInput(_ l: Int, _ x: UnsafePointer<Float>, _ n: Int) -> (UnsafePointer<Float>, channelStride: Int, batchStride: Int) {
+        let g = blocks[l].conv, plane = g.inHeight * g.inWidth
+        if l == 0 { return (x, plane, g.inChannels * plane) }
+        return (UnsafePointer(buffer(blocks[l - 1].outUnit)), n * plane, plane)
+    }
+
+    /// im2col of block l's R-input (l >= 1) into the R-cols buffer.
+    @inline(__always)
+    func rCols(_ l: Int, _ n: Int) -> UnsafeMutablePointer<Float> {
+        let g = blocks[l].conv, plane = g.inHeight * g.inWidth, rcols = buffer(rColsUnit)
+        Conv2D.im2col(g, input: buffer(blocks[l - 1].rOutUnit), n: n, channelStride: n * plane, batchStride: plane, cols: rcols)
+        return rcols
+    }
+
+    // MARK: Forward and R-forward
+
+    func forwardPass(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, direction v: UnsafePointer<Float>?) {
+        for l in blocks.indices {
+            let b = blocks[l], g = b.conv, cols = buffer(b.colsUnit)
+            let (input, cs, bs) = blockInput(l, x, n)
+            Conv2D.im2col(g, input: input, n: n, channelStride: cs, batchStride: bs, cols: cols)
+            let pre = buffer(b.preUnit), act = buffer(b.actUnit), m = n * g.outPlane, count = g.outChannels * m
+            Conv2D.forward(g, weight: params + b.weightOffset, bias: params + b.biasOffset, cols: cols, n: n, output: pre)
+            let rpre = buffer(b.rPreUnit), ract = buffer(b.rActUnit)
+            if let v {
+                Conv2D.forward(g, weight: v + b.weightOffset, bias: v + b.biasOffset, cols: cols, n: n, output: rpre)
+                if l > 0 {
+                    Conv2D.forward(g, weight: params + b.weightOffset, bias: nil, cols: rCols(l, n), n: n,
+                                   output: rpre, accumulate: true)
+                }
+            }
+            switch config.norm {
+            case .batch:
+                let stat = b.statOffset
+                BatchNorm.forward(z: pre, channels: g.outChannels, count: m, eps: config.eps,
+                                  gamma: params + b.gammaOffset, beta: params + b.betaOffset,
+                                  normalized: pre, output: act, invStd: invStd + stat)
+                if let v {
+                    BatchNorm.rForward(normalized: pre, invStd: invStd + stat, channels: g.outChannels, count: m,
+                                       gamma: params + b.gammaOffset, rz: rpre, rGamma: v + b.gammaOffset,
+                                       rBeta: v + b.betaOffset, rNormalized: rpre, rOutput: ract, kappa: kappa + stat)
+                }
+            case .none:
+                act.update(from: pre, count: count)
+                if v != nil { ract.update(from: rpre, count: count) }
+            }
+            if b.pooled {
+                // Pool, then ReLU on the 4x smaller pooled map: max and ReLU commute, and so do
+                // their derivatives (a window whose maximum is <= 0 passes nothing either way).
+                // The mask pooled > 0 also serves backward.
+                let pool = buffer(b.poolUnit)
+                let planes = g.outChannels * n
+                MaxPool.forward(input: act, planes: planes, height: g.outHeight, width: g.outWidth,
+                                window: Self.window, output: pool, argmax: winners(b))
+                let outCount = n * b.outSize
+                if v != nil {
+                    let rpool = buffer(b.rPoolUnit)
+                    MaxPool.gather(input: ract, argmax: winners(b), planes: planes, height: g.outHeight,
+                                   width: g.outWidth, window: Self.window, output: rpool)
+                    for i in 0..<outCount { rpool[i] = pool[i] > 0 ? rpool[i] : 0 }
+                }
+                for i in 0..<outCount { pool[i] = pool[i] > 0 ? pool[i] : 0 }
+            } else {
+                // ReLU: the mask act > 0 also serves backward.
+                if v != nil { for i in 0..<count { ract[i] = act[i] > 0 ? ract[i] : 0 } }
+                for i in 0..<count { act[i] = act[i] > 0 ? act[i] : 0 }
+            }
+        }
+        // Head: logits = feat Wh^T + bh (R: feat Vh^T + vb + R feat Wh^T).
+        let last = blocks[blocks.count - 1], f = featureCount, k = config.classes
+        let feat = buffer(featUnit), logits = buffer(logitUnit)
+        flatten(buffer(last.outUnit), n, into: feat)
+        affine(feat, n, params + headWeightOffset, params + headBiasOffset, into: logits)
+        if let v {
+            let rfeat = buffer(rFeatUnit), rlogits = buffer(rLogitUnit)
+            flatten(buffer(last.rOutUnit), n, into: rfeat)
+            affine(feat, n, v + headWeightOffset, v + headBiasOffset, into: rlogits)
+            Kernels.gemm(.none, .transposed, m: n, n: k, k: f, a: rfeat, lda: f, b: params + headWeightOffset, ldb: f,
+                         beta: 1, c: rlogits, ldc: k)
+        }
+    }
+
+    /// out[n, classes] = feat[n, F] w^T + b.
+    @inline(__always)
+    func affine(_ feat: UnsafePointer<Float>, _ n: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                into out: UnsafeMutablePointer<Float>) {
+        let k = config.classes, f = featureCount
+        Kernels.broadcastRows(b, into: out, rows: n, width: k)
+        Kernels.gemm(.none, .transposed, m: n, n: k, k: f, a: feat, lda: f, b: w, ldb: f, beta: 1, c: out, ldc: k)
+    }
+
+    /// CNHW [C, n, P] -> [n, C*P] (PyTorch's flatten order per example).
+    func flatten(_ src: UnsafePointer<Float>, _ n: Int, into dst: UnsafeMutablePointer<Float>) {
+        let plane = featureCount / blocks[blocks.count - 1].conv.outChannels, channels = featureCount / plane
+        for c in 0..<channels {
+            for b in 0..<n { (dst + b * featureCount + c * plane).update(from: src + (c * n + b) * plane, count: plane) }
+        }
+    }
+
+    /// [n, C*P] -> CNHW [C, n, P].
+    func unflatten(_ src: UnsafePointer<Float>, _ n: Int, into dst: UnsafeMutablePointer<Float>) {
+        let plane = featureCount / blocks[blocks.count - 1].conv.outChannels, channels = featureCount / plane
+        for c in 0..<channels {
+            for b in 0..<n { (dst + (c * n + b) * plane).update(from: src + b * featureCount + c * plane, count: plane) }
+        }
+    }
+
+    // MARK: Backward and R-backward
+
+    /// Backward from the loss gradient at the logits: the gradient (direction nil) or, after an
+    /// R-forward with direction v, the Hessian-vector product, into output.
+    func backward(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                  direction v: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+        let k = config.classes, f = featureCount
+        let feat = buffer(featUnit), gl = buffer(gLogitUnit), rgl = buffer(rgLogitUnit)
+        let wh = params + headWeightOffset
+        // Head. Gradient: dWh = g^T feat, dbh = sums of g, g feat = g Wh.
+        // HVP: R dWh = Rg^T feat + g^T R feat, R dbh = sums of Rg, R g feat = Rg Wh + g Vh.
+        let top = v == nil ? gl : rgl
+        Kernels.gemm(.transposed, .none, m: k, n: f, k: n, a: top, lda: k, b: feat, ldb: f,
+                     beta: 0, c: output + headWeightOffset, ldc: f)
+        columnSums(top, n, k, into: output + headBiasOffset)
+        let gFeat = buffer(gFeatUnit), rgFeat = buffer(rgFeatUnit)
+        Kernels.gemm(.none, .none, m: n, n: f, k: k, a: gl, lda: k, b: wh, ldb: f, beta: 0, c: gFeat, ldc: f)
+        var g = buffer(gUnits.0), gOther = buffer(gUnits.1)
+        var rg = buffer(rgUnits.0), rgOther = buffer(rgUnits.1)
+        unflatten(gFeat, n, into: g)
+        if let v {
+            Kernels.gemm(.transposed, .none, m: k, n: f, k: n, a: gl, lda: k, b: buffer(rFeatUnit), ldb: f,
+                         beta: 1, c: output + headWeightOffset, ldc: f)
+            Kernels.gemm(.none, .none, m: n, n: f, k: k, a: rgl, lda: k, b: wh, ldb: f, beta: 0, c: rgFeat, ldc: f)
+            Kernels.gemm(.none, .none, m: n, n: f, k: k, a: gl, lda: k, b: v + headWeightOffset, ldb: f,
+                         beta: 1, c: rgFeat, ldc: f)
+            unflatten(rgFeat, n, into: rg)
+        }
+
+        let dcols = buffer(dColsUnit)
+        for l in stride(from: blocks.count - 1, through: 0, by: -1) {
+            let b = blocks[l], geo = b.conv, m = n * geo.outPlane, count = geo.outChannels * m
+            if b.pooled {
+                // ReLU mask on the pooled map (see forwardPass), then route to the winners.
+                let planes = geo.outChannels * n, pool = buffer(b.poolUnit), outCount = n * b.outSize
+                for i in 0..<outCount { g[i] = pool[i] > 0 ? g[i] : 0 }  // branch-free: vectorises
+                MaxPool.scatter(gradOut: g, argmax: winners(b), planes: planes, height: geo.outHeight,
+                                width: geo.outWidth, window: Self.window, gradIn: gOther)
+                swap(&g, &gOther)
+                if v != nil {
+                    for i in 0..<outCount { rg[i] = pool[i] > 0 ? rg[i] : 0 }
+                    MaxPool.scatter(gradOut: rg, argmax: winners(b), planes: planes, height: geo.outHeight,
+                                    width: geo.outWidth, window: Self.window, gradIn: rgOther)
+                    swap(&rg, &rgOther)
+                }
+            } else {
+                let act = buffer(b.actUnit)
+                for i in 0..<count { g[i] = act[i] > 0 ? g[i] : 0 }
+                if v != nil { for i in 0..<count { rg[i] = act[i] > 0 ? rg[i] : 0 } }
+            }
+            // Batch norm (in place).
+            if config.norm == .batch {
+                let stat = b.statOffset
+                if let v {
+                    BatchNorm.rBackward(normalized: buffer(b.preUnit), rNormalized: buffer(b.rPreUnit),
+                                        invStd: invStd + stat, kappa: kappa + stat, channels: geo.outChannels, count: m,
+                                        gamma: params + b.gammaOffset, rGamma: v + b.gammaOffset, grad: g, rGrad: rg,
+                                        rdGamma: output + b.gammaOffset, rdBeta: output + b.betaOffset)
+                } else {
+                    BatchNorm.backward(normalized: buffer(b.preUnit), invStd: invStd + stat, channels: geo.outChannels,
+                                       count: m, gamma: params + b.gammaOffset, grad: g,
+                                       dGamma: output + b.gammaOffset, dBeta: output + b.betaOffset)
+                }
+            }
+            // Convolution, with the block's cols from the forward pass of this call.
+            let cols = buffer(b.colsUnit)
+            let w = params + b.weightOffset
+            Conv2D.parameterGradient(geo, gradOut: v == nil ? g : rg, cols: cols, n: n,
+                                     weightGrad: output + b.weightOffset, biasGrad: output + b.biasOffset)
+            guard l > 0 else { break }
+            if let v {
+                Conv2D.parameterGradient(geo, gradOut: g, cols: rCols(l, n), n: n, weightGrad: output + b.weightOffset,
+                                         biasGrad: nil, accumulate: true)
+                Conv2D.colsGradient(geo, weight: w, gradOut: rg, n: n, colsGrad: dcols)
+                Conv2D.colsGradient(geo, weight: v + b.weightOffset, gradOut: g, n: n, colsGrad: dcols, accumulate: true)
+                Conv2D.col2im(geo, cols: dcols, n: n, output: rgOther)
+                swap(&rg, &rgOther)
+            }
+            Conv2D.colsGradient(geo, weight: w, gradOut: g, n: n, colsGrad: dcols)
+            Conv2D.col2im(geo, cols: dcols, n: n, output: gOther)
+            swap(&g, &gOther)
+        }
+    }
+
+    /// out[j] = sum over rows of m[row, j] (Double accumulation).
+    func columnSums(_ m: UnsafePointer<Float>, _ rows: Int, _ cols: Int, into out: UnsafeMutablePointer<Float>) {
+        for j in 0..<cols {
+            var s = 0.0
+            for r in 0..<rows { s += Double(m[r * cols + j]) }
+            out[j] = Float(s)
+        }
+    }
+}
