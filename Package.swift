@@ -78,17 +78,17 @@ let package = Package(
         // MARK: Tests
         // A test helper (not a product): rewrites a checkpoint until killed, for the kill -9 tests.
         .executableTarget(name: "checkpoint-stress", dependencies: ["MAMLCore"], path: "Tests/CheckpointStress"),
-        .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks"]),
-        .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore"]),
+        .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks", "TestSupport"]),
+        .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore", "TestSupport"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),
-        .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit"]),
-        // Central finite differences and error measures shared by the network tests.
-        .target(name: "NetworkTestSupport", path: "Tests/NetworkTestSupport"),
-        .testTarget(name: "MLPNetworkTests", dependencies: ["MLPNetwork", "MAMLPluginKit", "NetworkTestSupport"]),
-        .testTarget(name: "CNNNetworkTests", dependencies: ["CNNNetwork", "MAMLPluginKit", "NetworkTestSupport"]),
-        .testTarget(name: "RNNNetworkTests", dependencies: ["RNNNetwork", "MAMLPluginKit", "NetworkTestSupport"]),
-        .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLConformance", "MAMLCore", "MAMLTasks"],
+        .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit", "TestSupport"]),
+        // Shared by the test targets: central finite differences, error measures, the `slow` tag.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "MLPNetworkTests", dependencies: ["MLPNetwork", "MAMLPluginKit", "TestSupport"]),
+        .testTarget(name: "CNNNetworkTests", dependencies: ["CNNNetwork", "MAMLPluginKit", "TestSupport"]),
+        .testTarget(name: "RNNNetworkTests", dependencies: ["RNNNetwork", "MAMLPluginKit", "TestSupport"]),
+        .testTarget(name: "MAMLHostTests", dependencies: ["MAMLHost", "MAMLConformance", "MAMLCore", "MAMLTasks", "TestSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "CLITests", dependencies: ["MAMLCore", "MAMLTasks"]),
+        .testTarget(name: "CLITests", dependencies: ["MAMLCore", "MAMLTasks", "TestSupport"]),
     ]
 )

@@ -1,7 +1,8 @@
 // MARK: - bench --suite: workloads run as children, 1 and N threads, JSON and errors
 import Testing
+import TestSupport
 
-@Suite struct BenchSuiteTests {
+@Suite(.slow) struct BenchSuiteTests {
     @Test func suiteRunsEachWorkloadOnOneAndNThreads() throws {
         let run = try mamlHost(["bench", "--suite", "--quick", "--only", "sinusoid-fomaml,conv4-maml-k1",
                                 "--threads", "2", "--json"])

@@ -1,6 +1,7 @@
 // MARK: - maml-host check: bundled plugins pass; table, JSON and exit codes
 import Foundation
 import Testing
+import TestSupport
 
 /// Every check name, in report order (docs/cli.md).
 let conformanceCheckNames = ["entry", "registry", "create-defaults", "create-examples", "invalid-config", "loss-finite",
@@ -26,7 +27,7 @@ func expectCheckPasses(_ target: String, mayBeSkipped: Set<String> = [], options
     return checks
 }
 
-@Suite("maml-host check")
+@Suite("maml-host check", .slow)
 struct CheckCommandTests {
     // One at a time, on the default configs (the schema examples include an 84x84 conv4: minutes
     // in a debug build), with a --timeout long enough for a debug build on a loaded shared

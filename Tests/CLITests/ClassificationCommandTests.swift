@@ -1,13 +1,14 @@
 // MARK: - Few-shot image classification, end to end (glyphs, CNN and flat MLP)
 import Foundation
 import Testing
+import TestSupport
 
 /// A small conv net and quick 5-way 1-shot training flags (debug builds are slow).
 let smallCNN = ["--model", "cnn", "--config", #"{"channels": [6], "blocks": 2, "classes": 5}"#]
 let fiveWayOneShot = ["--task", "glyphs", "--ways", "5", "--shots", "1", "--query", "3", "--meta-batch", "2",
                       "--inner-lr", "0.4", "--seed", "3"]
 
-@Suite struct ClassificationCommandTests {
+@Suite(.slow) struct ClassificationCommandTests {
     @Test func cnnTrainsOnGlyphsAndEvalReportsAccuracy() throws {
         let dir = try temporaryDirectory()
         let train = try mamlHost(["train"] + smallCNN + fiveWayOneShot + ["--iterations", "2", "--output", "c.ckpt"], in: dir)

@@ -1,6 +1,7 @@
 // MARK: - docs/examples: each worked example builds, passes `check`, and trains
 import Foundation
 import Testing
+import TestSupport
 
 /// Runs `tool arguments...` in `directory`; returns the exit status and the combined output.
 func runTool(_ tool: String, _ arguments: [String], in directory: String,
@@ -32,7 +33,7 @@ func expectShortTraining(pluginDirectory: String, model: String) throws {
     _ = try jsonObject(eval.stdout)
 }
 
-@Suite("worked examples")
+@Suite("worked examples", .slow)
 struct ExamplePluginTests {
     static let examples = repositoryRoot + "/docs/examples"
 

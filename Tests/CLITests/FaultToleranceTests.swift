@@ -2,6 +2,7 @@
 import Foundation
 import MAMLCore
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,7 +31,7 @@ func lineCount(_ path: String) -> Int {
     (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count ?? 0
 }
 
-@Suite("Fault tolerance")
+@Suite("Fault tolerance", .slow)
 struct FaultToleranceTests {
     @Test("SIGINT or SIGTERM at an arbitrary iteration writes a checkpoint; resuming ends bit-identical to an uninterrupted run",
           arguments: [SIGINT, SIGTERM])

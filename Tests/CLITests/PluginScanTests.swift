@@ -1,8 +1,9 @@
 // MARK: - Out-of-process plugin discovery: crashing and hanging plugins are skipped, verdicts cached
 import Foundation
 import Testing
+import TestSupport
 
-@Suite("Plugin scanning")
+@Suite("Plugin scanning", .slow)
 struct PluginScanTests {
     /// `list --json` problems as (file name, message).
     func problems(_ run: Run) throws -> [(file: String, message: String)] {

@@ -1,8 +1,9 @@
 // MARK: - --threads: the same bytes for every thread count (train, resume, eval, validation)
 import Foundation
 import Testing
+import TestSupport
 
-@Suite struct ThreadsCommandTests {
+@Suite(.slow) struct ThreadsCommandTests {
     private func bytes(_ dir: String, _ name: String) throws -> Data {
         try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
     }

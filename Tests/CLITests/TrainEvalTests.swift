@@ -2,8 +2,9 @@
 import Foundation
 import MAMLCore
 import Testing
+import TestSupport
 
-@Suite struct TrainEvalTests {
+@Suite(.slow) struct TrainEvalTests {
     @Test func trainWritesACheckpointThatEvalReads() throws {
         let dir = try temporaryDirectory()
         let train = try mamlHost(["train"] + quickTraining + ["--iterations", "20", "--output", "m.ckpt",

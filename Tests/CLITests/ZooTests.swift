@@ -1,6 +1,7 @@
 // MARK: - The zoo: shipped checkpoints match their manifest and reproduce its numbers
 import Foundation
 import Testing
+import TestSupport
 
 /// The repository root (this file is Tests/CLITests/ZooTests.swift).
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -73,7 +74,7 @@ func sha256(_ path: String) throws -> String {
     return String(text.prefix { $0 != " " })
 }
 
-@Suite struct ZooTests {
+@Suite(.slow) struct ZooTests {
     @Test func manifestChecksumsMatchTheShippedFiles() throws {
         let entries = try ZooEntry.all()
         #expect(entries.map(\.name) == ["mlp-sinusoid-maml", "mlp-sinusoid-pretrain", "conv4-glyphs-maml-1shot",

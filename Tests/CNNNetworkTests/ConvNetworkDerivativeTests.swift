@@ -1,7 +1,7 @@
 import Testing
 import MAMLPluginKit
 @testable import CNNNetwork
-import NetworkTestSupport
+import TestSupport
 
 // MARK: - Conv network: gradient and HVP against double-precision finite differences
 //
@@ -36,7 +36,7 @@ let convCases: [ConvCase] = {
     return list
 }()
 
-@Suite struct ConvNetworkDerivativeTests {
+@Suite(.slow) struct ConvNetworkDerivativeTests {
     static func network(_ c: ConvCase) -> ConvNetwork {
         try! ConvNetwork(c.config)
     }

@@ -1,6 +1,6 @@
 import MAMLPluginKit
 @testable import CNNNetwork
-import NetworkTestSupport
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,7 +1,7 @@
 import Testing
 import MAMLPluginKit
 @testable import MLPNetwork
-import NetworkTestSupport
+import TestSupport
 
 // MARK: - Dense network: gradient and HVP against double-precision finite differences
 

@@ -1,6 +1,6 @@
 import MAMLPluginKit
 @testable import MLPNetwork
-import NetworkTestSupport
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

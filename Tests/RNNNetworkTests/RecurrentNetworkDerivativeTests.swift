@@ -1,7 +1,7 @@
 import Testing
 import MAMLPluginKit
 @testable import RNNNetwork
-import NetworkTestSupport
+import TestSupport
 
 // MARK: - Recurrent network: gradient and HVP against double-precision finite differences
 //
@@ -38,7 +38,7 @@ let recurrentCases: [RecurrentCase] = {
     return list
 }()
 
-@Suite struct RecurrentNetworkDerivativeTests {
+@Suite(.slow) struct RecurrentNetworkDerivativeTests {
     @Test(arguments: recurrentCases, [UInt64(1), 2])
     func gradientMatchesFiniteDifferences(c: RecurrentCase, seed: UInt64) throws {
         let net = try RecurrentNetwork(c.config)

@@ -5,7 +5,7 @@ import MAMLPluginKit
 // MARK: - A naive double-precision recurrent network, written from the equations
 //
 // One example at a time, one step at a time, no shared code with RecurrentNetwork:
-// the finite-difference oracle for its gradient and HVP (NetworkTestSupport/FiniteDifferences.swift).
+// the finite-difference oracle for its gradient and HVP (TestSupport/FiniteDifferences.swift).
 
 struct RecurrentReference {
     var config: RecurrentNetwork.Config
