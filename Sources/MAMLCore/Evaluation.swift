@@ -120,7 +120,9 @@ public final class Evaluator {
                                                  "tasks": config.tasks])
         self.config = config; self.backbone = backbone; self.family = family
         let count = min(threads, config.tasks)
-        workers = try backboneInstances(backbone, count: count).map { EvalWorker(backbone: $0, family: family, config: config) }
+        workers = try backboneInstances(backbone, count: count).enumerated().map { w, instance in
+            EvalWorker(backbone: instance, family: family, config: config, index: w)
+        }
         pool = WorkerPool(workers: count)
     }
 
@@ -201,9 +203,10 @@ final class EvalWorker {
     private let gradient: FloatBuffer
     private let output: FloatBuffer      // forward outputs, for accuracy
     private let maxSteps: Int
+    private let index: Int   // slot on the activity page
 
-    init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig) {
-        self.backbone = backbone; self.family = family
+    init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig, index: Int) {
+        self.backbone = backbone; self.family = family; self.index = index
         let maxShots = config.shots.max()!
         task = TaskBuffer(family: family, supportShots: maxShots, queryShots: config.queryShots)
         theta = FloatBuffer(backbone.parameterCount)
@@ -219,6 +222,8 @@ final class EvalWorker {
         let n = backbone.parameterCount
         let classify = !metrics.accuracies.isEmpty
         let start = RandomGenerator(seed: config.seed, stream: config.stream, iteration: 0, task: i)
+        Activity.mark(worker: index, iteration: 0, task: i, stage: .idle)
+        defer { Activity.mark(worker: index, stage: .idle) }
         for (k, shots) in config.shots.enumerated() {
             var rng = start     // the same task for every K
             try family.sample(split: config.split, supportShots: shots, queryShots: config.queryShots,
@@ -233,11 +238,13 @@ final class EvalWorker {
                 for step in 0...maxSteps {
                     for (s, want) in config.steps.enumerated() where want == step {
                         let slot = metrics.slot(shotIndex: k, stepIndex: s, task: i)
+                        Activity.mark(worker: index, stage: .evalQuery, step: step)
                         metrics.losses[slot] = Double(try lossOnly(backbone, theta.base, task.query, n,
                                                                    .evalQuery(step: step)))
                         if classify { metrics.accuracies[slot] = try queryAccuracy() }
                     }
                     if step < maxSteps {
+                        Activity.mark(worker: index, stage: .evalAdapt, step: step)
                         _ = try lossAndGradient(backbone, theta.base, task.support, gradient.base, n,
                                                 .support(step: step))
                         addScaled(theta.base, -config.innerLR, gradient.base, into: theta.base, count: n)

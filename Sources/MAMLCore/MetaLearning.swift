@@ -35,6 +35,8 @@ public final class MetaWorkspace {
     let hv: FloatBuffer
     let fdTheta: FloatBuffer
     let fdGradient: FloatBuffer
+    /// The worker's slot on the activity page (Activity.swift).
+    public var activitySlot = 0
 
     /// Buffers for `parameterCount` parameters and up to `innerSteps` inner steps.
     public init(parameterCount: Int, innerSteps: Int) {
@@ -83,8 +85,11 @@ public struct MetaLearner: Sendable, Equatable {
                      "workspace sized for \(ws.parameterCount) parameters / \(ws.innerSteps) steps")
         let out = output.baseAddress!
 
+        let worker = ws.activitySlot
         if algorithm == .pretrain {
+            Activity.mark(worker: worker, stage: .supportAndQuery)
             _ = try lossAndGradient(backbone, parameters.baseAddress!, task.all, out, n, .supportAndQuery)
+            Activity.mark(worker: worker, stage: .query)
             return try lossOnly(backbone, parameters.baseAddress!, task.query, n, .query)
         }
 
@@ -94,6 +99,7 @@ public struct MetaLearner: Sendable, Equatable {
         @inline(__always) func theta(_ j: Int) -> UnsafePointer<Float> { j == 0 ? theta0 : UnsafePointer(ws.iterate(j)) }
         let g = ws.gradient.base
         for j in 0..<innerSteps {
+            Activity.mark(worker: worker, stage: .support, step: j)
             _ = try lossAndGradient(backbone, theta(j), task.support, g, n, .support(step: j))
             addScaled(theta(j), -innerLR, g, into: ws.iterate(j + 1), count: n)
         }
@@ -101,10 +107,12 @@ public struct MetaLearner: Sendable, Equatable {
         // v = grad L_Q(theta_k); then v <- (I - alpha H_S(theta_j)) v for j = k-1 ... 0,
         // built in the output itself.
         let v = out
+        Activity.mark(worker: worker, stage: .query)
         let queryLoss = try lossAndGradient(backbone, theta(innerSteps), task.query, v, n, .query)
         if algorithm == .maml {
             let hv = ws.hv.base
             for j in stride(from: innerSteps - 1, through: 0, by: -1) {
+                Activity.mark(worker: worker, stage: .hvp, step: j)
                 do {
                     try hessianVectorProduct(backbone: backbone, params: theta(j), batch: task.support,
                                              vector: v, output: hv, count: n, scratchTheta: ws.fdTheta.base,

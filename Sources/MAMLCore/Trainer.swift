@@ -125,8 +125,8 @@ public final class Trainer {
         try checkBuffer("the inner-loop iterates", ["innerSteps": config.innerSteps, "parameters": n])
         try checkTaskBuffers(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
         let workerCount = min(threads, config.metaBatch)
-        workers = try backboneInstances(backbone, count: workerCount).map { instance in
-            MetaWorker(backbone: instance, family: family, config: config)
+        workers = try backboneInstances(backbone, count: workerCount).enumerated().map { w, instance in
+            MetaWorker(backbone: instance, family: family, config: config, index: w)
         }
         pool = WorkerPool(workers: workerCount)
         taskGradients = FloatBuffer(config.metaBatch * n)
@@ -158,6 +158,7 @@ public final class Trainer {
     /// One meta-iteration (number `iteration`), then `iteration += 1`.
     @discardableResult
     public func step() throws(MAMLError) -> StepResult {
+        Activity.setIteration(iteration)
         let (loss, skipped) = try computeMetaGradientAndUpdate(iteration: iteration)
         iteration += 1
         return StepResult(iteration: iteration, queryLoss: loss, skippedTasks: skipped)
@@ -255,10 +256,11 @@ final class MetaWorker {
     let workspace: MetaWorkspace
     let error = TaskErrorSlot()
 
-    init(backbone: any Backbone, family: any TaskFamily, config: TrainerConfig) {
+    init(backbone: any Backbone, family: any TaskFamily, config: TrainerConfig, index: Int = 0) {
         self.backbone = backbone; self.family = family
         task = TaskBuffer(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
         workspace = MetaWorkspace(parameterCount: backbone.parameterCount, innerSteps: config.innerSteps)
+        workspace.activitySlot = index
     }
 
     /// Samples task t of meta-iteration i and writes its meta-gradient into `slot`; returns its query loss,
@@ -269,6 +271,8 @@ final class MetaWorker {
         var rng = RandomGenerator(seed: config.seed, stream: .metaTrain, iteration: i, task: t)
         try family.sample(split: .train, supportShots: config.supportShots, queryShots: config.queryShots,
                           rng: &rng, into: task)
+        Activity.mark(worker: workspace.activitySlot, iteration: i, task: t, stage: .idle)
+        defer { Activity.mark(worker: workspace.activitySlot, stage: .idle) }
         do {
             return try learner.compute(backbone, parameters, task, workspace, slot)
         } catch {

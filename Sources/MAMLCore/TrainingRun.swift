@@ -27,11 +27,15 @@ public struct TrainingPlan: Sendable {
     public var logEvery: Int
     /// Iterations between validation scorings (used when a selector is given).
     public var validateEvery: Int
+    /// Also write the checkpoint when this many seconds have passed since the last write
+    /// (0: never), so a crash loses at most that much work.
+    public var checkpointSeconds: Double
 
     public init(iterations: Int, output: String, checkpointEvery: Int = 0, metricsLog: String? = nil,
-                logEvery: Int = 100, validateEvery: Int = 0) {
+                logEvery: Int = 100, validateEvery: Int = 0, checkpointSeconds: Double = 0) {
         self.iterations = iterations; self.output = output; self.checkpointEvery = checkpointEvery
         self.metricsLog = metricsLog; self.logEvery = logEvery; self.validateEvery = validateEvery
+        self.checkpointSeconds = checkpointSeconds
     }
 }
 
@@ -67,6 +71,7 @@ public final class TrainingRun {
     public let plan: TrainingPlan
     private var selector: ModelSelector?
     private let metrics: MetricsLog?
+    private var lastWrite = monotonicSeconds()
 
     /// Opens the metrics log (appending); `selector` scores validation tasks every
     /// `plan.validateEvery` iterations.
@@ -99,7 +104,8 @@ public final class TrainingRun {
                                 "best_score": .number(s.bestScore), "best_iteration": .number(Double(s.bestIteration))])
                 onEvent(.validated(iteration: i, score: score, bestScore: s.bestScore, bestIteration: s.bestIteration))
             }
-            if plan.checkpointEvery > 0, i % plan.checkpointEvery == 0, i < plan.iterations {
+            if i < plan.iterations && ((plan.checkpointEvery > 0 && i % plan.checkpointEvery == 0)
+                || (plan.checkpointSeconds > 0 && monotonicSeconds() - lastWrite >= plan.checkpointSeconds)) {
                 try writeCheckpoint()
             }
         }
@@ -110,6 +116,8 @@ public final class TrainingRun {
 
     private func writeCheckpoint() throws {
         try Checkpoint(trainer: trainer, model: model).write(to: plan.output)
+        lastWrite = monotonicSeconds()
+        Activity.checkpointWritten(path: plan.output, iteration: trainer.iteration)
     }
 
     /// One meta-iteration; on a non-finite value, writes the last good state (the step threw
@@ -186,14 +194,14 @@ public final class MetricsLog {
     }
 }
 
-// MARK: - Stopping on SIGINT / SIGTERM
+// MARK: - Stopping on SIGINT / SIGTERM / SIGHUP
 
-/// The first SIGINT or SIGTERM is recorded for the training loop to act on between iterations;
+/// The first SIGINT, SIGTERM or SIGHUP (a dropped ssh session) is recorded for the training loop to act on between iterations;
 /// the handler then resets itself, so a second one kills at once (checkpoint writes are atomic).
 public final class StopSignals: Sendable {
     public init() {
         _ = stopSignal.load(ordering: .relaxed)   // initialise the global outside the handler
-        for s in [SIGINT, SIGTERM] {
+        for s in [SIGINT, SIGTERM, SIGHUP] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { signal in
                 stopSignal.store(signal, ordering: .relaxed)
@@ -206,7 +214,7 @@ public final class StopSignals: Sendable {
         // A parent may hand down a mask blocking them (test runners do): unblock, or they never arrive.
         var mask = sigset_t()
         sigemptyset(&mask)
-        sigaddset(&mask, SIGINT); sigaddset(&mask, SIGTERM)
+        sigaddset(&mask, SIGINT); sigaddset(&mask, SIGTERM); sigaddset(&mask, SIGHUP)
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)
     }
 

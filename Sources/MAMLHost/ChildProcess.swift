@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import MAMLCore   // monotonicSeconds
 
 // MARK: - Running untrusted work in a child process
 //
@@ -169,11 +170,7 @@ public func signalName(_ signal: Int32) -> String {
     return names[signal] ?? "signal \(signal)"
 }
 
-private func monotonicSeconds() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-}
+
 
 private func formatSeconds(_ s: Double) -> String {
     s == s.rounded() ? "\(Int(s)) s" : "\((s * 10).rounded() / 10) s"

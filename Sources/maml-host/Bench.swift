@@ -19,6 +19,7 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var options: TrainingOptions
+    @OptionGroup var supervision: SupervisionOptions
     @Option(help: "Timed meta-iterations.") var iterations = 2000
     @Option(help: "Untimed meta-iterations first.") var warmup = 200
     @Flag(help: "One JSON object on stdout.") var json = false

@@ -15,6 +15,7 @@ struct Demo: ParsableCommand {
     @Option(help: ArgumentHelp("Checkpoints to compare with at K = 5 (repeatable; missing ones are skipped).", valueName: "CKPT"))
     var compare = ["models/zoo/mlp-sinusoid-maml.ckpt", "models/zoo/mlp-sinusoid-pretrain.ckpt"]
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var supervision: SupervisionOptions
 
     func run() throws {
         let catalog = plugins.catalog()

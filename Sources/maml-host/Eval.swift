@@ -24,6 +24,7 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation tasks (same seed, same tasks).") var evalSeed: UInt64 = 0
     @Flag(help: "One JSON object on stdout instead of a table.") var json = false
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var supervision: SupervisionOptions
 
     func run() throws {
         let saved = try Checkpoint.read(from: checkpoint)

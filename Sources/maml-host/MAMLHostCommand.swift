@@ -1,5 +1,9 @@
 // maml-host: load meta-learning backbones as plugins and meta-train them.
 import ArgumentParser
+import MAMLCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct MAMLHostCommand: ParsableCommand {
@@ -15,6 +19,22 @@ struct MAMLHostCommand: ParsableCommand {
 
     static func main() {
         BLASCoreType.reexecIfMisdetected()
-        main(nil)
+        Supervisor.superviseIfNeeded()   // train, eval, bench, demo: run in a supervised worker
+        Glibc.exit(runCommand())
+    }
+
+    /// Parses and runs the command in this process; the exit status, announced on the
+    /// activity page first so a supervisor can tell it from a plugin's exit().
+    static func runCommand() -> Int32 {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            Activity.announceExit(0)
+            return 0
+        } catch {
+            let code = exitCode(for: error).rawValue
+            Activity.announceExit(code)
+            exit(withError: error)
+        }
     }
 }

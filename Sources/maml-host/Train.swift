@@ -22,6 +22,11 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(name: .customLong("checkpoint-every"), help: "Also write the checkpoint every N iterations (0: only at the end).")
     var checkpointEvery = 0
+    @Option(name: .customLong("checkpoint-seconds"), help: ArgumentHelp("Also write the checkpoint when this many seconds have passed since the last write (0: never), so a crash loses at most that much work.", valueName: "SECONDS"))
+    var checkpointSeconds: Double = 60
+    @Option(help: "When the worker crashes, exits or hangs, resume from the last checkpoint up to N times.")
+    var restart = 0
+    @OptionGroup var supervision: SupervisionOptions
     @Option(help: ArgumentHelp("Append metrics as JSON lines to FILE.", valueName: "FILE")) var log: String?
     @Option(name: .customLong("log-every"), help: "Iterations between metric lines in --log.") var logEvery = 100
     @OptionGroup var validation: ValidationOptions
@@ -31,6 +36,11 @@ struct Train: ParsableCommand {
     func validate() throws {
         guard iterations >= 0 else { throw ValidationError("--iterations must be at least 0, got \(iterations)") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be >= 0, got \(checkpointEvery)") }
+        guard checkpointSeconds >= 0, checkpointSeconds.isFinite else {
+            throw ValidationError("--checkpoint-seconds must be >= 0, got \(checkpointSeconds)")
+        }
+        guard restart >= 0 else { throw ValidationError("--restart must be >= 0, got \(restart)") }
+        try supervision.check()
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
         try validation.check()
     }
@@ -64,7 +74,8 @@ struct Train: ParsableCommand {
         // SIGINT/SIGTERM: finish the current meta-iteration, write a checkpoint, exit 128 + signal.
         let signals = StopSignals()
         let plan = TrainingPlan(iterations: iterations, output: output, checkpointEvery: checkpointEvery,
-                                metricsLog: log, logEvery: logEvery, validateEvery: validation.every)
+                                metricsLog: log, logEvery: logEvery, validateEvery: validation.every,
+                                checkpointSeconds: checkpointSeconds)
         let run = try TrainingRun(trainer: trainer, model: setup.identity, plan: plan,
                                   selector: try validation.makeSelector(setup: setup, innerLR: c.innerLR,
                                                                         threads: trainer.threads))

@@ -67,6 +67,7 @@ struct Setup {
     /// the family, and checks they fit.
     init(catalog: PluginCatalog, model: String, config: String, task: String, taskConfig: String) throws {
         let entry = try catalog.model(named: model)
+        Activity.setModel(entry.description)   // for the supervisor's report if the plugin crashes
         family = try makeTaskFamily(name: task, config: taskConfig)
         let fromTask = TaskValues(inputShape: family.inputShape, outputShape: family.outputShape,
                                   loss: family.lossKind.rawValue)

@@ -38,6 +38,9 @@ long mk_first_nonfinite(const float *p, long n);
 /// The same with an explicit build (0 baseline, 1 AVX2), for tests and measurements.
 long mk_first_nonfinite_isa(int isa, const float *p, long n);
 
+/// *p += 1 as a relaxed atomic (the activity page's heartbeat, MAMLCore/Activity.swift).
+static inline void mk_relaxed_increment(unsigned long long *p) { __atomic_fetch_add(p, 1ULL, __ATOMIC_RELAXED); }
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef FX_MISBEHAVE_AFTER
+#include <unistd.h>
+#endif
 
 /* Variant switches:
  *   FX_NO_ENTRY         exports no maml_plugin_registry
@@ -40,6 +43,9 @@
  *   FX_NO_EXT           no extensions at all
  *   FX_NAN_AFTER=n      gradients are NaN (status OK) from the (n+1)-th loss_grad call with a gradient on
  *   FX_NAN_EVERY=n      every n-th loss_grad call with a gradient has a NaN gradient (status OK)
+ *   FX_MISBEHAVE_AFTER=n with FX_MISBEHAVE=segv|abort|exit0|hang: the (n+1)-th loss_grad call
+ *                       crashes (SIGSEGV), aborts, calls exit(0) or never returns (the
+ *                       supervised-training corpus; process-wide counter)
  *   FX_CRASH_AT_LOAD    a constructor dereferences NULL when the library is loaded (SIGSEGV)
  *   FX_HANG_AT_LOAD     a constructor never returns when the library is loaded
  *   FX_OPS_BAD_SIGNATURE, FX_OPS_DUP, FX_OPS_NULL_FN, FX_OPS_EMPTY_NAME, FX_OPS_NULL_HELP,
@@ -359,6 +365,17 @@ static maml_status loss_grad(maml_model *m, const float *params, const maml_batc
 #endif
 #ifdef FX_ABORT_LOSS_GRAD
     abort(); /* what a failed assert() or an uncaught C++ exception does */
+#endif
+#ifdef FX_MISBEHAVE_AFTER
+    {
+        static unsigned long calls = 0; /* process-wide, unsynchronised: approximate on threads */
+        if (++calls > FX_MISBEHAVE_AFTER) {
+            if (!strcmp(FX_MISBEHAVE, "segv")) *(volatile float *)(uintptr_t)(b->n >> 62) = 1.0f;
+            if (!strcmp(FX_MISBEHAVE, "abort")) abort();
+            if (!strcmp(FX_MISBEHAVE, "exit0")) exit(0);
+            if (!strcmp(FX_MISBEHAVE, "hang")) for (;;) pause();
+        }
+    }
 #endif
     scale = m->loss == MAML_LOSS_MSE ? 1.0 / ((double)b->n * m->k) : 1.0 / (double)b->n;
 #ifdef FX_SUM_LOSS
