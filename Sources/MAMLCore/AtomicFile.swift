@@ -48,20 +48,32 @@ func readWholeFile(_ path: String) throws(FileProblem) -> [UInt8] {
     return bytes
 }
 
-/// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync directory);
-/// the destination is unchanged when it fails.
-func writeFileAtomically(_ path: String, _ bytes: [UInt8], fault: WriteFault? = nil) throws(FileProblem) {
+/// The directory and file name of `path` ("." when it has no slash).
+func splitPath(_ path: String) -> (directory: String, name: String) {
     let slash = path.lastIndex(of: "/")
     let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
     let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-    guard !name.isEmpty else { throw FileProblem(reason: "the path names a directory, not a file") }
+    return (directory, name)
+}
 
+/// A new temporary file beside `name` in `directory`, named as every atomic write names it.
+func createTemporary(directory: String, name: String) throws(FileProblem) -> (Int32, String) {
     var generator = SystemRandomNumberGenerator()
     let temp = "\(directory)/.\(name).tmp-\(getpid())-\(String(generator.next() & 0xFFFF_FFFF, radix: 16))"
     let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
     guard fd >= 0 else {
         throw FileProblem(reason: "cannot create a temporary file in \(directory): \(errnoMessage())")
     }
+    return (fd, temp)
+}
+
+/// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync directory);
+/// the destination is unchanged when it fails.
+func writeFileAtomically(_ path: String, _ bytes: [UInt8], fault: WriteFault? = nil) throws(FileProblem) {
+    let (directory, name) = splitPath(path)
+    guard !name.isEmpty else { throw FileProblem(reason: "the path names a directory, not a file") }
+
+    let (fd, temp) = try createTemporary(directory: directory, name: name)
     var failure: String?
     var written = 0
     bytes.withUnsafeBytes { raw in
@@ -103,6 +115,28 @@ public enum AtomicFile {
     /// Writes `bytes` to `path` atomically (see writeFileAtomically).
     public static func write(_ bytes: [UInt8], to path: String) throws(Failure) {
         do { try writeFileAtomically(path, bytes) } catch { throw Failure(description: error.reason) }
+    }
+
+    /// Checks, before any work, that an atomic write to `path` can happen: the path names a
+    /// file (not a directory), and its directory takes a temporary file of the name the write
+    /// will use (created and removed: this catches a missing or read-only folder, a name too
+    /// long for its temporary file, a full inode table).
+    public static func probeWritable(_ path: String) throws(Failure) {
+        let (directory, name) = splitPath(path)
+        guard !name.isEmpty else { throw Failure(description: "the path names a directory, not a file") }
+        var st = stat()
+        if stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            throw Failure(description: "is a directory")
+        }
+        if stat(directory, &st) != 0 { throw Failure(description: "the folder \(directory) does not exist") }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw Failure(description: "\(directory) is not a folder") }
+        do {
+            let (fd, temp) = try createTemporary(directory: directory, name: name)
+            close(fd)
+            unlink(temp)
+        } catch {
+            throw Failure(description: error.reason)
+        }
     }
 
     /// Reads a whole regular file.

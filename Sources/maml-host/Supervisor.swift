@@ -73,14 +73,16 @@ enum Supervisor {
         }
     }
 
-    /// `arguments` with `--resume PATH` (replacing any --resume already there).
+    /// `arguments` with `--resume PATH`, without any --resume already there and without the
+    /// model, task and hyper-parameter flags (a resumed run takes them from the checkpoint).
     static func resuming(_ arguments: [String], from path: String) -> [String] {
+        let dropped = ["--resume"] + TrainingOptions.flags
         var out: [String] = []
         var i = 0
         while i < arguments.count {
             let a = arguments[i]
-            if a == "--resume" { i += 2; continue }
-            if a.hasPrefix("--resume=") { i += 1; continue }
+            if dropped.contains(a) { i += 2; continue }
+            if dropped.contains(where: { a.hasPrefix($0 + "=") }) { i += 1; continue }
             out.append(a); i += 1
         }
         return out + ["--resume", path]

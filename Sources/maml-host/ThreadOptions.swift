@@ -10,13 +10,19 @@ import Glibc
 #endif
 
 struct ThreadOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Worker threads for the tasks of a meta-batch and for evaluation (default: the cores this process may use); results do not depend on it.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Worker threads for the tasks of a meta-batch and for evaluation (default: the cores this process may use); results do not depend on it.",
                                valueName: "N"))
     var threads: Int = availableCores()
+
+    /// More worker threads than this are refused: each holds a model instance and buffers.
+    static let limit = 256
 
     func validate() throws {
         guard threads >= 1 else {
             throw ValidationError("--threads must be at least 1 (1 runs everything on one thread), got \(threads)")
+        }
+        guard threads <= ThreadOptions.limit else {
+            throw ValidationError("--threads \(threads) is more than \(ThreadOptions.limit) (this machine has \(availableCores()) cores)")
         }
     }
 }

@@ -41,6 +41,18 @@ struct Train: ParsableCommand {
         }
         guard restart >= 0 else { throw ValidationError("--restart must be >= 0, got \(restart)") }
         try supervision.check()
+        if resume != nil {
+            // The saved run's own model, task and hyper-parameters continue; a flag that would
+            // change them is an error rather than silently ignored.
+            let given = givenFlags(TrainingOptions.flags)
+            guard given.isEmpty else {
+                throw ValidationError("--resume continues the saved run with its own model, task and hyper-parameters: "
+                                      + "remove \(given.joined(separator: ", ")) (or start a new run without --resume)")
+            }
+        } else {
+            try options.check(iterations: iterations)
+        }
+        try checkOutputs(["--output": output, "--best": validation.best, "--log": log], resume: resume)
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
         try validation.check()
     }
@@ -51,6 +63,10 @@ struct Train: ParsableCommand {
         var setup: Setup
         if let resume {
             let saved = try Checkpoint.read(from: resume)
+            guard iterations >= saved.header.iteration else {
+                throw CLIError("--iterations \(iterations) is below the iteration \(resume) is at (\(saved.header.iteration)): "
+                               + "give at least \(saved.header.iteration)")
+            }
             setup = try Setup(checkpoint: saved, path: resume, catalog: catalog)
             var config = saved.header.training
             config.iterations = iterations

@@ -17,17 +17,17 @@ struct TrainingOptions: ParsableArguments {
     var taskConfig = "{}"
     @Option(help: "maml (second order), fomaml (first order) or pretrain (multi-task baseline).")
     var algorithm: MetaAlgorithm = .maml
-    @Option(name: .customLong("inner-steps"), help: "Inner SGD steps per task (k).") var innerSteps = 1
-    @Option(name: .customLong("inner-lr"), help: "Inner learning rate (alpha).") var innerLR: Float = 0.01
-    @Option(name: .customLong("meta-lr"), help: "Meta learning rate (beta).") var metaLR = 0.001
-    @Option(name: .customLong("meta-batch"), help: "Tasks per meta-iteration.") var metaBatch = 25
-    @Option(help: "Classes per task (N-way classification families); merged into --task-config.") var ways: Int?
+    @Option(name: .customLong("inner-steps"), parsing: .unconditional, help: "Inner SGD steps per task (k).") var innerSteps = 1
+    @Option(name: .customLong("inner-lr"), parsing: .unconditional, help: "Inner learning rate (alpha).") var innerLR: Float = 0.01
+    @Option(name: .customLong("meta-lr"), parsing: .unconditional, help: "Meta learning rate (beta).") var metaLR = 0.001
+    @Option(name: .customLong("meta-batch"), parsing: .unconditional, help: "Tasks per meta-iteration.") var metaBatch = 25
+    @Option(parsing: .unconditional, help: "Classes per task (N-way classification families); merged into --task-config.") var ways: Int?
     @Option(help: ArgumentHelp("Dataset folder (omniglot); merged into --task-config.", valueName: "DIR")) var data: String?
-    @Option(help: "Support examples per task while training (per class for N-way families).") var shots = 10
-    @Option(name: [.customLong("query"), .customLong("queries")],
+    @Option(parsing: .unconditional, help: "Support examples per task while training (per class for N-way families).") var shots = 10
+    @Option(name: [.customLong("query"), .customLong("queries")], parsing: .unconditional,
             help: "Query examples per task while training (per class for N-way families).") var queries = 10
     @Option(help: "Meta-optimiser: adam or sgd.") var optimizer: OptimizerKind = .adam
-    @Option(help: "Seed of initialisation and task sampling.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Seed of initialisation and task sampling.") var seed: UInt64 = 0
     @OptionGroup var threading: ThreadOptions
 
     /// --task-config with --ways and --data merged in (they win over the same keys).
@@ -35,11 +35,43 @@ struct TrainingOptions: ParsableArguments {
         try mergeTaskConfig(taskConfig, ways: ways, data: data)
     }
 
+    /// The flags these options are given by, for refusing them next to --resume.
+    static let flags = ["--model", "--task", "--config", "--task-config", "--algorithm", "--inner-steps", "--inner-lr",
+                        "--meta-lr", "--meta-batch", "--ways", "--data", "--shots", "--query", "--queries",
+                        "--optimizer", "--seed"]
+
+    /// The hyper-parameters checked as the core will check them, with errors naming the flags.
+    func check(iterations: Int) throws {
+        guard Float(metaLR).isFinite else {
+            throw ValidationError("--meta-lr \(metaLR) is not a finite 32-bit float (the parameters are Float)")
+        }
+        do { try trainerConfig(iterations: iterations).validate() } catch {
+            throw ValidationError(flagNames("\(error)"))
+        }
+    }
+
     func trainerConfig(iterations: Int) -> TrainerConfig {
         TrainerConfig(algorithm: algorithm, innerSteps: innerSteps, innerLR: innerLR, metaLR: metaLR,
                       metaBatch: metaBatch, supportShots: shots, queryShots: queries, iterations: iterations,
                       seed: seed, optimizer: optimizer)
     }
+}
+
+/// A core configuration message with its keys as the flags a user typed
+/// ("invalid configuration: metaBatch = 0, expected ..." -> "--meta-batch 0: expected ...").
+func flagNames(_ message: String) -> String {
+    let keys = [("innerSteps", "--inner-steps"), ("innerLR", "--inner-lr"), ("metaLR", "--meta-lr"),
+                ("metaBatch", "--meta-batch"), ("supportShots", "--shots"), ("queryShots", "--query"),
+                ("iterations", "--iterations")]
+    var text = message
+    if text.hasPrefix("invalid configuration: ") { text = String(text.dropFirst("invalid configuration: ".count)) }
+    for (key, flag) in keys where text.hasPrefix(key + " = ") {
+        let rest = text.dropFirst(key.count + 3)
+        if let comma = rest.range(of: ", expected ") {
+            return "\(flag) \(rest[..<comma.lowerBound]): expected \(rest[comma.upperBound...])"
+        }
+    }
+    return message
 }
 
 /// A task config JSON object with the convenience flags merged in.
