@@ -26,15 +26,28 @@ struct FileProblem: Error { var reason: String }
 /// The message for the current errno.
 func errnoMessage() -> String { String(cString: strerror(errno)) }
 
+/// Opens a regular file for reading; returns the descriptor and the size. A FIFO, device
+/// or directory is refused without blocking (it is opened non-blocking, then checked).
+func openRegularFile(_ path: String) throws(FileProblem) -> (fd: Int32, size: Int) {
+    let fd = open(path, O_RDONLY | O_NONBLOCK)
+    guard fd >= 0 else { throw FileProblem(reason: "cannot open: \(errnoMessage())") }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { close(fd); throw FileProblem(reason: "cannot stat: \(errnoMessage())") }
+    guard (st.st_mode & S_IFMT) == S_IFREG else { close(fd); throw FileProblem(reason: "not a regular file") }
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+    return (fd, Int(st.st_size))
+}
+
 /// Reads a whole regular file.
 func readWholeFile(_ path: String) throws(FileProblem) -> [UInt8] {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw FileProblem(reason: "cannot open: \(errnoMessage())") }
+    let (fd, size) = try openRegularFile(path)
     defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw FileProblem(reason: "cannot stat: \(errnoMessage())") }
-    guard (st.st_mode & S_IFMT) == S_IFREG else { throw FileProblem(reason: "not a regular file") }
-    var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+    return try readRest(fd, size: size)
+}
+
+/// Reads `size` bytes from the current offset (fewer if the file shrank).
+func readRest(_ fd: Int32, size: Int) throws(FileProblem) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: size)
     var done = 0
     while done < bytes.count {
         let r = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
@@ -137,6 +150,25 @@ public enum AtomicFile {
         } catch {
             throw Failure(description: error.reason)
         }
+    }
+
+    /// Removes temporary files of atomic writes to `path` left by processes that no longer
+    /// run (a kill -9 mid-write); returns how many. Another live writer's are left alone.
+    @discardableResult
+    public static func removeStaleTemporaries(of path: String) -> Int {
+        let (directory, name) = splitPath(path)
+        guard !name.isEmpty, let dir = opendir(directory) else { return 0 }
+        defer { closedir(dir) }
+        let prefix = ".\(name).tmp-"
+        var removed = 0
+        while let entry = readdir(dir) {
+            let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard file.hasPrefix(prefix) else { continue }
+            let rest = file.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH && unlink(directory + "/" + file) == 0 { removed += 1 }
+        }
+        return removed
     }
 
     /// Reads a whole regular file.

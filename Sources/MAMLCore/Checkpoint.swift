@@ -222,9 +222,32 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     /// Reads and verifies the checkpoint at `path`.
+    /// The fixed prefix (magic, version, lengths) is checked against the file's size before the
+    /// rest is read, so a large file that is not a checkpoint is refused in microseconds.
     public static func read(from path: String) throws(CheckpointError) -> Checkpoint {
         let bytes: [UInt8]
-        do { bytes = try readWholeFile(path) } catch { throw CheckpointError(path: path, .unreadable(error.reason)) }
+        do {
+            let (fd, size) = try openRegularFile(path)
+            defer { close(fd) }
+            if size > fixedPrefixLength {
+                let prefix = try readRest(fd, size: fixedPrefixLength)
+                if prefix.count == fixedPrefixLength {
+                    guard prefix[0..<8].elementsEqual(checkpointMagic) else { throw CheckpointError(path: path, .notACheckpoint) }
+                    let total = (0..<8).reduce(UInt64(0)) { $0 | UInt64(prefix[16 + $1]) << (8 * UInt64($1)) }
+                    if total > UInt64(size) { throw CheckpointError(path: path, .truncated(expected: Int(clamping: total), found: size)) }
+                    if total < UInt64(size) { throw CheckpointError(path: path, .trailingData(expected: Int(total), found: size)) }
+                }
+                bytes = prefix + (try readRest(fd, size: size - prefix.count))
+            } else {
+                bytes = try readRest(fd, size: size)
+            }
+        } catch let error as CheckpointError {
+            throw error
+        } catch let error as FileProblem {
+            throw CheckpointError(path: path, .unreadable(error.reason))
+        } catch {
+            throw CheckpointError(path: path, .unreadable("\(error)"))
+        }
         return try decode(bytes, path: path)
     }
 }

@@ -199,6 +199,8 @@ public final class MetricsLog {
 /// The first SIGINT, SIGTERM or SIGHUP (a dropped ssh session) is recorded for the training loop to act on between iterations;
 /// the handler then resets itself, so a second one kills at once (checkpoint writes are atomic).
 public final class StopSignals: Sendable {
+    private let parent = getppid()
+
     public init() {
         _ = stopSignal.load(ordering: .relaxed)   // initialise the global outside the handler
         for s in [SIGINT, SIGTERM, SIGHUP] {
@@ -218,8 +220,13 @@ public final class StopSignals: Sendable {
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)
     }
 
-    /// The signal received, if any.
-    public var received: Int32? { let s = stopSignal.load(ordering: .relaxed); return s == 0 ? nil : s }
+    /// The signal received, if any. A supervised worker whose supervisor is gone (killed with
+    /// SIGKILL: it could not pass anything on) stops as if it had received SIGTERM.
+    public var received: Int32? {
+        let s = stopSignal.load(ordering: .relaxed)
+        if s != 0 { return s }
+        return Activity.isSupervised && getppid() != parent ? SIGTERM : nil
+    }
 }
 
 private let stopSignal = Atomic<Int32>(0)

@@ -47,3 +47,40 @@ func givenFlags(_ flags: [String]) -> [String] {
     let arguments = CommandLine.arguments.dropFirst()
     return flags.filter { flag in arguments.contains { $0 == flag || $0.hasPrefix(flag + "=") } }
 }
+
+// MARK: - One writer per output
+
+/// An exclusive lock on a checkpoint location, held while a run writes it: a second trainer
+/// on the same --output is refused, naming the holder. The lock is a `flock` on a hidden file
+/// beside the output (`.NAME.lock`), released by the kernel when the process ends, however
+/// it ends; the file itself may stay and is harmless.
+final class OutputLock {
+    private let fd: Int32
+
+    init(path: String, flag: String = "--output") throws {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let lockPath = "\(directory)/.\(name).lock"
+        fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CLIError("\(flag) \(path): cannot create its lock file \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let got = pread(fd, &buffer, buffer.count, 0)
+            let holder = String(decoding: buffer.prefix(max(got, 0)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            close(fd)
+            throw CLIError("\(flag) \(path) is being written by another maml-host (PID \(holder.isEmpty ? "?" : holder)); "
+                           + "wait for it to finish or choose another \(flag)")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+        if AtomicFile.removeStaleTemporaries(of: path) > 0 {
+            printError("note: removed temporary files of \(path) left by a process that no longer runs")
+        }
+    }
+
+    deinit { close(fd) }
+}

@@ -58,6 +58,8 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        let locks = try [output, validation.best].compactMap { $0 }.map { try OutputLock(path: $0) }
+        defer { withExtendedLifetime(locks) {} }
         let catalog = plugins.catalog()
         var trainer: Trainer
         var setup: Setup
