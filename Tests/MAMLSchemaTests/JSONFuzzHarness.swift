@@ -4,7 +4,7 @@
 // module with JSON.swift and ConfigSchema.swift) and the normal test suite
 // (FuzzRegressionTests, JSONMutationTests).
 
-#if canImport(MAMLPluginKit)
+#if canImport(MAMLSchema)
 import MAMLSchema
 #endif
 
