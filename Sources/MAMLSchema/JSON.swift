@@ -57,11 +57,14 @@ public enum JSONValue: Equatable, Sendable {
         }
     }
     /// The number as a Float, if a Float can hold it: it must not round to infinity, nor a
-    /// non-zero number to zero. (A kept text is read as a Float directly; a Double is rounded.)
+    /// non-zero number to zero. It is read from digits, as if from the JSON text: a kept text
+    /// directly, a Double from its shortest digits, which are the text's whenever that has at
+    /// most 15 significant digits (every Float's shortest digits among them). Rounding the Double
+    /// instead would round twice, and for some texts differently (7.038531e-26 for one).
     public var floatValue: Float? {
         let f: Float?
         switch self {
-        case .number(let x): f = Float(x)
+        case .number(let x): f = Float(x.description)
         case .numberText(let text): f = Float(text)
         default: return nil
         }

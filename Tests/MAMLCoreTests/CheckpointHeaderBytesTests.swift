@@ -84,7 +84,7 @@ private struct HeaderGenerator {
     static let floats: [Float] = [
         0, -0.0, 0.01, 0.4, 1e-08, 0.1, 3.1415925, 1e8, 1e7, 16777216, 16777218, 33554432, 1e-30,
         .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNormalMagnitude, 1e-05, 1e-04, 123456.79,
-        1.5e10, 2, -1, 0.3, 1.0 / 3, 9.999999e-5]
+        1.5e10, 2, -1, 0.3, 1.0 / 3, 9.999999e-5, 7.038531e-26]
     static let ints: [Int] = [0, 1, -1, 2, 25, 500, 70_000, Int.max, Int.min, 9_007_199_254_740_992,
                               9_007_199_254_740_993, -9_007_199_254_740_993, 1_000_000_000_000_000]
     static let uints: [UInt64] = [0, 1, 7, .max, .max - 1, 9_007_199_254_740_993, 1 << 63, UInt64(Int64.max)]

@@ -112,14 +112,16 @@ private func tree(_ rng: inout SplitMix64, depth: Int) -> (JSONValue, Mirror) {
         #expect(JSONValue(shortest: Double.nan) == .null && JSONValue(shortest: Float.infinity) == .null)
     }
 
-    /// floatValue accepts and refuses what JSONDecoder's Float did (it reads a kept text directly;
-    /// a Double is rounded once more, which can differ only for decimals with more digits than a
-    /// Float's that lie within 2^-53 of a halfway point between two Floats).
+    /// floatValue accepts and refuses what JSONDecoder's Float did, and reads the same Float:
+    /// from the digits (rounding the Double would round twice: 7.038531e-26, a Float's own shortest
+    /// digits, would read as the next Float). Texts with more than 15 significant digits may still
+    /// round differently when they lie within 2^-53 of a halfway point between two Floats.
     @Test func floatValueRefusesWhatJSONDecoderRefused() throws {
         struct F: Decodable { var f: Float }
         for text in ["0", "-0", "-0.0", "0.01", "1", "16777217", "3.4028235e38", "3.40282356e38", "3.4028236e38",
                      "1e39", "-1e39", "1e-45", "7.1e-46", "7e-46", "1e-50", "-1e-50", "1e-40", "1.1754942e-38",
-                     "123456789012345678901234567890", "0.1", "3.1415925", "1e308", "2.5e-45"] {
+                     "123456789012345678901234567890", "0.1", "3.1415925", "1e308", "2.5e-45", "7.038531e-26",
+                     "1.0000000596046447753906250001"] {
             let foundation = try? JSONDecoder().decode(F.self, from: Data(#"{"f": \#(text)}"#.utf8)).f
             let ours = try JSONValue.parse(text).floatValue
             #expect(ours?.bitPattern == foundation?.bitPattern, "\(text): \(String(describing: ours)) vs \(String(describing: foundation))")
