@@ -6,7 +6,7 @@
 // Hessians are known in closed form.
 
 /// What the model's loss is and therefore which targets a batch carries.
-public enum LossKind: String, Sendable, Codable {
+public enum LossKind: String, Sendable {
     /// Mean squared error over all outputs of all examples; targets are floats.
     case mse
     /// Softmax cross-entropy over the output elements (the classes); targets are labels.
@@ -29,7 +29,7 @@ public struct Batch {
 }
 
 /// A named slice of the parameter vector (from the plugin's "maml.layout/1").
-public struct ParameterTensor: Sendable, Equatable, Codable {
+public struct ParameterTensor: Sendable, Equatable {
     public var name: String
     public var offset: Int
     public var shape: [Int]

@@ -27,7 +27,8 @@
 //   rng             {scheme: "splitmix64-xoshiro256**/1", seed}: randomness is counter-based,
 //                   so (scheme, seed, iteration) is the complete RNG state.
 //
-// The header is written pretty-printed with sorted keys. Readers ignore
+// The header is written pretty-printed with sorted keys (MAMLSchema's JSON, layout
+// .expanded: the bytes Foundation's JSONEncoder wrote for the same header before). Readers ignore
 // unknown keys, so new optional keys need no version bump; any change to the
 // binary layout or to the meaning of a key does.
 //
@@ -35,8 +36,6 @@
 // length (truncated: expected L bytes, found M), CRC-32 ("corrupted"), header
 // JSON, and that the header's P and optimizer agree with L. Writing is atomic
 // (AtomicFile.swift): a failed write leaves any previous file intact.
-
-import Foundation   // JSON only
 
 /// The magic bytes at the start of every checkpoint.
 public let checkpointMagic: [UInt8] = Array("MAMLCKPT".utf8)
@@ -48,7 +47,7 @@ public let rngScheme = "splitmix64-xoshiro256**/1"
 // MARK: - Header
 
 /// Which model a checkpoint belongs to.
-public struct ModelIdentity: Sendable, Equatable, Codable {
+public struct ModelIdentity: Sendable, Equatable {
     public var id: String
     public var version: String
     /// The model's config as a JSON object string ("{}" for defaults).
@@ -59,14 +58,14 @@ public struct ModelIdentity: Sendable, Equatable, Codable {
 }
 
 /// Which task family a checkpoint was trained on.
-public struct TaskIdentity: Sendable, Equatable, Codable {
+public struct TaskIdentity: Sendable, Equatable {
     public var family: String
     public var config: String
     public init(family: String, config: String) { self.family = family; self.config = config }
 }
 
 /// The optimiser's kind, progress and hyper-parameters (its moment arrays follow the parameters).
-public struct OptimizerHeader: Sendable, Equatable, Codable {
+public struct OptimizerHeader: Sendable, Equatable {
     public var kind: OptimizerKind
     public var step: Int
     public var learningRate: Double
@@ -80,14 +79,14 @@ public struct OptimizerHeader: Sendable, Equatable, Codable {
 }
 
 /// The RNG scheme and seed (counter-based randomness: no other state).
-public struct RNGHeader: Sendable, Equatable, Codable {
+public struct RNGHeader: Sendable, Equatable {
     public var scheme: String
     public var seed: UInt64
     public init(scheme: String = rngScheme, seed: UInt64) { self.scheme = scheme; self.seed = seed }
 }
 
 /// The JSON header of a checkpoint.
-public struct CheckpointHeader: Sendable, Equatable, Codable {
+public struct CheckpointHeader: Sendable, Equatable {
     public var format: String
     public var model: ModelIdentity
     public var task: TaskIdentity

@@ -1,7 +1,5 @@
 // MARK: - Checkpoint encoding and decoding (format in Checkpoint.swift)
 
-import Foundation   // JSON only
-
 let fixedPrefixLength = 24   // magic 8 + version 4 + header length 4 + total length 8
 
 extension Checkpoint {
@@ -13,14 +11,10 @@ extension Checkpoint {
             throw CheckpointError(path: path, .writeFailed(
                 "header says \(p) parameters but holds \(parameters.count) (moments \(moments.m.count)/\(moments.v.count))"))
         }
-        let json: Data
-        do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            json = try encoder.encode(header)
-        } catch {
-            throw CheckpointError(path: path, .writeFailed("cannot encode header: \(error)"))
+        if let key = header.nonFiniteKey {
+            throw CheckpointError(path: path, .writeFailed("cannot encode header: \(key) is not a finite number"))
         }
+        let json = Array(header.json.serialized(.expanded, sortedKeys: true).utf8)
         let total = fixedPrefixLength + json.count + 4 * p * (adam ? 3 : 1) + 4
         var out: [UInt8] = []
         out.reserveCapacity(total)
@@ -65,13 +59,13 @@ extension Checkpoint {
         let computed = CRC32.checksum(bytes[0..<(total - 4)])
         guard stored == computed else { throw fail(.corrupted(stored: stored, computed: computed)) }
 
+        let headerBytes = bytes[fixedPrefixLength..<(fixedPrefixLength + headerLength)]
+        let text = String(decoding: headerBytes, as: UTF8.self)
+        guard text.utf8.elementsEqual(headerBytes) else { throw fail(.malformedHeader("not valid JSON: not UTF-8 text")) }
+        let json: JSONValue
+        do { json = try JSONValue.parse(text) } catch { throw fail(.malformedHeader("not valid JSON: \(error)")) }
         let header: CheckpointHeader
-        do {
-            header = try JSONDecoder().decode(CheckpointHeader.self,
-                                              from: Data(bytes[fixedPrefixLength..<(fixedPrefixLength + headerLength)]))
-        } catch {
-            throw fail(.malformedHeader(describe(error)))
-        }
+        do { header = try CheckpointHeader(json: json) } catch { throw fail(.malformedHeader(error.message)) }
         guard header.format == "maml-zoo checkpoint" else {
             throw fail(.malformedHeader("format is \"\(header.format)\", expected \"maml-zoo checkpoint\""))
         }
@@ -122,18 +116,55 @@ private func readFloats(_ bytes: [UInt8], _ offset: inout Int, _ count: Int) -> 
     return out
 }
 
-/// A short account of a JSON decoding error: which key, what was wrong.
-private func describe(_ error: any Error) -> String {
-    func at(_ path: [any CodingKey]) -> String {
-        path.isEmpty ? "top level" : path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+// MARK: - The header as JSON
+
+extension CheckpointHeader {
+    /// The header object; numbers as Foundation's JSONEncoder wrote them (a Float or Double with its
+    /// own shortest digits, integers exactly), so files written before and after this writer agree.
+    var json: JSONValue {
+        .object(JSONObject([
+            ("format", .string(format)),
+            ("model", .object(JSONObject([
+                ("id", .string(model.id)), ("version", .string(model.version)), ("config", .string(model.config))]))),
+            ("task", .object(JSONObject([("family", .string(task.family)), ("config", .string(task.config))]))),
+            ("training", training.json),
+            ("iteration", JSONValue(integer: iteration)),
+            ("parameterCount", JSONValue(integer: parameterCount)),
+            ("optimizer", .object(JSONObject([
+                ("kind", .string(optimizer.kind.rawValue)), ("step", JSONValue(integer: optimizer.step)),
+                ("learningRate", JSONValue(shortest: optimizer.learningRate)),
+                ("beta1", JSONValue(shortest: optimizer.beta1)), ("beta2", JSONValue(shortest: optimizer.beta2)),
+                ("epsilon", JSONValue(shortest: optimizer.epsilon))]))),
+            ("rng", .object(JSONObject([("scheme", .string(rng.scheme)), ("seed", JSONValue(integer: rng.seed))]))),
+        ]))
     }
-    guard let e = error as? DecodingError else { return "\(error)" }
-    switch e {
-    case .keyNotFound(let key, let c): return "missing key \"\(at(c.codingPath + [key]))\""
-    case .typeMismatch(let type, let c): return "\(at(c.codingPath)) is not a \(type)"
-    case .valueNotFound(let type, let c): return "\(at(c.codingPath)) is null, expected \(type)"
-    case .dataCorrupted(let c):
-        return c.codingPath.isEmpty ? "not valid JSON" : "\(at(c.codingPath)): \(c.debugDescription)"
-    @unknown default: return "\(error)"
+
+    /// The first number JSON cannot hold (NaN or infinite), as a key path.
+    var nonFiniteKey: String? {
+        let numbers: [(String, Double)] = [
+            ("training.innerLR", Double(training.innerLR)), ("training.metaLR", training.metaLR),
+            ("optimizer.learningRate", optimizer.learningRate), ("optimizer.beta1", optimizer.beta1),
+            ("optimizer.beta2", optimizer.beta2), ("optimizer.epsilon", optimizer.epsilon)]
+        return numbers.first { !$0.1.isFinite }?.0
+    }
+
+    /// Reads a header object: every key is required except inside "training" (TrainerConfig's
+    /// defaults); unknown keys are ignored. Errors name the key path and what was expected.
+    init(json: JSONValue) throws(JSONFieldError) {
+        let f = try JSONFields(json)
+        format = try f.string("format")
+        let m = try f.fields("model")
+        model = ModelIdentity(id: try m.string("id"), version: try m.string("version"), config: try m.string("config"))
+        let t = try f.fields("task")
+        task = TaskIdentity(family: try t.string("family"), config: try t.string("config"))
+        training = try TrainerConfig(json: f.read("training", "an object") { $0 }, name: "training")
+        iteration = try f.int("iteration")
+        parameterCount = try f.int("parameterCount")
+        let o = try f.fields("optimizer")
+        optimizer = OptimizerHeader(kind: try o.choice("kind"), step: try o.int("step"),
+                                    learningRate: try o.double("learningRate"), beta1: try o.double("beta1"),
+                                    beta2: try o.double("beta2"), epsilon: try o.double("epsilon"))
+        let r = try f.fields("rng")
+        rng = RNGHeader(scheme: try r.string("scheme"), seed: try r.uint64("seed"))
     }
 }

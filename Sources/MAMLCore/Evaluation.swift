@@ -17,7 +17,7 @@
 // (softmax cross-entropy) also get `accuracy`.
 
 /// How to evaluate meta-learned parameters.
-public struct EvaluationConfig: Sendable, Equatable, Codable {
+public struct EvaluationConfig: Sendable, Equatable {
     /// Number of held-out tasks (at least 2, for a confidence interval).
     public var tasks: Int = 600
     /// Support sizes K (shots) to evaluate.
@@ -63,7 +63,7 @@ public struct EvaluationConfig: Sendable, Equatable, Codable {
 }
 
 /// The result for one (K, steps) pair.
-public struct EvalResult: Sendable, Equatable, Codable {
+public struct EvalResult: Sendable, Equatable {
     /// Support size K (shots) and fine-tuning steps.
     public var shots: Int
     public var steps: Int

@@ -10,7 +10,7 @@
 // ANIL restricts the inner update and v to the "head" slices of `layout`.
 
 /// The meta-learning algorithm.
-public enum MetaAlgorithm: String, Sendable, Codable, CaseIterable {
+public enum MetaAlgorithm: String, Sendable, CaseIterable {
     /// MAML with exact second-order meta-gradient (one HVP per inner step).
     case maml
     /// First-order MAML: v = grad L_Q(theta_k), no HVP.

@@ -19,12 +19,12 @@ import Darwin
 #endif
 
 /// Which meta-optimiser.
-public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
+public enum OptimizerKind: String, Sendable, CaseIterable {
     case adam, sgd
 }
 
 /// The optimiser's state: everything needed to continue bit-exactly.
-public struct OptimizerState: Sendable, Equatable, Codable {
+public struct OptimizerState: Sendable, Equatable {
     public var kind: OptimizerKind
     /// Updates applied so far (Adam's t).
     public var step: Int

@@ -19,7 +19,7 @@ import Darwin
 
 /// Independent random streams. Different streams never share a generator, so
 /// evaluation tasks are drawn independently of meta-training tasks.
-public enum RandomStream: UInt64, Sendable, Codable {
+public enum RandomStream: UInt64, Sendable {
     /// Tasks for meta-training (`iteration` = meta-iteration, `task` = index in the meta-batch).
     case metaTrain = 1
     /// Held-out tasks for final evaluation (meta-test).

@@ -11,7 +11,7 @@
 
 /// Which pool tasks come from. Families with a finite set of classes keep the
 /// pools disjoint; for continuous families (sinusoid) the stream alone separates them.
-public enum TaskSplit: String, Sendable, Codable, CaseIterable {
+public enum TaskSplit: String, Sendable, CaseIterable {
     case train, validation, test
 }
 

@@ -1,12 +1,12 @@
 // MARK: - Meta-training configuration
 //
 // Everything that, with the backbone's and task family's own configs, fixes a
-// training run: the results are a pure function of these values. Decoding
-// accepts partial JSON objects (missing keys take the defaults below, which
-// are the MAML paper's sinusoid settings) and validation names the key.
+// training run: the results are a pure function of these values. Reading JSON
+// accepts partial objects (missing keys take the defaults below, which are the
+// MAML paper's sinusoid settings) and validation names the key.
 
 /// Hyper-parameters of a meta-training run.
-public struct TrainerConfig: Sendable, Equatable, Codable {
+public struct TrainerConfig: Sendable, Equatable {
     public var algorithm: MetaAlgorithm = .maml
     /// Inner-loop gradient steps k.
     public var innerSteps: Int = 1
@@ -53,24 +53,33 @@ public struct TrainerConfig: Sendable, Equatable, Codable {
         guard iterations >= 0 else { throw bad("iterations", iterations, "at least 0") }
     }
 
-    // MARK: Codable with defaults for missing keys
+    // MARK: JSON (the checkpoint header's "training"), with defaults for missing keys
 
-    enum CodingKeys: String, CodingKey {
-        case algorithm, innerSteps, innerLR, metaLR, metaBatch, supportShots, queryShots, iterations, seed, optimizer
+    /// The config from a JSON object: a missing (or null) key takes the default above,
+    /// an unknown key is ignored; `name` is the object's key path in messages.
+    init(json: JSONValue, name: String = "") throws(JSONFieldError) {
+        let f = try JSONFields(json, name: name)
+        let d = TrainerConfig()
+        algorithm = try f.choice("algorithm", default: d.algorithm)
+        innerSteps = try f.int("innerSteps", default: d.innerSteps)
+        innerLR = try f.float("innerLR", default: d.innerLR)
+        metaLR = try f.double("metaLR", default: d.metaLR)
+        metaBatch = try f.int("metaBatch", default: d.metaBatch)
+        supportShots = try f.int("supportShots", default: d.supportShots)
+        queryShots = try f.int("queryShots", default: d.queryShots)
+        iterations = try f.int("iterations", default: d.iterations)
+        seed = try f.uint64("seed", default: d.seed)
+        optimizer = try f.choice("optimizer", default: d.optimizer)
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = TrainerConfig()
-        algorithm = try c.decodeIfPresent(MetaAlgorithm.self, forKey: .algorithm) ?? d.algorithm
-        innerSteps = try c.decodeIfPresent(Int.self, forKey: .innerSteps) ?? d.innerSteps
-        innerLR = try c.decodeIfPresent(Float.self, forKey: .innerLR) ?? d.innerLR
-        metaLR = try c.decodeIfPresent(Double.self, forKey: .metaLR) ?? d.metaLR
-        metaBatch = try c.decodeIfPresent(Int.self, forKey: .metaBatch) ?? d.metaBatch
-        supportShots = try c.decodeIfPresent(Int.self, forKey: .supportShots) ?? d.supportShots
-        queryShots = try c.decodeIfPresent(Int.self, forKey: .queryShots) ?? d.queryShots
-        iterations = try c.decodeIfPresent(Int.self, forKey: .iterations) ?? d.iterations
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        optimizer = try c.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? d.optimizer
+    /// Every key, the innerLR with a Float's own digits.
+    var json: JSONValue {
+        .object(JSONObject([
+            ("algorithm", .string(algorithm.rawValue)), ("innerSteps", JSONValue(integer: innerSteps)),
+            ("innerLR", JSONValue(shortest: innerLR)), ("metaLR", JSONValue(shortest: metaLR)),
+            ("metaBatch", JSONValue(integer: metaBatch)), ("supportShots", JSONValue(integer: supportShots)),
+            ("queryShots", JSONValue(integer: queryShots)), ("iterations", JSONValue(integer: iterations)),
+            ("seed", JSONValue(integer: seed)), ("optimizer", .string(optimizer.rawValue)),
+        ]))
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import Foundation   // FileManager (the cache file and its directory)
 import MAMLCore
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +10,7 @@ import Glibc
 // crashes or hangs there would take the host down with it. So, like
 // GStreamer's plugin scanner, the host first loads each plugin file in a child
 // process (maml-host re-run as `maml-host _scan --origin O FILE`), one child per
-// file, under a deadline. The child prints a ScanReport as JSON; the parent
+// file, under a deadline. The child prints a ScanReport as one line of JSON; the parent
 // dlopens only files the child loaded successfully (as a plugin), and reports
 // the rest: "crashed during load (SIGSEGV)", "hung during load (killed after 30 s)".
 //
@@ -20,8 +20,8 @@ import Glibc
 // that with its own hash, so a file swapped between scan and load is refused.
 
 /// What loading one file in the scanner child gave.
-public struct ScanReport: Codable, Sendable, Equatable {
-    public enum Verdict: String, Codable, Sendable {
+public struct ScanReport: Sendable, Equatable {
+    public enum Verdict: String, Sendable {
         /// A plugin: the parent may load it (its models may still have problems).
         case plugin
         /// Not a plugin, silently (no entry symbol in the executable's directory).
@@ -36,6 +36,25 @@ public struct ScanReport: Codable, Sendable, Equatable {
     public var sha256: String
     /// Problem messages (without the path).
     public var problems: [String]
+
+    public init(verdict: Verdict, sha256: String, problems: [String]) {
+        self.verdict = verdict; self.sha256 = sha256; self.problems = problems
+    }
+
+    /// {"verdict": ..., "sha256": ..., "problems": [...]}: the `_scan` child's line and a cache entry's report.
+    public var json: JSONValue {
+        .object(JSONObject([("verdict", .string(verdict.rawValue)), ("sha256", .string(sha256)),
+                            ("problems", .array(problems.map(JSONValue.string)))]))
+    }
+
+    /// The report in `json`, or nil if it is not one (every key required).
+    public init?(json: JSONValue) {
+        guard let o = json.objectValue, let verdict = o["verdict"]?.stringValue.flatMap(Verdict.init(rawValue:)),
+              let sha256 = o["sha256"]?.stringValue, let list = o["problems"]?.arrayValue else { return nil }
+        let problems = list.compactMap(\.stringValue)
+        guard problems.count == list.count else { return nil }
+        self.init(verdict: verdict, sha256: sha256, problems: problems)
+    }
 }
 
 /// Runs scans in child processes and keeps their cache.
@@ -84,7 +103,7 @@ public struct PluginScanner: Sendable {
                 "skipped: hung during load (killed after \(formatSeconds(seconds)); --scan-timeout allows more)"]), false)
         case .exited(let code):
             let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
-            if let report = try? JSONDecoder().decode(ScanReport.self, from: Data(line.utf8)) { return (report, true) }
+            if let json = try? JSONValue.parse(line), let report = ScanReport(json: json) { return (report, true) }
             let detail = result.stderr.split(separator: "\n").last.map { ": " + $0 } ?? ""
             return (ScanReport(verdict: .crashed, sha256: "",
                                problems: ["skipped: the scanner exited with status \(code) during load\(detail)"]), true)
@@ -136,14 +155,33 @@ public func scanPluginFile(_ path: String, origin: SearchDirectory.Origin) -> Sc
 
 /// Scan verdicts by file, keyed by (path, size, mtime, SHA-256).
 struct ScanCache {
-    struct Entry: Codable, Equatable {
+    struct Entry: Equatable {
         var path: String
         var size: Int64
         var mtimeNanoseconds: Int64
         var sha256: String
         var report: ScanReport
+
+        var json: JSONValue {
+            .object(JSONObject([("path", .string(path)), ("size", JSONValue(integer: size)),
+                                ("mtimeNanoseconds", JSONValue(integer: mtimeNanoseconds)),
+                                ("sha256", .string(sha256)), ("report", report.json)]))
+        }
+
+        init(path: String, size: Int64, mtimeNanoseconds: Int64, sha256: String, report: ScanReport) {
+            self.path = path; self.size = size; self.mtimeNanoseconds = mtimeNanoseconds
+            self.sha256 = sha256; self.report = report
+        }
+
+        init?(json: JSONValue) {
+            guard let o = json.objectValue, let path = o["path"]?.stringValue,
+                  let size = o["size"]?.integerValue, let mtime = o["mtimeNanoseconds"]?.integerValue,
+                  let sha256 = o["sha256"]?.stringValue, let report = o["report"].flatMap(ScanReport.init(json:))
+            else { return nil }
+            self.init(path: path, size: Int64(size), mtimeNanoseconds: Int64(mtime), sha256: sha256, report: report)
+        }
     }
-    struct File: Codable { var format: String; var entries: [Entry] }
+    /// The file: {"format": ScanCache.format, "entries": [Entry...]}.
     static let format = "maml-zoo plugin scan cache 1"
 
     var entries: [String: Entry] = [:]
@@ -153,11 +191,16 @@ struct ScanCache {
     static func load(_ path: String) -> (ScanCache, note: String?) {
         guard FileManager.default.fileExists(atPath: path) else { return (ScanCache(), nil) }
         guard let data = FileManager.default.contents(atPath: path),
-              let file = try? JSONDecoder().decode(File.self, from: data), file.format == format else {
+              let file = (try? JSONValue.parse(String(decoding: data, as: UTF8.self)))?.objectValue,
+              file["format"] == .string(format), let list = file["entries"]?.arrayValue else {
+            return (ScanCache(), "plugin scan cache \(path) is unreadable or corrupt; ignored (it is rebuilt)")
+        }
+        let entries = list.compactMap(Entry.init(json:))
+        guard entries.count == list.count else {
             return (ScanCache(), "plugin scan cache \(path) is unreadable or corrupt; ignored (it is rebuilt)")
         }
         var cache = ScanCache()
-        for entry in file.entries { cache.entries[entry.path] = entry }
+        for entry in entries { cache.entries[entry.path] = entry }
         return (cache, nil)
     }
 
@@ -171,11 +214,13 @@ struct ScanCache {
     /// Writes the cache atomically (creating its directory); failure only costs a re-scan next time.
     func save(_ path: String) {
         guard changed else { return }
-        let file = File(format: Self.format, entries: entries.keys.sorted().map { entries[$0]! })
-        guard let data = try? JSONEncoder().encode(file) else { return }
+        let file = JSONValue.object(JSONObject([
+            ("format", .string(Self.format)),
+            ("entries", .array(entries.keys.sorted().map { entries[$0]!.json })),
+        ]))
         try? FileManager.default.createDirectory(atPath: parentDirectory(of: path), withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
-        try? AtomicFile.write([UInt8](data), to: path)
+        try? AtomicFile.write(Array(file.serialized().utf8), to: path)
     }
 }
 

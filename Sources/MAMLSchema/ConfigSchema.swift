@@ -281,9 +281,9 @@ public struct ConfigSchema: Equatable, Sendable {
     static func check(_ value: JSONValue, against schema: PropertySchema, path: String) throws(ConfigError) {
         func fail(_ what: String) -> ConfigError { ConfigError(message: "\(path): \(show(value)) \(what)") }
         switch (schema.type, value) {
-        case (.integer, .number):
+        case (.integer, .number), (.integer, .numberText):
             guard value.integerValue != nil else { throw fail("is not an integer") }
-        case (.number, .number), (.string, .string), (.boolean, .bool), (.array, .array): break
+        case (.number, .number), (.number, .numberText), (.string, .string), (.boolean, .bool), (.array, .array): break
         default: throw fail("is \(value.kindDescription), expected \(schema.type.phrase)")
         }
         if let allowed = schema.enumValues, !allowed.contains(value) {

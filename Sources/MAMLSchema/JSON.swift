@@ -1,14 +1,21 @@
 // MARK: - JSON values
 //
-// A small JSON reader and writer of our own, so plugins need no Foundation.
+// A small JSON reader and writer of our own, so plugins need no Foundation; the
+// host and the core use it too (configs, checkpoint headers, plugin scan reports).
 // Objects keep their members in source order (resolved configs print in
-// schema order); duplicate keys are refused. Numbers are Doubles.
+// schema order); duplicate keys are refused. Numbers are Doubles, except those a
+// Double would change, which keep their JSON text (`numberText`): integers beyond
+// 2^53 (64-bit seeds) and numbers written with a Float's own digits.
 
 /// A JSON value.
 public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
+    /// A number kept as its JSON text, for values a Double would change: the parser makes
+    /// one for an integer of magnitude 2^53 or more (a 64-bit seed, a time in nanoseconds), writers for a
+    /// Float's own shortest digits (`init(shortest:)`). The text is always a valid JSON number.
+    case numberText(String)
     case string(String)
     case array([JSONValue])
     case object(JSONObject)
@@ -18,21 +25,52 @@ public enum JSONValue: Equatable, Sendable {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"
-        case .number: return "a number"
+        case .number, .numberText: return "a number"
         case .string: return "a string"
         case .array: return "an array"
         case .object: return "an object"
         }
     }
 
-    /// The number as an exact integer, if it is one (|x| <= 2^53).
+    /// The number as an exact integer, if it is one: a Double up to 2^53 in magnitude (where
+    /// every integer is exact), or a kept integer text that fits an Int.
     public var integerValue: Int? {
-        guard case .number(let x) = self, x.rounded(.towardZero) == x,
-              abs(x) <= 9_007_199_254_740_992 else { return nil }
-        return Int(x)
+        switch self {
+        case .number(let x):
+            guard x.rounded(.towardZero) == x, abs(x) <= 9_007_199_254_740_992 else { return nil }
+            return Int(x)
+        case .numberText(let text): return Int(text) ?? Double(text).flatMap { JSONValue.number($0).integerValue }
+        default: return nil
+        }
     }
-    /// The number, if this is one.
-    public var numberValue: Double? { if case .number(let x) = self { return x }; return nil }
+    /// The number as an exact UInt64 (a seed), if it is one: as `integerValue`, up to 2^64 - 1.
+    public var uint64Value: UInt64? {
+        if case .numberText(let text) = self, let n = UInt64(text) { return n }
+        return integerValue.flatMap { UInt64(exactly: $0) }
+    }
+    /// The number, if this is one (a kept text as the nearest Double).
+    public var numberValue: Double? {
+        switch self {
+        case .number(let x): return x
+        case .numberText(let text): return Double(text)
+        default: return nil
+        }
+    }
+    /// The number as a Float, if a Float can hold it: it must not round to infinity, nor a
+    /// non-zero number to zero. It is read from digits, as if from the JSON text: a kept text
+    /// directly, a Double from its shortest digits, which are the text's whenever that has at
+    /// most 15 significant digits (every Float's shortest digits among them). Rounding the Double
+    /// instead would round twice, and for some texts differently (7.038531e-26 for one).
+    public var floatValue: Float? {
+        let f: Float?
+        switch self {
+        case .number(let x): f = Float(x.description)
+        case .numberText(let text): f = Float(text)
+        default: return nil
+        }
+        guard let f, f.isFinite, f != 0 || numberValue == 0 else { return nil }
+        return f
+    }
     /// The string, if this is one.
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     /// The boolean, if this is one.
@@ -149,7 +187,7 @@ private struct JSONParser {
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw error("expected a JSON value, found \(found)")
         }
     }
@@ -208,8 +246,11 @@ private struct JSONParser {
         }
     }
 
-    mutating func parseNumber() throws(JSONParseError) -> Double {
+    /// A number: a Double, or its text for an integer of magnitude 2^53 or more (a Double
+    /// may round those).
+    mutating func parseNumber() throws(JSONParseError) -> JSONValue {
         let start = index
+        var integral = true
         func digits(_ p: inout JSONParser) -> Int {
             var count = 0
             while p.index < p.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(p.bytes[p.index]) {
@@ -228,10 +269,12 @@ private struct JSONParser {
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             index += 1
+            integral = false
             if digits(&self) == 0 { throw error("expected a digit after '.', found \(found)") }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
             index += 1
+            integral = false
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
                 index += 1
             }
@@ -241,7 +284,7 @@ private struct JSONParser {
         guard let value = Double(text), value.isFinite else {
             throw error("number \(text) is out of range", at: start)
         }
-        return value
+        return integral && abs(value) >= 9_007_199_254_740_992 ? .numberText(text) : .number(value)
     }
 
     mutating func parseString() throws(JSONParseError) -> String {
@@ -312,46 +355,82 @@ private struct JSONParser {
 
 // MARK: - Serialising
 
+/// How `serialized` lays out JSON text.
+public enum JSONLayout: Sendable {
+    /// No whitespace: `{"a":1,"b":[1,2]}`.
+    case compact
+    /// Two-space indent, `"a": 1`, arrays of scalars on one line (`[1, 2]`): configs read better.
+    case pretty
+    /// Two-space indent, `"a" : 1`, every member and element on its own line, an empty object
+    /// or array as `{`, an empty line, `}`: the layout of checkpoint headers (which Foundation's
+    /// JSONEncoder wrote with `.prettyPrinted` before this writer did; the bytes must not change).
+    case expanded
+}
+
 extension JSONValue {
+    /// An integer, exactly: a Double below 10^15 in magnitude (which `serialized` prints as
+    /// its digits), its digits from there on.
+    public init<T: BinaryInteger>(integer x: T) {
+        if x.magnitude < 1_000_000_000_000_000 { self = .number(Double(x)) } else { self = .numberText(String(x)) }
+    }
+
+    /// A Float or Double written with its own shortest round-trip digits, as `description`
+    /// prints them but without a trailing ".0": "0.01", "1e-08", "-0", and for a Float "1e+08"
+    /// (a Double's digits would differ). Non-finite values are null.
+    public init<F: BinaryFloatingPoint & CustomStringConvertible>(shortest x: F) {
+        guard x.isFinite else { self = .null; return }
+        let text = x.description
+        self = .numberText(text.hasSuffix(".0") ? String(text.dropLast(2)) : text)
+    }
+
     /// JSON text: compact (`{"a":1}`) or pretty (two-space indent, `"a": 1`).
     /// Integral numbers print without a fraction; non-finite numbers print as null.
     public func serialized(pretty: Bool = false) -> String {
+        serialized(pretty ? .pretty : .compact)
+    }
+
+    /// JSON text in `layout`; `sortedKeys` writes object members in the byte order of their
+    /// keys' UTF-8 instead of their own order.
+    public func serialized(_ layout: JSONLayout, sortedKeys: Bool = false) -> String {
         var out = ""
-        write(to: &out, pretty: pretty, indent: 0)
+        write(to: &out, layout, sortedKeys: sortedKeys, indent: 0)
         return out
     }
 
-    private func write(to out: inout String, pretty: Bool, indent: Int) {
-        let newline = pretty ? "\n" : ""
-        func pad(_ level: Int) -> String { pretty ? String(repeating: "  ", count: level) : "" }
+    private func write(to out: inout String, _ layout: JSONLayout, sortedKeys: Bool, indent: Int) {
+        func newline(_ level: Int) -> String { "\n" + String(repeating: "  ", count: level) }
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .number(let x): out += JSONValue.format(x)
+        case .numberText(let text): out += text
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let elements):
-            // Arrays of scalars stay on one line even when pretty: configs read better.
-            let flat = !pretty || elements.allSatisfy { $0.arrayValue == nil && $0.objectValue == nil }
-            if elements.isEmpty { out += "[]"; return }
+            if elements.isEmpty { out += layout == .expanded ? "[\n" + newline(indent) + "]" : "[]"; return }
+            let inline = layout == .compact
+                || layout == .pretty && elements.allSatisfy { $0.arrayValue == nil && $0.objectValue == nil }
             out += "["
             for (i, e) in elements.enumerated() {
-                if i > 0 { out += flat && pretty ? ", " : "," }
-                if !flat { out += newline + pad(indent + 1) }
-                e.write(to: &out, pretty: pretty, indent: indent + 1)
+                if i > 0 { out += layout == .pretty && inline ? ", " : "," }
+                if !inline { out += newline(indent + 1) }
+                e.write(to: &out, layout, sortedKeys: sortedKeys, indent: indent + 1)
             }
-            if !flat { out += newline + pad(indent) }
+            if !inline { out += newline(indent) }
             out += "]"
         case .object(let object):
-            if object.count == 0 { out += "{}"; return }
+            if object.count == 0 { out += layout == .expanded ? "{\n" + newline(indent) + "}" : "{}"; return }
+            let members = sortedKeys
+                ? object.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } : object.members
             out += "{"
-            for (i, member) in object.members.enumerated() {
+            for (i, member) in members.enumerated() {
                 if i > 0 { out += "," }
-                out += newline + pad(indent + 1)
+                if layout != .compact { out += newline(indent + 1) }
                 JSONValue.writeString(member.key, to: &out)
-                out += pretty ? ": " : ":"
-                member.value.write(to: &out, pretty: pretty, indent: indent + 1)
+                out += layout == .compact ? ":" : layout == .pretty ? ": " : " : "
+                member.value.write(to: &out, layout, sortedKeys: sortedKeys, indent: indent + 1)
             }
-            out += newline + pad(indent) + "}"
+            if layout != .compact { out += newline(indent) }
+            out += "}"
         }
     }
 
@@ -361,12 +440,16 @@ extension JSONValue {
         return x.description  // shortest round-trip form, e.g. 0.1 or 1e-05: valid JSON
     }
 
+    /// A JSON string: `"` and `\\` escaped, control characters as \b \f \n \r \t or \u00XX,
+    /// everything else (`/` and non-ASCII included) as it is.
     static func writeString(_ s: String, to out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
+            case "\u{8}": out += "\\b"
+            case "\u{C}": out += "\\f"
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"

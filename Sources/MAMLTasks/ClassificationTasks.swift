@@ -141,7 +141,7 @@ public struct NWayKShot: Sendable, Equatable {
 // MARK: - Split sizes
 
 /// Class pools as consecutive ranges: [0, train) train, then validation, then test.
-public struct ClassSplits: Sendable, Equatable, Codable {
+public struct ClassSplits: Sendable, Equatable {
     public var train: Int
     public var validation: Int
     public var test: Int

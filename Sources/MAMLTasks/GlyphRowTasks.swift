@@ -7,16 +7,12 @@
 
 /// N-way K-shot glyph classification with images as row sequences.
 import MAMLCore
-public struct GlyphRowTasks: TaskFamily, ClassExampleSource, Decodable {
+public struct GlyphRowTasks: TaskFamily, ClassExampleSource {
     /// The image family whose examples these are.
     public let images: GlyphTasks
 
     public init(config: GlyphConfig = GlyphConfig()) throws(MAMLError) {
         images = try GlyphTasks(config: config)
-    }
-
-    public init(from decoder: any Decoder) throws {
-        try self.init(config: GlyphConfig(from: decoder))
     }
 
     public var name: String { "glyph-rows" }

@@ -12,10 +12,9 @@
 // output [ways], softmax cross-entropy.
 
 import MAMLCore
-import Foundation   // JSONEncoder for configJSON (never on the hot path)
 
 /// The glyphs family's configuration.
-public struct GlyphConfig: Sendable, Equatable, Codable {
+public struct GlyphConfig: Sendable, Equatable {
     /// Classes per task (N).
     public var ways: Int = 5
     /// Glyph classes in all (train + validation + test), at least 3 * ways.
@@ -47,24 +46,36 @@ public struct GlyphConfig: Sendable, Equatable, Codable {
         }
     }
 
-    public init(from decoder: any Decoder) throws {
-        let r = try FamilyConfigReader(decoder, family: "glyphs", known: Self.keys)
+    /// The config from its JSON object; a missing key keeps the default.
+    init(json object: JSONObject) throws(FamilyConfigError) {
+        let r = try FamilyConfigReader(object, family: "glyphs", known: Self.keys)
         ways = try r.int("ways", default: 5, in: 2...1000)
         classes = try r.int("classes", default: 1623, in: 1...100_000)
         guard classes >= 3 * ways else {
             throw r.error("classes", "= \(classes), expected at least 3 * ways = \(3 * ways) so every split has \(ways) classes")
         }
         size = try r.int("size", default: 28, in: 8...128)
-        seed = try r.value(UInt64.self, "seed", expected: "an integer in 0...2^64-1") ?? 0
-        distortion = try r.value(Float.self, "distortion", expected: "a number in 0...2") ?? 1
+        seed = try r.value("seed", expected: "an integer in 0...2^64-1") { $0.uint64Value } ?? 0
+        distortion = try r.value("distortion", expected: "a number in 0...2") { $0.floatValue } ?? 1
         guard distortion.isFinite, (0...2).contains(distortion) else {
             throw r.error("distortion", "= \(distortion), expected a number in 0...2")
         }
     }
+
+    /// The config as JSON text: every key, sorted, no spaces (the family's configJSON, which
+    /// checkpoints record: these bytes must not change), e.g.
+    /// {"classes":1623,"distortion":1,"seed":0,"size":28,"ways":5}.
+    var configJSON: String {
+        JSONValue.object(JSONObject([
+            ("ways", JSONValue(integer: ways)), ("classes", JSONValue(integer: classes)),
+            ("size", JSONValue(integer: size)), ("seed", JSONValue(integer: seed)),
+            ("distortion", JSONValue(shortest: distortion)),
+        ])).serialized(.compact, sortedKeys: true)
+    }
 }
 
 /// Omniglot-like N-way K-shot image classification on procedurally generated glyphs.
-public struct GlyphTasks: SquareImageClassification, Decodable {
+public struct GlyphTasks: SquareImageClassification {
     public let config: GlyphConfig
     /// The classes' control points.
     public let alphabet: GlyphAlphabet
@@ -79,18 +90,10 @@ public struct GlyphTasks: SquareImageClassification, Decodable {
         splits = .omniglotProportions(classes: config.classes, ways: config.ways)
     }
 
-    public init(from decoder: any Decoder) throws {
-        try self.init(config: GlyphConfig(from: decoder))
-    }
-
     // MARK: TaskFamily
 
     public var name: String { "glyphs" }
-    public var configJSON: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return (try? String(decoding: encoder.encode(config), as: UTF8.self)) ?? "{}"
-    }
+    public var configJSON: String { config.configJSON }
     public var imageSize: Int { config.size }
     public var ways: Int { config.ways }
 

@@ -17,10 +17,9 @@
 //          "train_classes": 1200, "validation_classes": 100}
 
 import MAMLCore
-import Foundation   // JSONEncoder for configJSON (never on the hot path)
 
 /// The omniglot family's configuration.
-public struct OmniglotConfig: Sendable, Equatable, Codable {
+public struct OmniglotConfig: Sendable, Equatable {
     /// The folder holding images_background and images_evaluation.
     public var data: String
     public var ways: Int = 5
@@ -38,23 +37,29 @@ public struct OmniglotConfig: Sendable, Equatable, Codable {
         self.trainClasses = trainClasses; self.validationClasses = validationClasses
     }
 
-    enum CodingKeys: String, CodingKey {
-        case data, ways, size, augmentRotations = "augment_rotations"
-        case trainClasses = "train_classes", validationClasses = "validation_classes"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let r = try FamilyConfigReader(decoder, family: "omniglot", known: ["data", "ways", "size", "augment_rotations",
-                                                                          "train_classes", "validation_classes"])
-        guard let data = try r.value(String.self, "data", expected: "a folder path (string)"), !data.isEmpty else {
+    /// The config from its JSON object; a missing key keeps the default ("data" is required).
+    init(json object: JSONObject) throws(FamilyConfigError) {
+        let r = try FamilyConfigReader(object, family: "omniglot", known: ["data", "ways", "size", "augment_rotations",
+                                                                         "train_classes", "validation_classes"])
+        guard let data = try r.value("data", expected: "a folder path (string)", { $0.stringValue }), !data.isEmpty else {
             throw r.error("data", "is required: the folder holding images_background and images_evaluation")
         }
         self.data = data
         ways = try r.int("ways", default: 5, in: 2...1000)
         size = try r.int("size", default: 28, in: 8...128)
-        augmentRotations = try r.value(Bool.self, "augment_rotations", expected: "true or false") ?? true
+        augmentRotations = try r.value("augment_rotations", expected: "true or false") { $0.boolValue } ?? true
         trainClasses = try r.int("train_classes", default: 1200, in: 1...1_000_000)
         validationClasses = try r.int("validation_classes", default: 100, in: 1...1_000_000)
+    }
+
+    /// The config as JSON text: every key, sorted, no spaces (the family's configJSON, which
+    /// checkpoints record: these bytes must not change).
+    var configJSON: String {
+        JSONValue.object(JSONObject([
+            ("data", .string(data)), ("ways", JSONValue(integer: ways)), ("size", JSONValue(integer: size)),
+            ("augment_rotations", .bool(augmentRotations)), ("train_classes", JSONValue(integer: trainClasses)),
+            ("validation_classes", JSONValue(integer: validationClasses)),
+        ])).serialized(.compact, sortedKeys: true)
     }
 
     /// Throws `.invalidConfig` naming the bad key (the checks that do not need the data).
@@ -131,11 +136,7 @@ public struct OmniglotTasks: SquareImageClassification {
     // MARK: TaskFamily
 
     public var name: String { "omniglot" }
-    public var configJSON: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(config), as: UTF8.self)) ?? "{}"
-    }
+    public var configJSON: String { config.configJSON }
     public var imageSize: Int { config.size }
     public var ways: Int { config.ways }
 

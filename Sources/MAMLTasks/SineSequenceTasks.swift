@@ -20,9 +20,9 @@ import Darwin
 #endif
 
 /// The sine-sequences family (see the file comment).
-public struct SineSequenceTasks: TaskFamily, Decodable, Equatable {
+public struct SineSequenceTasks: TaskFamily, Equatable {
     /// Where the model predicts: the next value after every step, or only after the last.
-    public enum Predict: String, Sendable, Codable { case every, last }
+    public enum Predict: String, Sendable { case every, last }
 
     public var amplitudeRange: ClosedRange<Float> = 0.1...5.0
     public var phaseRange: ClosedRange<Float> = 0...Float.pi
@@ -38,23 +38,17 @@ public struct SineSequenceTasks: TaskFamily, Decodable, Equatable {
         self.length = length; self.predict = predict
     }
 
-    public init(from decoder: any Decoder) throws {
-        let r = try FamilyConfigReader(decoder, family: "sine-sequences", known: Self.keys)
-        func range(_ key: String, _ fallback: ClosedRange<Float>) throws -> ClosedRange<Float> {
-            guard let pair = try r.value([Float].self, key, expected: "[low, high]") else { return fallback }
-            guard pair.count == 2, pair[0].isFinite, pair[1].isFinite, pair[0] <= pair[1] else {
-                throw r.error(key, "must be [low, high] with low <= high, got \(pair)")
-            }
-            return pair[0]...pair[1]
-        }
-        amplitudeRange = try range("amplitude", amplitudeRange)
-        phaseRange = try range("phase", phaseRange)
-        frequencyRange = try range("frequency", frequencyRange)
-        startRange = try range("start", startRange)
-        dt = try r.value(Float.self, "dt", expected: "a number") ?? dt
+    /// The family from its config object (see the file comment); a missing key keeps the default.
+    init(json object: JSONObject) throws(FamilyConfigError) {
+        let r = try FamilyConfigReader(object, family: "sine-sequences", known: Self.keys)
+        amplitudeRange = try r.range("amplitude", default: amplitudeRange)
+        phaseRange = try r.range("phase", default: phaseRange)
+        frequencyRange = try r.range("frequency", default: frequencyRange)
+        startRange = try r.range("start", default: startRange)
+        dt = try r.value("dt", expected: "a number") { $0.floatValue } ?? dt
         guard dt.isFinite, dt > 0 else { throw r.error("dt", "= \(dt), expected a positive number") }
         length = try r.int("length", default: 20, in: 1...10_000)
-        if let name = try r.value(String.self, "predict", expected: "\"every\" or \"last\"") {
+        if let name = try r.value("predict", expected: "\"every\" or \"last\"", { $0.stringValue }) {
             guard let p = Predict(rawValue: name) else { throw r.error("predict", "= \"\(name)\", expected \"every\" or \"last\"") }
             predict = p
         }

@@ -16,7 +16,7 @@ import Darwin
 #endif
 
 /// The sinusoid regression family; the ranges default to the MAML paper's.
-public struct SinusoidTasks: TaskFamily, Codable, Equatable {
+public struct SinusoidTasks: TaskFamily, Equatable {
     public var amplitudeRange: ClosedRange<Float>
     public var phaseRange: ClosedRange<Float>
     public var inputRange: ClosedRange<Float>
@@ -38,30 +38,15 @@ public struct SinusoidTasks: TaskFamily, Codable, Equatable {
         return "{\"amplitude\": \(r(amplitudeRange)), \"phase\": \(r(phaseRange)), \"x\": \(r(inputRange))}"
     }
 
-    enum CodingKeys: String, CodingKey {
-        case amplitudeRange = "amplitude", phaseRange = "phase", inputRange = "x"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func range(_ key: CodingKeys, _ fallback: ClosedRange<Float>) throws -> ClosedRange<Float> {
-            guard let pair = try c.decodeIfPresent([Float].self, forKey: key) else { return fallback }
-            guard pair.count == 2, pair[0].isFinite, pair[1].isFinite, pair[0] <= pair[1] else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription:
-                    "sinusoid \"\(key.rawValue)\" must be [low, high] with low <= high, got \(pair)")
-            }
-            return pair[0]...pair[1]
-        }
-        amplitudeRange = try range(.amplitudeRange, 0.1...5.0)
-        phaseRange = try range(.phaseRange, 0...Float.pi)
-        inputRange = try range(.inputRange, -5...5)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode([amplitudeRange.lowerBound, amplitudeRange.upperBound], forKey: .amplitudeRange)
-        try c.encode([phaseRange.lowerBound, phaseRange.upperBound], forKey: .phaseRange)
-        try c.encode([inputRange.lowerBound, inputRange.upperBound], forKey: .inputRange)
+    /// The family from its config object ("amplitude", "phase", "x": [low, high] each; a missing
+    /// or null key keeps the default). makeTaskFamily has refused unknown keys.
+    init(json object: JSONObject) throws(FamilyConfigError) {
+        var given = object
+        for key in given.keys where given[key] == .null { given[key] = nil }
+        let r = try FamilyConfigReader(given, family: "sinusoid", known: nil)
+        amplitudeRange = try r.range("amplitude", default: 0.1...5.0)
+        phaseRange = try r.range("phase", default: 0...Float.pi)
+        inputRange = try r.range("x", default: -5...5)
     }
 
     /// The split does not change the distribution: evaluation tasks differ from

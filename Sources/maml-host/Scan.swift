@@ -1,6 +1,5 @@
 // MARK: - maml-host _scan (hidden): load one plugin file in this process and report as JSON
 import ArgumentParser
-import Foundation
 import MAMLHost
 
 /// The child side of out-of-process plugin discovery (Sources/MAMLHost/PluginScanner.swift):
@@ -15,6 +14,6 @@ struct Scan: ParsableCommand {
     func run() throws {
         guard let origin = SearchDirectory.Origin(scanName: origin) else { throw CLIError("_scan: unknown origin \(origin)") }
         let report = scanPluginFile(file, origin: origin)
-        print(String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
+        print(report.json.serialized())
     }
 }

@@ -96,7 +96,7 @@ func exerciseTaskConfig(_ text: String) -> FuzzOutcome {
             if outcome == .accepted { outcome = .refused("\(error)") }
         }
     }
-    do { try JSONDecoder().decode(TrainerConfig.self, from: Data(text.utf8)).validate() } catch {
+    do { try TrainerConfig(json: JSONValue.parse(text)).validate() } catch {
         if outcome == .accepted { outcome = .refused("\(error)") }
     }
     return outcome

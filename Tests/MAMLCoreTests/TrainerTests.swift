@@ -137,10 +137,18 @@ func makeTrainer(_ config: TrainerConfig = smallConfig, state: TrainerState? = n
     }
 
     @Test func configDecodesWithDefaultsForMissingKeys() throws {
-        let decoded = try JSONDecoder().decode(TrainerConfig.self, from: Data(#"{"innerSteps": 5, "seed": 18446744073709551615}"#.utf8))
+        let decoded = try TrainerConfig(json: JSONValue.parse(#"{"innerSteps": 5, "seed": 18446744073709551615}"#))
         var expected = TrainerConfig(); expected.innerSteps = 5; expected.seed = .max
         #expect(decoded == expected)
-        let roundTrip = try JSONDecoder().decode(TrainerConfig.self, from: JSONEncoder().encode(smallConfig))
+        // Null is a missing key too (as Codable's decodeIfPresent had it); unknown keys are ignored.
+        #expect(try TrainerConfig(json: JSONValue.parse(#"{"innerLR": null, "metaBatch": null, "extra": [1]}"#)) == TrainerConfig())
+        let roundTrip = try TrainerConfig(json: JSONValue.parse(smallConfig.json.serialized()))
         #expect(roundTrip == smallConfig)
+        #expect(throws: JSONFieldError("innerSteps is \"5\", expected an integer")) {
+            try TrainerConfig(json: JSONValue.parse(#"{"innerSteps": "5"}"#))
+        }
+        #expect(throws: JSONFieldError("training.optimizer is \"nesterov\", expected \"adam\" or \"sgd\"")) {
+            try TrainerConfig(json: JSONValue.parse(#"{"optimizer": "nesterov"}"#), name: "training")
+        }
     }
 }

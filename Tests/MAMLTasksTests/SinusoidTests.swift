@@ -1,7 +1,7 @@
 // MARK: - The sinusoid task family
 
 import Testing
-import Foundation   // JSON
+import Foundation   // sin, cos, atan2
 import MAMLCore
 import MAMLTasks
 
@@ -66,12 +66,18 @@ func fitSinusoid(_ x: [Double], _ y: [Double]) -> (amplitude: Double, phase: Dou
 
     @Test func configRoundTripsThroughJSON() throws {
         let custom = SinusoidTasks(amplitudeRange: 1...2, phaseRange: 0...1, inputRange: -3...3)
-        let decoded = try JSONDecoder().decode(SinusoidTasks.self, from: Data(custom.configJSON.utf8))
+        let decoded = try makeTaskFamily(name: "sinusoid", config: custom.configJSON) as? SinusoidTasks
         #expect(decoded == custom)
-        let defaults = try JSONDecoder().decode(SinusoidTasks.self, from: Data("{}".utf8))
+        let defaults = try makeTaskFamily(name: "sinusoid", config: "{}") as? SinusoidTasks
         #expect(defaults == SinusoidTasks())
-        #expect(throws: DecodingError.self) {
-            try JSONDecoder().decode(SinusoidTasks.self, from: Data(#"{"amplitude": [5, 1]}"#.utf8))
+        #expect(throws: MAMLError.invalidConfig(
+            #"task "sinusoid" config: sinusoid "amplitude" must be [low, high] with low <= high, got [5.0, 1.0]"#)) {
+            try makeTaskFamily(name: "sinusoid", config: #"{"amplitude": [5, 1]}"#)
+        }
+        // Null keeps the default; a value that is not two numbers names the key.
+        #expect(try makeTaskFamily(name: "sinusoid", config: #"{"phase": null}"#) as? SinusoidTasks == SinusoidTasks())
+        #expect(throws: MAMLError.invalidConfig(#"task "sinusoid" config: sinusoid "x" must be [low, high]"#)) {
+            try makeTaskFamily(name: "sinusoid", config: #"{"x": [1, "a"]}"#)
         }
         #expect(family.name == "sinusoid" && family.inputShape == [1] && family.lossKind == .mse)
     }
