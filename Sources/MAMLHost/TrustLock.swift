@@ -35,8 +35,10 @@ public struct TrustLock: Sendable, Equatable {
 
     // MARK: Reading
 
-    /// The lock at `path`, nil if there is no file, or why it cannot be used.
-    public static func load(_ path: String) -> Result<TrustLock?, HostError> {
+    /// The lock at `path`, nil if there is no file, or why it cannot be used. Like a plugin, the
+    /// lock file and every directory above it must be owned by root or `trustedUID` and not
+    /// writable by group or others (TrustedPath.swift): whoever can change it chooses the code that runs.
+    public static func load(_ path: String, trustedUID: uid_t = geteuid()) -> Result<TrustLock?, HostError> {
         var info = stat()
         if lstat(path, &info) != 0 {
             if errno == ENOENT { return .success(nil) }
@@ -48,6 +50,12 @@ public struct TrustLock: Sendable, Equatable {
         if let who = writableByOthers(info.st_mode) {
             return .failure(HostError("lock file \(path) is writable by \(who) (mode \(octal(info.st_mode))), "
                                       + "so anyone there could pin their own code: chmod go-w \(path)"))
+        }
+        if let failure = fileTrustFailure(path, info, trustedUID: trustedUID) {
+            return .failure(HostError("lock file \(path): \(failure.message)"))
+        }
+        if case .failure(let failure) = walkTrustedPath(absoluteFromWorkingDirectory(path), trustedUID: trustedUID) {
+            return .failure(HostError("lock file \(path): \(failure.message)"))
         }
         let bytes: [UInt8]
         do { bytes = try AtomicFile.read(path) } catch { return .failure(HostError("lock file \(path): \(error)")) }
@@ -123,6 +131,53 @@ public func pinIdentity(of path: String) throws(HostError) -> (realPath: String,
         throw HostError("\(path): writable by \(who) (mode \(octal(info.st_mode))); the host would refuse it: chmod go-w first")
     }
     return (real, try sha256Hex(fileDescriptor: fd))
+}
+
+/// What `maml-host trust add` pins, after refusing a file the host would never load: one that
+/// fails the ownership and mode rules (the file, or a directory or link on the way to it: see
+/// TrustedPath.swift), is not a regular file, or by its ELF headers is not a plugin (read without
+/// running it). `warning` is set when the headers could not tell (the file is pinned anyway).
+public func pinnablePlugin(_ path: String, trustedUID: uid_t = geteuid())
+    throws(HostError) -> (realPath: String, sha256: String, warning: String?) {
+    let path = absoluteFromWorkingDirectory(path)
+    func refuse(_ why: String) -> HostError { HostError("\(path): not pinned: \(why)") }
+    guard let real = canonicalPath(path) else { throw refuse("cannot resolve: \(String(cString: strerror(errno)))") }
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard fd >= 0 else { throw refuse("cannot open: \(String(cString: strerror(errno)))") }
+    defer { _ = close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+        throw refuse("not a regular file; a plugin is a shared library file")
+    }
+    let never = "; the host would refuse to load it"
+    if let failure = pluginPathFailure(path, info, trustedUID: trustedUID) { throw refuse(failure + never) }
+    var warning: String?
+    switch elfPluginVerdict(fileDescriptor: fd, size: Int64(info.st_size)) {
+    case .plugin: break
+    case .notPlugin(let why): throw refuse(why)
+    case .unknown(let why): warning = "\(path): pinned, but could not tell whether it is a plugin: \(why)"
+    }
+    return (real, try sha256Hex(fileDescriptor: fd), warning)
+}
+
+/// Why the plugin file at `path` (absolute) would be refused by the ownership and mode rules, or nil.
+public func pluginPathProblem(_ path: String, trustedUID: uid_t = geteuid()) -> String? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return "cannot stat: \(String(cString: strerror(errno)))" }
+    return pluginPathFailure(path, info, trustedUID: trustedUID)
+}
+
+/// The file rules on `info` (the file as opened), then the walk from "/", which must end on that file.
+func pluginPathFailure(_ path: String, _ info: stat, trustedUID: uid_t) -> String? {
+    if let failure = fileTrustFailure(path, info, trustedUID: trustedUID) { return failure.message }
+    switch walkTrustedPath(path, trustedUID: trustedUID) {
+    case .failure(let failure): return failure.message
+    case .success(let walked):
+        guard walked.identity == FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) else {
+            return "the file was replaced while it was being checked"
+        }
+        return nil
+    }
 }
 
 /// The process environment as a dictionary.

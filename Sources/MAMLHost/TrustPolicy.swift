@@ -6,11 +6,15 @@ import Glibc
 //
 // Loading a plugin runs its code with the user's rights, so before dlopen the
 // host checks (docs/security.md):
-//   * permissions: the file, the directory it is listed in and (through a
-//     symlink) the directory it really lives in must not be writable by group
-//     or others: anyone who can write there can swap the code the user runs;
+//   * ownership and permissions (TrustedPath.swift): the file and every
+//     directory on the way to it from "/" (through symlinks, as the kernel
+//     resolves them) must be owned by root or the trusted user (the effective
+//     uid) and not writable by group or others (a root- or user-owned sticky
+//     directory such as /tmp is accepted above the plugin's own directory):
+//     anyone else who can change one of them can swap the code the user runs;
 //   * pinning: with a lock file present (or --require-trusted), the file's
-//     SHA-256 must equal the one pinned for its real path.
+//     SHA-256 must equal the one pinned for its real path. The lock file itself
+//     must pass the same ownership rules.
 // The file is opened once and every check is made on that open descriptor
 // (fstat, the hash), and a pinned plugin is then loaded from the same
 // descriptor through /proc/self/fd/N, so the bytes verified are the bytes
@@ -22,9 +26,14 @@ public struct TrustPolicy: Sendable {
     public var lockPath: String?
     /// Refuse every plugin that is not pinned, even without a lock file.
     public var requireTrusted: Bool
+    /// Besides root, the one user who may own plugin files, the directories above them and the
+    /// lock file: the effective uid, whose rights the plugins' code runs with. (A parameter so
+    /// tests running as root can check the rule for an ordinary user.)
+    public var trustedUID: uid_t
 
-    public init(lockPath: String? = TrustLock.defaultPath(), requireTrusted: Bool = false) {
-        self.lockPath = lockPath; self.requireTrusted = requireTrusted
+    public init(lockPath: String? = TrustLock.defaultPath(), requireTrusted: Bool = false,
+                trustedUID: uid_t = geteuid()) {
+        self.lockPath = lockPath; self.requireTrusted = requireTrusted; self.trustedUID = trustedUID
     }
 
     /// Permission checks only (library callers and tests that do not pin).
@@ -35,7 +44,7 @@ public struct TrustPolicy: Sendable {
         guard let lockPath else {
             return requireTrusted ? .failure(PluginProblem(.error, path: "-", "--require-trusted without a lock file")) : .success(nil)
         }
-        switch TrustLock.load(lockPath) {
+        switch TrustLock.load(lockPath, trustedUID: trustedUID) {
         case .success(let lock?): return .success(lock)
         case .success(nil):
             guard requireTrusted else { return .success(nil) }
@@ -88,19 +97,10 @@ extension TrustPolicy {
         guard UInt64(info.st_dev) == candidate.device, UInt64(info.st_ino) == candidate.inode else {
             return refuse("the file was replaced while plugins were being scanned")
         }
-        if let why = writableByOthers(info.st_mode) {
-            return refuse("the file is writable by \(why) (mode \(octal(info.st_mode))); "
-                          + "anyone in it could change the code you run: chmod go-w \(path)")
-        }
+        // The file's owner and mode, then every directory and link on the way to it from "/",
+        // ending on the file that was opened.
+        if let failure = pluginPathFailure(path, info, trustedUID: trustedUID) { return refuse(failure) }
         let realPath = canonicalPath(path) ?? path
-        for directory in Set([parentDirectory(of: path), parentDirectory(of: realPath)]).sorted() {
-            var dirInfo = stat()
-            guard stat(directory, &dirInfo) == 0 else { return refuse("cannot stat its directory \(directory)") }
-            if let why = writableByOthers(dirInfo.st_mode) {
-                return refuse("its directory \(directory) is writable by \(why) (mode \(octal(dirInfo.st_mode))); "
-                              + "anyone in it could replace the plugin: chmod go-w \(directory)")
-            }
-        }
         var loadPath = path
         var hash: String?
         if let lock {
@@ -119,6 +119,52 @@ extension TrustPolicy {
         ok = true
         return .success(AdmittedPlugin(fd: fd, loadPath: loadPath, sha256: hash, size: Int64(info.st_size),
                                        mtimeNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)))
+    }
+}
+
+// MARK: - One file named by the user (maml-host check)
+
+/// A plugin file the policy accepted for a caller that loads it itself, possibly in child
+/// processes (`maml-host check` runs every check in a child of its own).
+public struct AdmittedFile: Sendable {
+    /// The file as named (absolute).
+    public var path: String
+    /// What to dlopen: `path`, or for a pinned file `/proc/self/fd/N`, the descriptor that was
+    /// hashed. That descriptor stays open and is inherited by child processes (not close-on-exec)
+    /// under the same number, so a child dlopens the verified bytes too, whatever happens to `path`.
+    public var loadPath: String
+    /// SHA-256 of the file when it was pinned (and verified), else nil.
+    public var pinnedSHA256: String?
+}
+
+extension TrustPolicy {
+    /// The whole policy (lock file, ownership, modes, pin) applied to one plugin file, as
+    /// `PluginCatalog` applies it to every file it finds; the problem says why it is refused.
+    public func admitFile(_ path: String) -> Result<AdmittedFile, PluginProblem> {
+        let lock: TrustLock?
+        switch activeLock() {
+        case .success(let l): lock = l
+        case .failure(let problem): return .failure(problem)
+        }
+        let identity: FileIdentity
+        switch fileIdentity(path) {
+        case .regular(let id): identity = id
+        case .notRegular: return .failure(PluginProblem(.error, path: path, "refused: not a regular file"))
+        case .danglingSymlink: return .failure(PluginProblem(.error, path: path, "refused: broken symbolic link"))
+        case .missing(let reason): return .failure(PluginProblem(.error, path: path, "refused: cannot read: \(reason)"))
+        }
+        let candidate = PluginCandidate(path: path, origin: .explicitFile, device: identity.device, inode: identity.inode)
+        switch admit(candidate, lock: lock) {
+        case .failure(let problem): return .failure(problem)
+        case .success(let admitted):
+            guard admitted.loadPath != path else {
+                admitted.release()
+                return .success(AdmittedFile(path: path, loadPath: path, pinnedSHA256: nil))
+            }
+            // Kept open for the life of the process and handed down to child processes.
+            _ = fcntl(admitted.fd, F_SETFD, 0)
+            return .success(AdmittedFile(path: path, loadPath: admitted.loadPath, pinnedSHA256: admitted.sha256))
+        }
     }
 }
 

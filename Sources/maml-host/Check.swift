@@ -11,9 +11,12 @@ struct Check: ParsableCommand {
         discussion: """
             PATH is a plugin file (anything containing "/" or ending in .so); otherwise the argument \
             is a model name or id, found like every other command finds models, and only that \
-            model's checks run. A crash, abort or hang fails the check it happened in. Exits 0 when \
-            no check failed (with --strict: and none was skipped), 1 otherwise, 2 when the checker could not run (no such file or \
-            model). See docs/cli.md for the checks and the --json fields.
+            model's checks run. A crash, abort or hang fails the check it happened in. The file must pass \
+            the trust policy like every plugin loaded (owner and permissions; with a lock file or \
+            --require-trusted, pinned and unchanged), and every check loads the very bytes that \
+            were verified. Exits 0 when no check failed (with --strict: and none was skipped), 1 \
+            otherwise, 2 when the checker could not run (no such file or model, or the file refused \
+            by the trust policy). See docs/cli.md for the checks and the --json fields.
             """)
 
     @OptionGroup var plugins: PluginOptions
@@ -38,8 +41,24 @@ struct Check: ParsableCommand {
             printError("Error: \(error)")
             throw ExitCode(2)
         }
+        // The trust policy, as for every plugin loaded (docs/security.md): a refused file is not
+        // run at all. A pinned file is checked through the descriptor that was hashed.
+        let admitted: AdmittedFile
+        switch plugins.trustPolicy.admitFile(path) {
+        case .success(let file): admitted = file
+        case .failure(let problem):
+            printError("Error: \(problem.path): \(problem.message)")
+            throw ExitCode(2)
+        }
         if !json { printError("checking \(path)\(model.map { " (model \($0))" } ?? "")") }
-        var report = runner.run(pluginPath: path, modelID: model)
+        var report = runner.run(pluginPath: admitted.loadPath, modelID: model)
+        if admitted.loadPath != path {
+            // The children saw /proc/self/fd/N: report the file by its name.
+            report.pluginPath = path
+            for i in report.results.indices {
+                report.results[i].detail = report.results[i].detail.replacing(admitted.loadPath, with: path)
+            }
+        }
         report.strict = strict
         if json {
             print(report.json.serialized())
@@ -65,8 +84,11 @@ struct Check: ParsableCommand {
             return (path, nil)
         }
         // Finding a model loads every plugin: do it in a child too.
-        var arguments = ["_check-locate", target]
+        var arguments = ["_check-locate", target, "--scan-timeout", "\(plugins.scanTimeout)"]
         for directory in plugins.pluginDirectories { arguments += ["--plugin-dir", directory] }
+        // The child finds the model under the same trust policy (lock file, --require-trusted).
+        if let lock = plugins.trustPolicy.lockPath { arguments += ["--trust-file", lock] }
+        if plugins.requireTrusted { arguments.append("--require-trusted") }
         let child = try runChild(runner.executable, arguments, timeout: timeout)
         guard child.succeeded, let line = child.stdout.split(separator: "\n").last,
               case .object(let object)? = try? JSONValue.parse(String(line)),
@@ -105,7 +127,19 @@ struct CheckLocate: ParsableCommand {
     @Argument var model: String
 
     func run() throws {
-        let entry = try plugins.catalog(quiet: true).model(named: model)
+        let catalog = plugins.catalog(quiet: true)
+        let entry: ModelEntry
+        do { entry = try catalog.model(named: model) } catch {
+            // A model that is not there may have been refused by the trust policy: say so.
+            // (The bundled plugins next to maml-host last: the user's own plugins are the likelier match.)
+            let bundled = PluginDiscovery.executableDirectory().map { $0 + "/" } ?? "\0"
+            let errors = catalog.problems.filter { $0.severity == .error && ($0.modelID == nil || $0.modelID == model) }
+            let refusals = errors.filter { !$0.path.hasPrefix(bundled) } + errors.filter { $0.path.hasPrefix(bundled) }
+            guard !refusals.isEmpty else { throw error }
+            let shown = refusals.prefix(3).map { "\($0.path): \($0.message)" }.joined(separator: "; ")
+            let more = refusals.count > 3 ? "; and \(refusals.count - 3) more" : ""
+            throw CLIError("\(error.message) (plugin problems: \(shown)\(more))")
+        }
         print(jsonObject(["file": .string(entry.pluginPath), "model": .string(entry.id)]).serialized())
     }
 }

@@ -52,6 +52,8 @@ let testHome = NSTemporaryDirectory() + "maml-cli-home-\(getpid())"
 func temporaryDirectory() throws -> String {
     let path = NSTemporaryDirectory() + "maml-cli-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    // Whatever the umask: plugins built here must pass the trust policy (not group/other-writable).
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
     return path
 }
 

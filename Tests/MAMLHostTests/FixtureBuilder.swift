@@ -181,6 +181,12 @@ private func buildFixtures() throws -> BuiltFixtures {
                       fixtures.broken, fixtures.kinked] {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
+    // The trust policy refuses plugins below a directory writable by group or others (a umask of
+    // 002 would make these 0775): the fixture directories are the user's own, mode 0755.
+    for directory in [root, fixtures.corpus, fixtures.links, fixtures.executable, fixtures.ops,
+                      fixtures.broken, fixtures.kinked] {
+        chmod(directory, 0o755)
+    }
 
     // Compile every variant at once (tiny files), then collect the results.
     let source = FixturePaths.sourceDirectory + "/fixture_plugin.c"
