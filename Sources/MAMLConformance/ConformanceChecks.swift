@@ -378,6 +378,7 @@ struct CheckSubject {
     /// and symmetry (ConformanceHVP.swift).
     func hvp() throws -> String {
         var agreed: [Double] = [], inconclusive = 0
+        var flat: [Double] = []   // largest norm of each zero-curvature direction
         var head = HeadHVPResult(), headChecked = 0, noHead = false
         let notes = try forEachConfig { b, _ in
             guard b.hasExactHVP else { return }
@@ -394,6 +395,7 @@ struct CheckSubject {
             for verdict in verdicts {
                 switch verdict {
                 case .agrees(let relative): agreed.append(relative)
+                case .zeroCurvature(let norm): flat.append(norm)
                 case .disagrees(let why): throw CheckFailure(why)
                 case .inconclusive: inconclusive += 1
                 }
@@ -408,14 +410,22 @@ struct CheckSubject {
             head.headPairs += result.headPairs; head.randomPairs += result.randomPairs
             head.worstAsymmetry = max(head.worstAsymmetry, result.worstAsymmetry)
         }
-        guard !agreed.isEmpty || !head.agreed.isEmpty else {
+        guard !agreed.isEmpty || !flat.isEmpty || !head.agreed.isEmpty else {
             let instead = noHead ? "; the layout marks no \"head\" tensor to check along instead"
                 : headChecked > 0 || head.inconclusive > 0 ? "; nor along the head tensors" : ""
             throw Inconclusive("the finite differences of gradients never settle (ReLU/max-pool kinks at this size?): no direction could be checked\(instead)\(notes)")
         }
         var parts: [String] = []
+        if !flat.isEmpty && agreed.isEmpty {
+            let largest = flat.max()!
+            parts.append("zero Hessian: exact HVP matches (along \(flat.count) direction\(flat.count == 1 ? "" : "s"), H v from \(MAML_EXT_HVP) and the finite differences of gradients are both "
+                         + (largest == 0 ? "exactly 0)" : "0 within float32 noise, largest norm \(sci(largest)))"))
+        }
         if !agreed.isEmpty {
             parts.append("\(agreed.count) directions agree, worst relative error \(sci(agreed.max()!))")
+            if !flat.isEmpty {
+                parts.append("\(flat.count) with zero curvature (H v and the finite differences both 0 within float32 noise)")
+            }
         }
         if head.agreed.isEmpty {
             if inconclusive > 0 { parts.append("\(inconclusive) inconclusive (kinks)") }
@@ -574,8 +584,7 @@ struct CheckSubject {
         try expectOK(d.loss_grad!(m, params.floats, batchPointer, loss.floats, nil), "loss_grad without gradient")
 
         var checked = "init_params, forward, loss_grad"
-        if let table = b.extensionTable(MAML_EXT_HVP), b.hasExactHVP {
-            let hvp = table.assumingMemoryBound(to: maml_ext_hvp.self).pointee.hvp!
+        if let hvp = b.hvpFunction {
             let v = guarded(p), hv = guarded(p)
             for i in 0..<p { v.floats[i] = Float(rng.normal()) }
             v.makeReadOnly()
@@ -643,8 +652,7 @@ struct CheckSubject {
                                       d.loss_grad!(m, params, &outOfRange, &loss, &grad))
                 }
             }
-            if let table = b.extensionTable(MAML_EXT_HVP), b.hasExactHVP {
-                let hvp = table.assumingMemoryBound(to: maml_ext_hvp.self).pointee.hvp!
+            if let hvp = b.hvpFunction {
                 step("hvp with v NULL")
                 try expectRefusal("hvp(v = NULL)", grad.withUnsafeMutableBufferPointer { hvp(m, params, &good, nil, $0.baseAddress) })
             }

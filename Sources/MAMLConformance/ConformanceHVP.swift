@@ -17,6 +17,17 @@ import MAMLCore
 // inconclusive. A conv net of the default size is inconclusive in every random
 // direction.
 //
+// Zero curvature. A step is too noisy to judge a 1% error when its noise bound
+// exceeds 0.5% of the larger norm; that happens for kinks (the estimates wander)
+// but also when there is nothing to measure: for a loss linear in the
+// parameters along u the gradients at theta +- h u are equal, H u is 0, and so
+// is the difference. A step where both norms are within the noise bound (and
+// so agree within it) shows no curvature rather than a kink; a direction whose
+// every step shows none has zero curvature, and the exact product matches.
+// A product that is wrong shows: a non-zero H u above the noise disagrees with
+// the zero differences, and a zero H u of a curved loss disagrees at the steps
+// where the differences rise above the noise.
+//
 // Head directions (when no random direction could be judged). A direction that
 // moves only the layout's "head" tensors (the output layer, after the last
 // nonlinearity) moves no ReLU, max-pool or batch-norm decision: the gradient is
@@ -37,8 +48,10 @@ import MAMLCore
 // the sum cancels), plus 32 ulps of sum_i |x_i y_i| (rounding of the entries).
 // A wrong block of H moves the sum by a sizeable part of its spread and fails.
 
-/// The verdict on one HVP direction.
-enum HVPVerdict { case agrees(Double), disagrees(String), inconclusive }
+/// The verdict on one HVP direction. `zeroCurvature`: at every step both H v and the finite
+/// differences of gradients are within float32 noise of 0 (a loss linear along v), and agree;
+/// the largest of the two norms is given.
+enum HVPVerdict { case agrees(Double), zeroCurvature(Double), disagrees(String), inconclusive }
 
 /// One direction compared: the float32 vector given to maml.hvp/1, its product, the verdict.
 struct HVPProbe {
@@ -58,6 +71,7 @@ func probeHVP(_ b: PluginBackbone, theta: [Float], data: CheckData, u: [Double],
     let normA = euclideanNorm(hv)
     var estimates: [[Double]] = []
     var best: (relative: Double, estimate: [Double])?
+    var flatSteps = 0, flatNorm = 0.0
     for h in finiteDifferenceSteps {
         let (plus, minus) = steppedPair(theta, u, h)
         let (_, gp) = try b.lossGrad(plus, data)
@@ -76,9 +90,17 @@ func probeHVP(_ b: PluginBackbone, theta: [Float], data: CheckData, u: [Double],
         if quiet && error <= tolerance {
             return HVPProbe(name: name, v: v, hv: product, verdict: .agrees(scale > 0 ? error / scale : 0))
         }
-        guard quiet else { continue }
+        guard quiet else {
+            // Too noisy to judge a relative error; but if neither side rises above the noise,
+            // there is no curvature along u for float32 gradients to show (not a kink).
+            if scale <= noise && error <= tolerance { flatSteps += 1; flatNorm = max(flatNorm, scale) }
+            continue
+        }
         if scale > 0 && error / scale < (best?.relative ?? .infinity) { best = (error / scale, estimate) }
         estimates.append(estimate)
+    }
+    if flatSteps == finiteDifferenceSteps.count {
+        return HVPProbe(name: name, v: v, hv: product, verdict: .zeroCurvature(flatNorm))
     }
     // Smooth at this scale if two successive estimates agree within 5%.
     let consistent = zip(estimates, estimates.dropFirst()).contains { a, c in
@@ -143,6 +165,7 @@ func checkHVPThroughHead(_ b: PluginBackbone, theta: [Float], data: CheckData, s
                                  note: " (it moves only the layout's \"head\" tensors: no ReLU or max-pool kink lies along it)")
         switch probe.verdict {
         case .agrees(let relative): result.agreed.append(relative); verified.append(probe)
+        case .zeroCurvature: result.agreed.append(0); verified.append(probe)
         case .disagrees(let why): result.failure = why; return result
         case .inconclusive: result.inconclusive += 1
         }
@@ -184,7 +207,13 @@ func checkHVPThroughHead(_ b: PluginBackbone, theta: [Float], data: CheckData, s
 // MARK: - Helpers
 
 extension HVPVerdict {
-    var isAgreement: Bool { if case .agrees = self { return true } else { return false } }
+    /// Agrees with the finite differences, with or without curvature to compare.
+    var isAgreement: Bool {
+        switch self {
+        case .agrees, .zeroCurvature: return true
+        case .disagrees, .inconclusive: return false
+        }
+    }
     var isInconclusive: Bool { if case .inconclusive = self { return true } else { return false } }
 }
 

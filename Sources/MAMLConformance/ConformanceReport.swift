@@ -52,7 +52,7 @@ public enum ConformanceCheck: String, CaseIterable, Sendable {
         switch self {
         case .entry: return "maml_plugin_registry exported, returns a registry of ABI major 1, same pointer twice, host version accepted"
         case .registry: return "struct sizes, required functions, non-empty strings, valid config schemas, unique model ids"
-        case .createDefaults: return "create(NULL), create(\"\"), create(\"{}\") succeed; counts, shapes, loss kind, layout valid"
+        case .createDefaults: return "create(NULL), create(\"\"), create(\"{}\") succeed; counts, shapes, loss kind, layout valid; no NULL function in an extension table"
         case .createExamples: return "create with every example config of the schema"
         case .invalidConfig: return "an unknown key and a wrong type are refused with a non-OK status and a message"
         case .paramCount: return "param_count and shapes are constant per instance and equal across instances"

@@ -24,16 +24,20 @@ func readShape(_ shape: maml_shape, _ what: String) throws(HostError) -> [Int] {
     return dims.map(Int.init)
 }
 
-/// Reads the "maml.layout/1" table: named tensors, disjoint, in range and covering [0, parameterCount).
+/// Reads the "maml.layout/1" table: both functions present, named tensors, disjoint, in range and
+/// covering [0, parameterCount). Errors name the field; the caller prefixes the extension id.
 func readLayout(_ table: UnsafeRawPointer, instance: OpaquePointer,
                 parameterCount: Int) throws(HostError) -> [ParameterTensor] {
     let size = Int(table.load(as: UInt32.self))
     guard size >= MemoryLayout<maml_ext_layout>.size else {
-        throw HostError("layout extension struct_size is \(size) bytes, shorter than maml.layout/1 (\(MemoryLayout<maml_ext_layout>.size) bytes)")
+        throw HostError("struct_size is \(size) bytes, too small to hold tensor_count and tensor_at (maml_ext_layout is \(MemoryLayout<maml_ext_layout>.size) bytes): set it to sizeof(maml_ext_layout)")
     }
     let ext = table.assumingMemoryBound(to: maml_ext_layout.self).pointee
-    guard let tensorCount = ext.tensor_count, let tensorAt = ext.tensor_at else {
-        throw HostError("layout extension has a NULL tensor_count or tensor_at")
+    guard let tensorCount = ext.tensor_count else {
+        throw HostError("tensor_count is NULL: get_extension offers the table without its function; return NULL from get_extension(\"\(MAML_EXT_LAYOUT)\") to offer no layout")
+    }
+    guard let tensorAt = ext.tensor_at else {
+        throw HostError("tensor_at is NULL: get_extension offers the table without its function; return NULL from get_extension(\"\(MAML_EXT_LAYOUT)\") to offer no layout")
     }
     let count = tensorCount(instance)
     guard count <= 1 << 20 else { throw HostError("layout tensor_count \(count) is implausible") }

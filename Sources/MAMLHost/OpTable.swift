@@ -2,10 +2,12 @@ import MAMLPluginABI
 
 // MARK: - Reading an instance's "maml.ops/1" table
 //
-// The table is read and checked once, as a whole: struct sizes, non-NULL
-// functions, names (non-empty, no spaces or control characters, unique), help
-// (non-NULL, may be empty), signatures (OpSignature's grammar) and fn (non-NULL).
-// Any problem refuses the whole table with a message naming the op: a plugin that
+// The table's functions (op_count, op_at, every fn) are checked when the
+// instance is created (`checkOpsFunctions`, called by PluginBackbone): a NULL
+// one refuses the model. The ops are read and checked once, as a whole, when
+// asked for: struct sizes, non-NULL functions, names (non-empty, no spaces or
+// control characters, unique), help (non-NULL, may be empty), signatures
+// (OpSignature's grammar) and fn (non-NULL). Any problem refuses the whole table with a message naming the op: a plugin that
 // gets one op wrong is buggy, and the host does not guess which ops still work.
 // Each op gets its ffi_cif from a process-wide cache (OpCall.swift).
 
@@ -95,14 +97,58 @@ private func countText(_ types: [OpType]) -> String {
 
 // MARK: - Validation
 
-private func readOps(_ table: UnsafePointer<maml_ext_ops>, instance: OpaquePointer,
-                     model: ModelEntry) throws(HostError) -> [PluginOperation] {
+/// The functions of a "maml.ops/1" table, checked when an instance is created (PluginBackbone), so
+/// a table with a NULL function refuses the model for every command, not only `ops` and `call`:
+/// struct_size covers op_count and op_at, both are non-NULL, and every op op_at returns covers and
+/// holds a non-NULL fn. The rest (names, help, signatures, NULL ops, an implausible op_count) is
+/// checked by `PluginOps` when the ops are asked for, refusing the table as a whole.
+func checkOpsFunctions(_ table: UnsafePointer<maml_ext_ops>, instance: OpaquePointer) throws(HostError) {
+    let (opCount, opAt) = try tableFunctions(table)
+    let count = opCount(instance)
+    guard count <= maxOpsPerInstance else { return }
+    for index in 0..<count {
+        guard let pointer = opAt(instance, index) else { continue }
+        _ = try opFunction(pointer, index: index, label: opLabel(pointer, index))
+    }
+}
+
+private typealias OpCountFunction = @convention(c) (OpaquePointer?) -> UInt32
+private typealias OpAtFunction = @convention(c) (OpaquePointer?, UInt32) -> UnsafePointer<maml_op>?
+
+/// op_count and op_at of a table whose struct_size covers them.
+private func tableFunctions(_ table: UnsafePointer<maml_ext_ops>) throws(HostError) -> (OpCountFunction, OpAtFunction) {
     let size = Int(UnsafeRawPointer(table).load(as: UInt32.self))
     guard size >= MemoryLayout<maml_ext_ops>.size else {
         throw HostError("table struct_size is \(size) bytes, shorter than maml_ext_ops (\(MemoryLayout<maml_ext_ops>.size) bytes)")
     }
     guard let opCount = table.pointee.op_count else { throw HostError("op_count is NULL") }
     guard let opAt = table.pointee.op_at else { throw HostError("op_at is NULL") }
+    return (opCount, opAt)
+}
+
+/// fn of op `index`, its struct_size checked to cover it.
+private func opFunction(_ pointer: UnsafePointer<maml_op>, index: UInt32,
+                        label: @autoclosure () -> String) throws(HostError) -> @convention(c) () -> Void {
+    let opSize = Int(UnsafeRawPointer(pointer).load(as: UInt32.self))
+    guard opSize >= MemoryLayout<maml_op>.size else {
+        throw HostError("op #\(index): struct_size is \(opSize) bytes, shorter than maml_op (\(MemoryLayout<maml_op>.size) bytes)")
+    }
+    guard let function = pointer.pointee.fn else { throw HostError("\(label()): fn is NULL") }
+    return function
+}
+
+/// "op #3 ('flops')", or "op #3" when the name is not a valid one (PluginOps says why).
+private func opLabel(_ pointer: UnsafePointer<maml_op>, _ index: UInt32) -> String {
+    guard Int(UnsafeRawPointer(pointer).load(as: UInt32.self)) >= MemoryLayout<maml_op>.size,
+          let name = try? readString(pointer.pointee.name, "name"),
+          !name.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f })
+    else { return "op #\(index)" }
+    return "op #\(index) ('\(name)')"
+}
+
+private func readOps(_ table: UnsafePointer<maml_ext_ops>, instance: OpaquePointer,
+                     model: ModelEntry) throws(HostError) -> [PluginOperation] {
+    let (opCount, opAt) = try tableFunctions(table)
     let count = opCount(instance)
     guard count <= maxOpsPerInstance else {
         throw HostError("op_count is \(count), more than \(maxOpsPerInstance): the table looks corrupt")
@@ -133,7 +179,7 @@ private func readOps(_ table: UnsafePointer<maml_ext_ops>, instance: OpaquePoint
             signatureText = try readString(op.signature, "signature", allowEmpty: true)
             signature = try OpSignature(parsing: signatureText)
         } catch { throw HostError("\(label): \(error.message)") }
-        guard let function = op.fn else { throw HostError("\(label): fn is NULL") }
+        let function = try opFunction(pointer, index: index, label: label)
         let prepared = try preparedCall(for: CallKey(pluginPath: model.pluginPath, modelID: model.id,
                                                      op: name, signature: signature))
         operations.append(PluginOperation(name: name, help: help, signatureText: signatureText,

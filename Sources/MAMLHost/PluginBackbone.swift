@@ -7,7 +7,8 @@ import Glibc
 // MARK: - A plugin model instance as a MAMLCore Backbone
 //
 // Everything the plugin reports (sizes, shapes, loss kind, extensions, layout)
-// is read and checked once in init. The hot-path calls check buffer sizes,
+// is read and checked once in init; an extension table with a NULL function
+// (or a struct_size too short to hold one) refuses the instance. The hot-path calls check buffer sizes,
 // build the maml_batch on the stack, call the plugin through a stored C
 // function pointer, and check that results are finite: the ABI says a
 // non-finite result must be MAML_ERR_NUMERICAL, and the adapter is the one
@@ -33,7 +34,8 @@ public final class PluginBackbone: Backbone {
     public var checksFiniteness: Bool { true }
     /// The known extension ids this instance offers, e.g. ["maml.hvp/1", "maml.layout/1"].
     public let offeredExtensions: [String]
-    /// The raw "maml.ops/1" table, or nil. Not validated here: the ops caller checks it.
+    /// The raw "maml.ops/1" table, or nil. Only its functions are checked here (a NULL one refuses the
+    /// instance); names and signatures are checked by `PluginOps` when the ops are asked for.
     public let opsExtension: UnsafePointer<maml_ext_ops>?
 
     // Hot-path state: sizes and function pointers, read once.
@@ -47,8 +49,9 @@ public final class PluginBackbone: Backbone {
                                                   UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> maml_status
     private let lastErrorFunction: @convention(c) (OpaquePointer?) -> UnsafePointer<CChar>?
     private let getExtensionFunction: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> UnsafeRawPointer?
-    private let hvpFunction: (@convention(c) (OpaquePointer?, UnsafePointer<Float>?, UnsafePointer<maml_batch>?,
-                                              UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> maml_status)?
+    /// The hvp function of "maml.hvp/1", read and checked once at creation (nil: not offered). Callers
+    /// that call it raw (the conformance checks) use this one, never a table fetched again.
+    public let hvpFunction: HVPFunction?
 
     // MARK: Creation
 
@@ -93,8 +96,19 @@ public final class PluginBackbone: Backbone {
             let hvpTable = getExtension(instance, MAML_EXT_HVP)
             let layoutTable = getExtension(instance, MAML_EXT_LAYOUT)
             let opsTable = getExtension(instance, MAML_EXT_OPS)
+            // A table get_extension offers must hold every function of its id: a NULL function, or a
+            // struct_size too short to hold one, refuses the instance (docs/abi.md, section 8), so no
+            // command silently runs without what the plugin claims to offer.
+            let hvp = try hvpTable.map { (table) throws(HostError) in try readHVP(table) }
             var layout: [ParameterTensor]?
-            if let layoutTable { layout = try readLayout(layoutTable, instance: instance, parameterCount: Int(count)) }
+            if let layoutTable {
+                do throws(HostError) { layout = try readLayout(layoutTable, instance: instance, parameterCount: Int(count)) }
+                catch { throw HostError("\(MAML_EXT_LAYOUT): \(error.message)") }
+            }
+            if let opsTable {
+                do throws(HostError) { try checkOpsFunctions(opsTable.assumingMemoryBound(to: maml_ext_ops.self), instance: instance) }
+                catch { throw HostError("\(MAML_EXT_OPS): \(error.message)") }
+            }
 
             self.model = model
             self.instance = instance
@@ -106,7 +120,7 @@ public final class PluginBackbone: Backbone {
             self.outputCount = outputShape.reduce(1, *)
             self.lossKind = lossKind
             self.layout = layout
-            self.hvpFunction = hvpTable.flatMap(readHVP)
+            self.hvpFunction = hvp
             self.opsExtension = opsTable?.assumingMemoryBound(to: maml_ext_ops.self)
             self.offeredExtensions = zip([MAML_EXT_HVP, MAML_EXT_LAYOUT, MAML_EXT_OPS], [hvpTable, layoutTable, opsTable])
                 .compactMap { $0.1 == nil ? nil : $0.0 }
@@ -250,15 +264,22 @@ public final class PluginBackbone: Backbone {
 
 // MARK: - Extension and numeric helpers
 
-private typealias HVPFunction = @convention(c) (OpaquePointer?, UnsafePointer<Float>?, UnsafePointer<maml_batch>?,
+/// The C type of maml_ext_hvp.hvp.
+public typealias HVPFunction = @convention(c) (OpaquePointer?, UnsafePointer<Float>?, UnsafePointer<maml_batch>?,
                                                 UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> maml_status
 
-/// The hvp function of a "maml.hvp/1" table, if its struct_size covers it and it is non-NULL.
-private func readHVP(_ table: UnsafeRawPointer) -> HVPFunction? {
+/// The hvp function of a "maml.hvp/1" table. A table whose struct_size does not cover hvp, or whose
+/// hvp is NULL, is an error: a plugin without an exact HVP returns NULL from get_extension instead.
+private func readHVP(_ table: UnsafeRawPointer) throws(HostError) -> HVPFunction {
     let size = Int(table.load(as: UInt32.self))
-    guard let offset = MemoryLayout<maml_ext_hvp>.offset(of: \.hvp),
-          size >= offset + MemoryLayout<HVPFunction?>.size else { return nil }
-    return table.assumingMemoryBound(to: maml_ext_hvp.self).pointee.hvp
+    let needed = MemoryLayout<maml_ext_hvp>.offset(of: \.hvp)! + MemoryLayout<HVPFunction?>.size
+    guard size >= needed else {
+        throw HostError("\(MAML_EXT_HVP): struct_size is \(size) bytes, too small to hold hvp (maml_ext_hvp is \(needed) bytes): set it to sizeof(maml_ext_hvp), or return NULL from get_extension to offer no exact HVP")
+    }
+    guard let hvp = table.assumingMemoryBound(to: maml_ext_hvp.self).pointee.hvp else {
+        throw HostError("\(MAML_EXT_HVP): hvp is NULL: get_extension offers the table without its function; return NULL from get_extension(\"\(MAML_EXT_HVP)\") to offer no exact HVP")
+    }
+    return hvp
 }
 
 /// "MAML_ERR_INVALID_ARGUMENT" etc., for messages.
