@@ -1,5 +1,8 @@
 // maml-host: load meta-learning backbones as plugins and meta-train them.
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct MAMLHostCommand: ParsableCommand {
@@ -13,8 +16,26 @@ struct MAMLHostCommand: ParsableCommand {
         subcommands: [List.self, Info.self, Ops.self, Call.self, Train.self, Eval.self, Bench.self, Demo.self,
                       Check.self, CheckOne.self, CheckLocate.self, Trust.self, Scan.self])
 
+    /// ArgumentParser's main, with the host's stdout claimed between parsing and running
+    /// (HostOutput.swift): help and usage errors use the real stdout/stderr as usual; from the
+    /// first plugin load on, only maml-host writes to its stdout.
     static func main() {
+        HostOutput.occupyStandardDescriptors()
         BLASCoreType.reexecIfMisdetected()
-        main(nil)
+        var command: ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        HostOutput.claimStandardOutput()
+        do {
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if code.isSuccess { print(message) } else { printError(message) }   // printError escapes terminal controls
+            }
+            HostOutput.flush()
+            Glibc.exit(code.rawValue)
+        }
+        HostOutput.flush()
     }
 }
