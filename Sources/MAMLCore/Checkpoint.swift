@@ -38,6 +38,9 @@
 // (AtomicFile.swift): a failed write leaves any previous file intact.
 
 /// The magic bytes at the start of every checkpoint.
+#if canImport(Glibc)
+import Glibc   // close
+#endif
 public let checkpointMagic: [UInt8] = Array("MAMLCKPT".utf8)
 /// The format version this build writes and reads.
 public let checkpointFormatVersion: UInt32 = 1

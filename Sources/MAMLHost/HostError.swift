@@ -26,6 +26,7 @@ public struct PluginProblem: Error, Sendable, Equatable, CustomStringConvertible
         self.modelID = modelID; self.modelName = modelName
     }
 
-    /// "error: /dir/libx.so: built for plugin ABI 2.0, this host speaks 1.0"
-    public var description: String { "\(severity.rawValue): \(path): \(message)" }
+    /// "error: /dir/libx.so: built for plugin ABI 2.0, this host speaks 1.0": one line, control
+    /// characters of the path or of plugin text in the message escaped (`displaySafe`).
+    public var description: String { displaySafe("\(severity.rawValue): \(path): \(message)") }
 }

@@ -59,11 +59,11 @@ public final class PluginBackbone: Backbone {
     /// Errors name the model and carry the plugin's message.
     public init(model: ModelEntry, config: String = "{}") throws(HostError) {
         let d = model.descriptor.pointee
-        let label = "model '\(model.name)' (\(model.id), plugin \(model.pluginPath))"
+        let label = displaySafe("model '\(model.name)' (\(model.id), plugin \(model.pluginPath))")
 
         let normalized: String
         do throws(HostError) { normalized = try validateConfig(schema: model.configSchema, config: config) }
-        catch { throw HostError("\(label): invalid config: \(error.message)") }
+        catch { throw HostError("\(label): invalid config: \(displaySafe(error.message))") }
 
         // MARK: create()
         var created: OpaquePointer?
@@ -74,7 +74,7 @@ public final class PluginBackbone: Backbone {
         }
         errorBuffer[errorCapacity - 1] = 0 // a plugin that overruns its message still gives a C string
         guard status == MAML_OK else {
-            let message = errorBuffer.withUnsafeBufferPointer { decodeLenient($0.baseAddress!) }
+            let message = errorBuffer.withUnsafeBufferPointer { displaySafe(decodeLenient($0.baseAddress!)) }
             throw HostError("\(label): create failed (\(statusName(status))): \(message.isEmpty ? "plugin gave no message" : message)")
         }
         guard let instance = created else { throw HostError("\(label): create returned MAML_OK but no instance") }
@@ -132,7 +132,7 @@ public final class PluginBackbone: Backbone {
             self.getExtensionFunction = getExtension
         } catch {
             d.destroy!(instance)
-            throw HostError("\(label): \(error.message)")
+            throw HostError("\(label): \(displaySafe(error.message))")
         }
     }
 
@@ -241,7 +241,8 @@ public final class PluginBackbone: Backbone {
 
     /// A non-OK status as a BackboneError carrying the plugin's last_error text.
     private func failure(_ status: maml_status, _ function: String) -> BackboneError {
-        let text = lastErrorFunction(instance).map(decodeLenient) ?? ""
+        // Plugin text: capped and escaped, so it cannot flood or forge lines of the host's messages.
+        let text = lastErrorFunction(instance).map { displaySafe(decodeLenient($0, limit: pluginTextLimit)) } ?? ""
         let message = text.isEmpty ? "plugin gave no message" : text
         let kind: BackboneError.Kind
         switch status {

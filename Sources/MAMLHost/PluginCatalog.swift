@@ -142,17 +142,17 @@ public struct PluginCatalog: Sendable {
         if byName.count == 1 { return byName[0] }
         if byName.count > 1 {
             let ids = byName.map { "\($0.id) (\($0.pluginPath))" }.joined(separator: ", ")
-            throw HostError("model name '\(key)' is ambiguous: \(ids); use the id")
+            throw HostError(displaySafe("model name '\(key)' is ambiguous: \(ids); use the id"))
         }
         if let refused = problems.first(where: { $0.modelID == key || $0.modelName == key }) {
-            throw HostError("model '\(key)' was refused: \(refused.path): \(refused.message)")
+            throw HostError(displaySafe("model '\(key)' was refused: \(refused.path): \(refused.message)"))
         }
         if models.isEmpty {
             let searched = searchedDirectories.map(\.path).joined(separator: ", ")
             throw HostError("unknown model '\(key)': no models found (searched \(searched.isEmpty ? "nothing" : searched))")
         }
         let known = models.map(\.name).sorted().joined(separator: ", ")
-        throw HostError("unknown model '\(key)'; known models: \(known)")
+        throw HostError(displaySafe("unknown model '\(key)'; known models: \(known)"))
     }
 
     /// A new instance of the model `key` (id or name) from a JSON config.

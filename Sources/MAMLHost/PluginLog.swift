@@ -25,8 +25,23 @@ public struct PluginLogMessage: Sendable, CustomStringConvertible {
     public var text: String
     /// The plugin's file name, the prefix of `description`.
     public var pluginFile: String { pluginPath.split(separator: "/").last.map(String.init) ?? pluginPath }
-    /// "libmlp.so: warn: message"
-    public var description: String { "\(pluginFile): \(level): \(text)" }
+    /// "libmlp.so: warn: message", control characters escaped (one line whatever the plugin sent).
+    public var description: String { "\(displaySafe(pluginFile)): \(level): \(displaySafe(text))" }
+
+    /// A message as a plugin sent it through maml_host_api.log: the text capped at
+    /// `pluginTextLimit` bytes, an unknown level shown as `warn` with the level it had.
+    package init(pluginPath: String, rawLevel: Int32, text: UnsafePointer<CChar>) {
+        let capped = decodeLenient(text, limit: pluginTextLimit)
+        if let known = PluginLogLevel(rawValue: rawLevel) {
+            self.init(level: known, pluginPath: pluginPath, text: capped)
+        } else {
+            self.init(level: .warn, pluginPath: pluginPath, text: "(unknown log level \(rawLevel)) " + capped)
+        }
+    }
+
+    public init(level: PluginLogLevel, pluginPath: String, text: String) {
+        self.level = level; self.pluginPath = pluginPath; self.text = text
+    }
 }
 
 /// Where plugin log messages go. Thread-safe; the default writes info and above to stderr.
@@ -67,11 +82,8 @@ package func hostAPI(forPluginAt path: String) -> UnsafePointer<maml_host_api> {
             abi: maml_abi_version(major: UInt32(MAML_ABI_MAJOR), minor: UInt32(MAML_ABI_MINOR)),
             log: { context, level, text in
                 guard let context, let text else { return }
-                let clamped = PluginLogLevel(rawValue: min(max(level, 0), 3)) ?? .info
                 PluginLog.emit(PluginLogMessage(
-                    level: clamped,
-                    pluginPath: String(cString: context.assumingMemoryBound(to: CChar.self)),
-                    text: decodeLenient(text)))
+                    pluginPath: String(cString: context.assumingMemoryBound(to: CChar.self)), rawLevel: level, text: text))
             },
             log_ctx: UnsafeMutableRawPointer(strdup(path))))
         let address = Int(bitPattern: table)

@@ -97,7 +97,7 @@ struct Bench: ParsableCommand {
                 "blas_core": .string(BLASCoreType.name)]
             print(jsonObject(o).serialized())
         } else {
-            print("\(setup.identity.id) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
+            print("\(displaySafe(setup.identity.id)) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
                   + "meta-batch \(config.metaBatch), \(trainer.threads) thread\(trainer.threads == 1 ? "" : "s")")
             print("\(fmt(rate, 1)) meta-iterations/s, \(fmt(rate * Double(config.metaBatch), 0)) tasks/s "
                   + "(\(iterations) timed after \(warmup) warm-up, \(fmt(seconds, 2)) s), peak RSS \(fmt(peakMiB, 1)) MiB")

@@ -21,7 +21,7 @@ struct Demo: ParsableCommand {
         let catalog = plugins.catalog()
         let setup = try Setup(catalog: catalog, model: "mlp", config: "{}", task: "sinusoid", taskConfig: "{}")
         let config = TrainerConfig(iterations: iterations, seed: seed)
-        print("maml-zoo demo: second-order MAML, \(setup.identity.id) 1-40-40-1 ReLU (\(setup.backbone.parameterCount) parameters), "
+        print("maml-zoo demo: second-order MAML, \(displaySafe(setup.identity.id)) 1-40-40-1 ReLU (\(setup.backbone.parameterCount) parameters), "
               + "sinusoid tasks, alpha 0.01, K = 10, meta-batch 25, Adam 0.001, \(iterations) meta-iterations")
         let trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
                                   threads: threading.threads, log: noteToStderr)

@@ -43,7 +43,7 @@ struct Eval: ParsableCommand {
                                          "tasks": .number(Double(tasks)), "queries": .number(Double(queryShots)),
                                          "inner_lr": .number(Double("\(config.innerLR)") ?? Double(config.innerLR))]))
         } else {
-            print("\(checkpoint): \(header.model.id) on \(header.task.family), \(header.training.algorithm.rawValue), "
+            print("\(checkpoint): \(displaySafe(header.model.id)) on \(header.task.family), \(header.training.algorithm.rawValue), "
                   + "iteration \(header.iteration); \(tasks) unseen tasks, \(queryShots) query "
                   + (setup.family.lossKind == .mse ? "points" : "examples per class") + ", fine-tuning lr \(config.innerLR)")
             print(evaluationTable(results, lossKind: setup.family.lossKind))

@@ -16,10 +16,12 @@ struct Info: ParsableCommand {
     func run() throws {
         let entry = try plugins.catalog().model(named: model)
         let backbone = try PluginBackbone(model: entry, config: config)   // a bad config fails before any output
+        // Plugin text, escaped: a name or summary cannot add lines or act on the terminal.
+        let s = { (text: String) in displaySafe(text) }
         print("""
-            \(entry.name)  \(entry.id) \(entry.version)  (family \(entry.family))
-            \(entry.summary)
-            plugin: \(entry.pluginPath) (\(entry.pluginID) \(entry.pluginVersion), built with \(entry.builtWith))
+            \(s(entry.name))  \(s(entry.id)) \(s(entry.version))  (family \(s(entry.family)))
+            \(s(entry.summary))
+            plugin: \(s(entry.pluginPath)) (\(s(entry.pluginID)) \(s(entry.pluginVersion)), built with \(s(entry.builtWith)))
 
             config (JSON object; keys and defaults):
             """)
@@ -32,7 +34,7 @@ struct Info: ParsableCommand {
         print(keys.render())
         if !schema.examples.isEmpty {
             print("\nexamples:")
-            for e in schema.examples { print("  " + JSONValue.object(e).serialized()) }
+            for e in schema.examples { print("  " + displaySafe(JSONValue.object(e).serialized())) }
         }
 
         print("""

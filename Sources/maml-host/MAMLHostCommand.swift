@@ -17,24 +17,39 @@ struct MAMLHostCommand: ParsableCommand {
         subcommands: [List.self, Info.self, Ops.self, Call.self, Train.self, Eval.self, Bench.self, Demo.self,
                       Check.self, CheckOne.self, CheckLocate.self, Trust.self, Scan.self])
 
+    /// ArgumentParser's main, with the host's stdout claimed between parsing and running
+    /// (HostOutput.swift): help and usage errors use the real stdout/stderr as usual; from the
+    /// first plugin load on, only maml-host writes to its stdout.
     static func main() {
+        HostOutput.occupyStandardDescriptors()
         BLASCoreType.reexecIfMisdetected()
-        Supervisor.superviseIfNeeded()   // train, eval, bench, demo: run in a supervised worker
+        Supervisor.superviseIfNeeded()   // train, eval, bench, demo: before the claim, so the worker gets the real stdout
         Glibc.exit(runCommand())
     }
 
     /// Parses and runs the command in this process; the exit status, announced on the
     /// activity page first so a supervisor can tell it from a plugin's exit().
     static func runCommand() -> Int32 {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-            Activity.announceExit(0)
-            return 0
-        } catch {
-            let code = exitCode(for: error).rawValue
-            Activity.announceExit(code)
+        var command: ParsableCommand
+        do { command = try parseAsRoot() } catch {
+            Activity.announceExit(exitCode(for: error).rawValue)
             exit(withError: error)
         }
+        HostOutput.claimStandardOutput()
+        do {
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if !message.isEmpty {
+                if code.isSuccess { print(message) } else { printError(message) }   // printError escapes terminal controls
+            }
+            HostOutput.flush()
+            Activity.announceExit(code.rawValue)
+            return code.rawValue
+        }
+        HostOutput.flush()
+        Activity.announceExit(0)
+        return 0
     }
 }

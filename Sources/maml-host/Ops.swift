@@ -28,7 +28,7 @@ struct Ops: ParsableCommand {
             return
         }
         guard !ops.operations.isEmpty else {
-            print("\(backbone.model.name) declares no operations (no maml.ops/1)")
+            print("\(displaySafe(backbone.model.name)) declares no operations (no maml.ops/1)")
             return
         }
         var table = Table("NAME", "SIGNATURE", "HELP")
@@ -62,6 +62,7 @@ struct Call: ParsableCommand {
         var values = arguments
         if let end = values.firstIndex(of: "--") { values.remove(at: end) }
         let result = try ops.call(op, parsing: values)
-        if result != .void { print(result.text) }
+        // The op's output as it is, for a pipe or a file; on a terminal with control characters escaped.
+        if result != .void { print(HostOutput.isTerminal ? displaySafe(result.text, keepingLineBreaks: true) : result.text) }
     }
 }

@@ -54,9 +54,11 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
+/// Writes one message to stderr. Messages may quote plugin or checkpoint text: terminal controls
+/// (ESC, \r, BEL, C1, ...) are escaped; line breaks stay (multi-line messages are the host's).
 func printError(_ message: String) {
     var stderr = StandardError()
-    print(message, to: &stderr)
+    print(displaySafe(message, keepingLineBreaks: true), to: &stderr)
 }
 
 struct StandardError: TextOutputStream {

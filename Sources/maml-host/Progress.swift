@@ -22,7 +22,7 @@ struct ProgressReporter {
     private var lastDraw = 0.0
     private var smoothedLoss: Double?
 
-    init(total: Int, start: Int = 0, interactive: Bool = isatty(STDOUT_FILENO) != 0) {
+    init(total: Int, start: Int = 0, interactive: Bool = HostOutput.isTerminal) {
         self.total = total
         self.start = start
         self.interactive = interactive

@@ -1,6 +1,9 @@
 // MARK: - Plain-text tables for terminal output
+import MAMLHost
 
-/// A left-aligned text table; numeric-looking columns are right-aligned.
+/// A left-aligned text table; numeric-looking columns are right-aligned. Cells often hold
+/// plugin text (names, versions, help): control characters are shown escaped (`displaySafe`),
+/// so every row is one line and nothing in a cell acts on the terminal.
 struct Table {
     var header: [String]
     var rows: [[String]] = []
@@ -8,8 +11,8 @@ struct Table {
     init(_ header: String...) { self.header = header }
     init(header: [String]) { self.header = header }
 
-    mutating func add(_ cells: String...) { rows.append(cells) }
-    mutating func add(_ cells: [String]) { rows.append(cells) }
+    mutating func add(_ cells: String...) { rows.append(cells.map { displaySafe($0) }) }
+    mutating func add(_ cells: [String]) { rows.append(cells.map { displaySafe($0) }) }
 
     func render() -> String {
         let all = [header] + rows

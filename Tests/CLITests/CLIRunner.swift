@@ -26,12 +26,33 @@ func mamlHost(_ arguments: [String], in directory: String = NSTemporaryDirectory
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    // Read both pipes before waiting so a chatty child cannot block on a full pipe.
+    // Read both pipes at once, before waiting: a child that fills one pipe (64 KiB of stderr)
+    // while the other is being read to its end would block forever.
+    let errData = PipeReader(err)
     let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-               stderr: String(decoding: errData, as: UTF8.self))
+               stderr: String(decoding: errData.data(), as: UTF8.self))
+}
+
+/// Reads a pipe to its end on another thread.
+final class PipeReader: @unchecked Sendable {
+    private var result = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            result = handle.readDataToEndOfFile()
+            done.signal()
+        }
+    }
+
+    /// Everything read, once the writer closed the pipe (blocks until then).
+    func data() -> Data {
+        done.wait()
+        return result
+    }
 }
 
 /// The test process's environment without MAML_PLUGIN_PATH, with the plugin lock and scan cache

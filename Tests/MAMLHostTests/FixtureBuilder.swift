@@ -88,6 +88,13 @@ let opsVariants: [(file: String, flags: [String])] = [
     ("libopsshort.so", ["-DFX_OPS_SHORT", tag("-opsshort")]),
 ]
 
+/// Plugins whose text is hostile: names, version, family and summary with newlines, ESC
+/// sequences, C1 controls and a bidi override (their own directory; the CLI tests build the
+/// stdout-printing and log-flooding variants, which only a whole maml-host process shows).
+let hostileVariants: [(file: String, flags: [String])] = [
+    ("libctl.so", ["-DFX_CONTROL_TEXT", tag("-ctl")]),
+]
+
 private func tag(_ suffix: String) -> String { "-DFX_TAG=\"\(suffix)\"" }
 
 /// The built fixture directories.
@@ -107,6 +114,8 @@ struct BuiltFixtures: Sendable {
     var ops: String
     /// The kinkedVariants.
     var kinked: String
+    /// The hostileVariants.
+    var hostile: String
 
     func corpusFile(_ name: String) -> String { corpus + "/" + name }
 }
@@ -176,9 +185,9 @@ private func buildFixtures() throws -> BuiltFixtures {
         .appendingPathComponent("maml-host-fixtures-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
     let fixtures = BuiltFixtures(root: root, corpus: root + "/corpus", links: root + "/links",
                                  executable: root + "/exe", broken: root + "/broken", ops: root + "/ops",
-                                 kinked: root + "/kinked")
+                                 kinked: root + "/kinked", hostile: root + "/hostile")
     for directory in [fixtures.corpus, fixtures.links, fixtures.executable, fixtures.ops, fixtures.corpus + "/dir.so",
-                      fixtures.broken, fixtures.kinked] {
+                      fixtures.broken, fixtures.kinked, fixtures.hostile] {
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
     // The trust policy refuses plugins below a directory writable by group or others (a umask of
@@ -198,6 +207,8 @@ private func buildFixtures() throws -> BuiltFixtures {
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.broken + "/" + variant.file, source, "-lm"])
     } + opsVariants.map { variant in
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.ops + "/" + variant.file, source, "-lm"])
+    } + hostileVariants.map { variant in
+        try CompilerRun(cc, common + variant.flags + ["-o", fixtures.hostile + "/" + variant.file, source, "-lm"])
     } + kinkedVariants.map { variant in
         try CompilerRun(cc, common + variant.flags + ["-o", fixtures.kinked + "/" + variant.file,
                                                       FixturePaths.sourceDirectory + "/kinked_plugin.c", "-lm"])

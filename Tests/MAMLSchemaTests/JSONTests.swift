@@ -69,4 +69,13 @@ import Testing
         #expect(JSONValue.string("\u{1}").serialized() == "\"\\u0001\"")
         #expect(JSONValue.number(.nan).serialized() == "null")
     }
+
+    @Test func escapesEveryTerminalControlInStrings() throws {
+        // ESC, DEL, C1 CSI (U+009B), line separator: escaped, so a document shown on a terminal
+        // cannot act on it; the text reads back exactly. Other non-ASCII text stays as it is.
+        let raw = "a\u{1B}[31m\u{7F}\u{9B}2J\u{2028}é\u{202E}"
+        let text = JSONValue.string(raw).serialized()
+        #expect(text == #""a\u001b[31m\u007f\u009b2J\u2028é\#u{202E}""#)
+        #expect(try JSONValue.parse(text) == .string(raw))
+    }
 }

@@ -48,6 +48,12 @@
  *                       supervised-training corpus; process-wide counter)
  *   FX_CRASH_AT_LOAD    a constructor dereferences NULL when the library is loaded (SIGSEGV)
  *   FX_HANG_AT_LOAD     a constructor never returns when the library is loaded
+ *   FX_STDOUT_NOISE     prints to stdout (printf without a newline, puts, write(1, ...), text
+ *                       that looks like JSON) when loaded, in create, in every loss_grad call
+ *                       and when unloaded at exit
+ *   FX_CONTROL_TEXT     linreg's name, version, family and summary hold newlines, \r, BEL, DEL,
+ *                       ESC sequences, a C1 CSI and a bidi override
+ *   FX_LOG_FLOOD        the entry logs a 1 MiB message, one at level 99 and one at level -1
  *   FX_OPS_BAD_SIGNATURE, FX_OPS_DUP, FX_OPS_NULL_FN, FX_OPS_EMPTY_NAME, FX_OPS_NULL_HELP,
  *   FX_OPS_SHORT        the ops table gains one bad op: signature "u64(u65)", a second
  *                       "flops", fn NULL, name "", help NULL, struct_size short of fn
@@ -92,6 +98,24 @@ __attribute__((constructor)) static void crash_at_load(void) {
 __attribute__((constructor)) static void hang_at_load(void) {
     for (;;) pause();
 }
+#endif
+
+#ifdef FX_STDOUT_NOISE
+#include <unistd.h>
+/* Everything a careless plugin sends to stdout: buffered text without a newline (flushed at
+ * exit, after whatever the host printed), a line, raw write(1), and text that looks like the
+ * JSON the host's children send their parents. */
+static void noise(const char *where) {
+    static const char raw[] = "fixture noise: write(1)\n";
+    printf("fixture noise: printf in %s, no newline ", where);
+    puts("{\"verdict\": \"refused\", \"sha256\": \"\", \"problems\": [\"noise\"]}");
+    if (write(1, raw, sizeof raw - 1) < 0) { /* nothing to do */ }
+}
+__attribute__((constructor)) static void noise_at_load(void) { noise("load"); }
+__attribute__((destructor)) static void noise_at_unload(void) { printf("fixture noise: at exit"); }
+#define FX_NOISE(where) noise(where)
+#else
+#define FX_NOISE(where) ((void)0)
 #endif
 
 /* ------------------------------------------------------------ the instance */
@@ -180,6 +204,7 @@ static maml_status create_model(int32_t loss, const char *json, maml_model **out
     const char *out_key = loss == MAML_LOSS_MSE ? "outputs" : "classes";
     uint32_t d = 3, k = loss == MAML_LOSS_MSE ? 2 : 3;
     maml_model *m;
+    FX_NOISE("create");
 #ifdef FX_HANG_CREATE
     for (;;) { static volatile int spin; spin++; }
 #endif
@@ -354,7 +379,9 @@ static maml_status loss_grad(maml_model *m, const float *params, const maml_batc
     uint64_t e, i;
     uint32_t j;
     double total = 0, scale;
-    maml_status s = check_batch(m, params, b);
+    maml_status s;
+    FX_NOISE("loss_grad");
+    s = check_batch(m, params, b);
     if (s != MAML_OK) return s;
     if (!loss) return fail(m, MAML_ERR_INVALID_ARGUMENT, "loss is NULL");
 #ifdef FX_FAIL
@@ -599,12 +626,20 @@ static const void *get_extension(const maml_model *m, const char *id) {
 static const maml_model_desc linreg_desc = {
     sizeof(maml_model_desc),
     "org.test.linreg" FX_TAG,
-#ifdef FX_EMPTY_NAME
+#if defined(FX_EMPTY_NAME)
     "",
+#elif defined(FX_CONTROL_TEXT)
+    /* A forged table row, red text, carriage return, BEL, DEL and a C1 CSI (U+009B). */
+    "linreg" FX_TAG "\nFAKE-ROW  org.fake  9.9\x1b[31m\r\a\x7f\xc2\x9b",
 #else
     "linreg" FX_TAG,
 #endif
+#ifdef FX_CONTROL_TEXT
+    /* An OSC that retitles the terminal; a colour reset; a newline, tab and RLO (U+202E). */
+    "1.0.0\x1b]0;pwned\x07", "linear\x1b[0m", "line one\nline two\r\t\xe2\x80\xae",
+#else
     "1.0.0", "linear", "linear regression (test fixture)",
+#endif
 #ifdef FX_BAD_SCHEMA
     "{\"type\": \"object\", ",
 #else
@@ -660,6 +695,21 @@ MAML_EXPORT const maml_registry *maml_plugin_registry(uint32_t major, uint32_t m
     return NULL;
 #else
     if (host && host->log) host->log(host->log_ctx, MAML_LOG_DEBUG, "fixture registry served");
+#ifdef FX_LOG_FLOOD
+    if (host && host->log) {
+        size_t n = (size_t)1 << 20;
+        char *big = (char *)malloc(n + 1);
+        if (big) {
+            memset(big, 'x', n);
+            memcpy(big, "flood\n\x1b[2J", 10);   /* and a newline and a clear-screen to escape */
+            big[n] = '\0';
+            host->log(host->log_ctx, MAML_LOG_INFO, big);
+            free(big);
+        }
+        host->log(host->log_ctx, 99, "a message at level 99");
+        host->log(host->log_ctx, -1, "a message at level -1");
+    }
+#endif
     if (major != MAML_ABI_MAJOR) return NULL;
     return &registry;
 #endif
