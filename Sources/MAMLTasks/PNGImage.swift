@@ -7,6 +7,11 @@
 
 import MAMLCore
 internal import CPNG
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A grayscale image: `width * height` values in [0, 1], row-major, 0 black and 1 white.
 public struct GrayImage: Sendable, Equatable {
@@ -31,6 +36,7 @@ let maxPNGSide = 16384
 
 /// Decodes the PNG file at `path` to gray levels in [0, 1] (alpha composited onto white).
 public func readGrayPNG(path: String) throws(PNGReadError) -> GrayImage {
+    if let problem = pngChunkProblem(path: path) { throw PNGReadError(path: path, message: problem) }
     var image = png_image()
     image.version = png_uint_32(PNG_IMAGE_VERSION)
     guard png_image_begin_read_from_file(&image, path) != 0 else {
@@ -61,6 +67,37 @@ public func readGrayPNG(path: String) throws(PNGReadError) -> GrayImage {
         pixels[i] = alpha * gray + (1 - alpha)
     }
     return GrayImage(width: width, height: height, pixels: pixels)
+}
+
+/// Why the chunk lengths of the PNG file at `path` cannot be right, or nil (also when it cannot be
+/// read or is no PNG: libpng then says so). libpng (1.6.39) allocates and zeroes a chunk's
+/// declared length before reading it: a 129-byte file whose tEXt chunk claimed 1.2 GB cost
+/// 1.2 GB and seconds before "Read Error" (found by the png fuzzer, docs/fuzzing.md). So every
+/// chunk up to IEND must fit in the file; only the chunk headers are read.
+func pngChunkProblem(path: String) -> String? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    guard fseeko(file, 0, SEEK_END) == 0 else { return nil }
+    let size = ftello(file)
+    var header = [UInt8](repeating: 0, count: 8)
+    guard fseeko(file, 0, SEEK_SET) == 0, fread(&header, 1, 8, file) == 8,
+          header == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] else { return nil }
+    var offset: off_t = 8
+    while offset + 8 <= size {
+        guard fseeko(file, offset, SEEK_SET) == 0, fread(&header, 1, 8, file) == 8 else { return nil }
+        let length = header[0..<4].reduce(off_t(0)) { $0 << 8 | off_t($1) }
+        let typeBytes = header[4..<8]
+        let type = typeBytes.allSatisfy({ (65...90).contains($0) || (97...122).contains($0) })
+            ? "'" + String(decoding: typeBytes, as: UTF8.self) + "'"
+            : "of type 0x" + typeBytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        if length > size - offset - 8 {
+            return "chunk \(type) at byte \(offset) claims \(length) bytes of data, "
+                + "but the file has \(size - offset - 8) bytes left"
+        }
+        if typeBytes.elementsEqual("IEND".utf8) { break }
+        offset += 12 + length
+    }
+    return nil
 }
 
 /// libpng's NUL-terminated message buffer as a String.

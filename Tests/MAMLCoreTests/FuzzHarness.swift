@@ -1,8 +1,8 @@
 // MARK: - What the checkpoint and task-config fuzzers do with one input
 //
-// Shared by the libFuzzer targets (Tests/fuzz/fuzz.sh compiles this file into one module
-// with MAMLCore's sources) and the normal test suite (FuzzRegressionTests,
-// InputMutationTests). It only uses plain Swift, so it builds in both places.
+// Shared by the libFuzzer targets fuzz-checkpoint and fuzz-config (Tests/fuzz/Sources/*/ link to
+// this file; Tests/fuzz/fuzz.sh builds them) and the normal test suite (FuzzRegressionTests,
+// InputMutationTests), so it compiles in both places or fails the normal build.
 
 #if canImport(MAMLCore)
 @testable import MAMLCore

@@ -1,8 +1,7 @@
 // MARK: - What the config fuzzer does with one input (the plugin kit's JSON readers)
 //
-// Shared by the libFuzzer config target (Tests/fuzz/fuzz.sh compiles this file into one
-// module with JSON.swift and ConfigSchema.swift) and the normal test suite
-// (FuzzRegressionTests, JSONMutationTests).
+// Shared by the libFuzzer target fuzz-config (Tests/fuzz/Sources/fuzz-config links to this
+// file; Tests/fuzz/fuzz.sh builds it) and the normal test suite (JSONMutationTests).
 
 #if canImport(MAMLSchema)
 import MAMLSchema

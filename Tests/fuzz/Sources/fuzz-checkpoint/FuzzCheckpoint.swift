@@ -1,7 +1,8 @@
 // MARK: - libFuzzer target: the checkpoint reader and what resuming does with a checkpoint
 //
-// Built by Tests/fuzz/fuzz.sh with MAMLCore's sources and Tests/MAMLCoreTests/FuzzHarness.swift
-// in one module (so the internal decoder is reachable); not part of `swift build`. Every
+// Built by Tests/fuzz/fuzz.sh (the package in Tests/fuzz, with -enable-testing so the harness's
+// @testable import reaches the internal decoder); the harness, Tests/MAMLCoreTests/FuzzHarness.swift,
+// is shared with the normal test suite (FuzzRegressionTests, InputMutationTests). Every
 // input is read twice: as it is, and "repaired" (total-length field and CRC-32 recomputed)
 // so mutations reach the header JSON, the counts and the arrays instead of stopping at the
 // checksum (exerciseCheckpoint says what is done with it). A thrown error is fine; a crash,

@@ -1,7 +1,7 @@
 // MARK: - libFuzzer target: the config JSON readers
 //
-// Built by Tests/fuzz/fuzz.sh with MAMLCore's sources, MAMLSchema's JSON.swift and
-// ConfigSchema.swift, and the two harness files in one module; not part of `swift build`.
+// Built by Tests/fuzz/fuzz.sh (the package in Tests/fuzz); the two harness files are shared with
+// the normal test suite (JSONMutationTests, FuzzRegressionTests, InputMutationTests).
 // One input is read by every reader a user's JSON config reaches:
 //   - exerciseJSON (Tests/MAMLSchemaTests/JSONFuzzHarness.swift): JSONValue.parse
 //     (--config, --task-config, plugin schemas) with its print-and-read-back property,

@@ -1,0 +1,1 @@
+../../../MAMLCoreTests/FuzzHarness.swift

@@ -1,0 +1,1 @@
+../../../MAMLSchemaTests/JSONFuzzHarness.swift

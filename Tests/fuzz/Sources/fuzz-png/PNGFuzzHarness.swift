@@ -1,0 +1,1 @@
+../../../MAMLTasksTests/PNGFuzzHarness.swift

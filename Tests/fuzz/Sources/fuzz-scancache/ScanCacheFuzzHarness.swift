@@ -1,0 +1,1 @@
+../../../MAMLHostTests/ScanCacheFuzzHarness.swift
