@@ -82,7 +82,7 @@ public func runConformanceCheck(_ check: ConformanceCheck, pluginPath path: Stri
             case .gradient: detail = try subject.gradient()
             case .hvp:
                 let b = try subject.backbone(subject.configs[0].json)
-                guard b.hasExactHVP else {
+                guard b.providesHVP else {
                     return ChildCheckResult(outcome: .skip, detail: "no \(MAML_EXT_HVP); the host falls back to finite differences of gradients")
                 }
                 detail = try subject.hvp()
@@ -381,7 +381,7 @@ struct CheckSubject {
         var flat: [Double] = []   // largest norm of each zero-curvature direction
         var head = HeadHVPResult(), headChecked = 0, noHead = false
         let notes = try forEachConfig { b, _ in
-            guard b.hasExactHVP else { return }
+            guard b.providesHVP else { return }
             let theta = try b.initial(seed: 0)
             let data = CheckData(backbone: b, n: batchSize, seed: 1)
             step("hvp against finite differences of gradients")
@@ -686,7 +686,7 @@ struct ThreadProbe: Sendable {
         let theta = try b.initial(seed: 5)
         let (loss, g) = try b.lossGrad(theta, data)
         let out = try b.outputs(theta, data)
-        let hv = b.hasExactHVP ? try b.hvp(theta, data, g) : nil
+        let hv = b.providesHVP ? try b.hvp(theta, data, g) : nil
         return ThreadProbe(params: theta, loss: loss, gradient: g, outputs: out, hvp: hv)
     }
 

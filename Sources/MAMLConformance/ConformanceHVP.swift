@@ -219,9 +219,9 @@ extension HVPVerdict {
 
 /// "; the rows of tensor 'x' (role) are off the most (norm ratio r)" when the layout
 /// has several tensors: where in H v the plugin and the finite differences part.
-private func worstRows(_ hv: [Double], _ fd: [Double], layout: [ParameterTensor]?) -> String {
+private func worstRows(_ hv: [Double], _ fd: [Double], layout: [LayoutTensor]?) -> String {
     guard let layout, layout.count > 1 else { return "" }
-    var worst: (error: Double, tensor: ParameterTensor, ratio: Double)?
+    var worst: (error: Double, tensor: LayoutTensor, ratio: Double)?
     for tensor in layout {
         let rows = tensor.offset..<(tensor.offset + tensor.count)
         let error = distance(Array(hv[rows]), Array(fd[rows]))

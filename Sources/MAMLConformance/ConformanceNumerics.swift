@@ -118,7 +118,7 @@ extension PluginBackbone {
     func initial(seed: UInt64) throws(BackboneError) -> [Float] {
         var p = [Float](repeating: 0, count: parameterCount)
         announceCall("init_params(seed \(seed))")
-        try p.withUnsafeMutableBufferPointer { (b) throws(BackboneError) in try initialParameters(seed: seed, into: b) }
+        try p.withUnsafeMutableBufferPointer { (b) throws(BackboneError) in try initParameters(seed: seed, into: b) }
         return p
     }
 
@@ -127,7 +127,7 @@ extension PluginBackbone {
         announceCall(gradient ? "loss_grad" : "loss_grad(grad NULL)")
         let loss = try params.withUnsafeBufferPointer { (p) throws(BackboneError) -> Float in
             try g.withUnsafeMutableBufferPointer { (gb) throws(BackboneError) -> Float in
-                try lossAndGradient(params: p, batch: data.batch, gradient: gradient ? gb : nil)
+                try lossGrad(params: p, batch: data.batch, gradient: gradient ? gb : nil)
             }
         }
         return (loss, g)
@@ -150,7 +150,7 @@ extension PluginBackbone {
         try params.withUnsafeBufferPointer { (p) throws(BackboneError) in
             try v.withUnsafeBufferPointer { (vb) throws(BackboneError) in
                 try out.withUnsafeMutableBufferPointer { (o) throws(BackboneError) in
-                    try hessianVectorProduct(params: p, batch: data.batch, vector: vb, output: o)
+                    try hvp(params: p, batch: data.batch, vector: vb, output: o)
                 }
             }
         }
@@ -174,7 +174,7 @@ func scaledDirection(_ w: [Double], scales s: [Double]) -> [Double]? {
 }
 
 /// Scaled directions to test, each with a name for messages.
-func testDirections(theta: [Float], gradient: [Float], layout: [ParameterTensor]?,
+func testDirections(theta: [Float], gradient: [Float], layout: [LayoutTensor]?,
                     seed: UInt64) -> [(name: String, u: [Double])] {
     let s = parameterScales(theta)
     var rng = RandomGenerator(seed: seed)
@@ -329,7 +329,7 @@ func localiseGradientError(_ b: PluginBackbone, theta: [Float], gradient g: [Flo
     }
 
     guard (2...64).contains(layout.count) else { return nil }
-    var worst: (tensor: ParameterTensor, part: Part)?
+    var worst: (tensor: LayoutTensor, part: Part)?
     for tensor in layout {
         let inside = ArraySlice(support.filter { $0 >= tensor.offset && $0 < tensor.offset + tensor.count })
         guard !inside.isEmpty else { continue }
@@ -346,7 +346,7 @@ func localiseGradientError(_ b: PluginBackbone, theta: [Float], gradient g: [Flo
 
 /// "layer1.bias[3]", "layer1.weight[2, 0]" (row-major indices in the tensor's shape), or "parameter 17"
 /// without a layout.
-func parameterName(_ index: Int, layout: [ParameterTensor]) -> String {
+func parameterName(_ index: Int, layout: [LayoutTensor]) -> String {
     guard let tensor = layout.first(where: { index >= $0.offset && index < $0.offset + $0.count }) else {
         return "parameter \(index)"
     }

@@ -29,7 +29,7 @@ public struct Batch {
 }
 
 /// A named slice of the parameter vector (from the plugin's "maml.layout/1").
-public struct ParameterTensor: Sendable, Equatable {
+public struct LayoutTensor: Sendable, Equatable {
     public var name: String
     public var offset: Int
     public var shape: [Int]
@@ -65,25 +65,25 @@ public protocol Backbone: AnyObject {
     var outputShape: [Int] { get }
     var lossKind: LossKind { get }
     /// Named tensors covering the parameter vector, or nil if the model gives none.
-    var layout: [ParameterTensor]? { get }
-    /// True if `hessianVectorProduct` is exact (the plugin's "maml.hvp/1").
-    var hasExactHVP: Bool { get }
+    var layout: [LayoutTensor]? { get }
+    /// True if `hvp` is exact (the plugin's "maml.hvp/1").
+    var providesHVP: Bool { get }
     /// True if the backbone itself guarantees that every gradient and Hessian-vector
     /// product it returns without throwing is finite (the plugin adapter checks them), so
     /// MAMLCore can skip its own check of those vectors. Defaults to false.
     var checksFiniteness: Bool { get }
 
     /// A fresh initialisation, a pure function of (model config, seed).
-    func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
+    func initParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
     /// Predictions or logits for `batch.n` examples into `output`.
     func forward(params: UnsafeBufferPointer<Float>, batch: Batch,
                  output: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
     /// Mean loss over the batch; if `gradient` is non-nil it receives d loss / d params.
-    func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
+    func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
                          gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float
     /// `output` = Hessian of the mean loss times `vector`. Only called when
-    /// `hasExactHVP`; otherwise MAMLCore uses a finite-difference product.
-    func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch,
+    /// `providesHVP`; otherwise MAMLCore uses a finite-difference product.
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch,
                               vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
     /// Another instance of the same model and config, for another worker thread. It must

@@ -245,7 +245,7 @@ final class EvalWorker {
                     }
                     if step < maxSteps {
                         Activity.mark(worker: index, stage: .evalAdapt, step: step)
-                        _ = try lossAndGradient(backbone, theta.base, task.support, gradient.base, n,
+                        _ = try lossGrad(backbone, theta.base, task.support, gradient.base, n,
                                                 .support(step: step))
                         addScaled(theta.base, -config.innerLR, gradient.base, into: theta.base, count: n)
                     }

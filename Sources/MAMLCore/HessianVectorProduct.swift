@@ -23,7 +23,7 @@ func finiteDifferenceStep(thetaNorm: Double) -> Double { 1e-3 * max(1.0, thetaNo
 
 /// `output` = H(theta) v on `batch`, exact or by finite differences (scratch: two P-float buffers).
 /// A zero `v` gives a zero product without calling the backbone.
-func hessianVectorProduct(backbone: any Backbone, params: UnsafePointer<Float>, batch: Batch,
+func hvp(backbone: any Backbone, params: UnsafePointer<Float>, batch: Batch,
                           vector: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                           count n: Int, scratchTheta: UnsafeMutablePointer<Float>,
                           scratchGradient: UnsafeMutablePointer<Float>) throws(BackboneError) {
@@ -31,8 +31,8 @@ func hessianVectorProduct(backbone: any Backbone, params: UnsafePointer<Float>, 
         output.update(repeating: 0, count: n)
         return
     }
-    if backbone.hasExactHVP {
-        try backbone.hessianVectorProduct(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
+    if backbone.providesHVP {
+        try backbone.hvp(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
                                           vector: UnsafeBufferPointer(start: vector, count: n),
                                           output: UnsafeMutableBufferPointer(start: output, count: n))
         return
@@ -43,10 +43,10 @@ func hessianVectorProduct(backbone: any Backbone, params: UnsafePointer<Float>, 
     let along = eps / vNorm
     let theta = UnsafeBufferPointer(start: UnsafePointer(scratchTheta), count: n)
     for i in 0..<n { scratchTheta[i] = params[i] + Float(along * Double(vector[i])) }
-    _ = try backbone.lossAndGradient(params: theta, batch: batch,
+    _ = try backbone.lossGrad(params: theta, batch: batch,
                                      gradient: UnsafeMutableBufferPointer(start: output, count: n))
     for i in 0..<n { scratchTheta[i] = params[i] - Float(along * Double(vector[i])) }
-    _ = try backbone.lossAndGradient(params: theta, batch: batch,
+    _ = try backbone.lossGrad(params: theta, batch: batch,
                                      gradient: UnsafeMutableBufferPointer(start: scratchGradient, count: n))
     let scale = Float(vNorm / (2 * eps))
     for i in 0..<n { output[i] = (output[i] - scratchGradient[i]) * scale }

@@ -88,7 +88,7 @@ public struct MetaLearner: Sendable, Equatable {
         let worker = ws.activitySlot
         if algorithm == .pretrain {
             Activity.mark(worker: worker, stage: .supportAndQuery)
-            _ = try lossAndGradient(backbone, parameters.baseAddress!, task.all, out, n, .supportAndQuery)
+            _ = try lossGrad(backbone, parameters.baseAddress!, task.all, out, n, .supportAndQuery)
             Activity.mark(worker: worker, stage: .query)
             return try lossOnly(backbone, parameters.baseAddress!, task.query, n, .query)
         }
@@ -100,7 +100,7 @@ public struct MetaLearner: Sendable, Equatable {
         let g = ws.gradient.base
         for j in 0..<innerSteps {
             Activity.mark(worker: worker, stage: .support, step: j)
-            _ = try lossAndGradient(backbone, theta(j), task.support, g, n, .support(step: j))
+            _ = try lossGrad(backbone, theta(j), task.support, g, n, .support(step: j))
             addScaled(theta(j), -innerLR, g, into: ws.iterate(j + 1), count: n)
         }
 
@@ -108,13 +108,13 @@ public struct MetaLearner: Sendable, Equatable {
         // built in the output itself.
         let v = out
         Activity.mark(worker: worker, stage: .query)
-        let queryLoss = try lossAndGradient(backbone, theta(innerSteps), task.query, v, n, .query)
+        let queryLoss = try lossGrad(backbone, theta(innerSteps), task.query, v, n, .query)
         if algorithm == .maml {
             let hv = ws.hv.base
             for j in stride(from: innerSteps - 1, through: 0, by: -1) {
                 Activity.mark(worker: worker, stage: .hvp, step: j)
                 do {
-                    try hessianVectorProduct(backbone: backbone, params: theta(j), batch: task.support,
+                    try hvp(backbone: backbone, params: theta(j), batch: task.support,
                                              vector: v, output: hv, count: n, scratchTheta: ws.fdTheta.base,
                                              scratchGradient: ws.fdGradient.base)
                 } catch {
@@ -122,7 +122,7 @@ public struct MetaLearner: Sendable, Equatable {
                 }
                 // A finite-difference product can overflow even from finite gradients, so only an
                 // exact product from a backbone that checks its results skips this.
-                guard (backbone.checksFiniteness && backbone.hasExactHVP) || allFinite(hv, count: n) else {
+                guard (backbone.checksFiniteness && backbone.providesHVP) || allFinite(hv, count: n) else {
                     throw .nonFinite(TaskStage.hvp(step: j).description)
                 }
                 addScaled(v, -innerLR, hv, into: v, count: n)
@@ -151,11 +151,11 @@ enum TaskStage: CustomStringConvertible {
 
 /// Loss and gradient with the result checked for NaN / infinity.
 @inline(__always)
-func lossAndGradient(_ backbone: any Backbone, _ params: UnsafePointer<Float>, _ batch: Batch,
+func lossGrad(_ backbone: any Backbone, _ params: UnsafePointer<Float>, _ batch: Batch,
                      _ gradient: UnsafeMutablePointer<Float>, _ n: Int, _ what: TaskStage) throws(TaskFault) -> Float {
     let loss: Float
     do {
-        loss = try backbone.lossAndGradient(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
+        loss = try backbone.lossGrad(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
                                             gradient: UnsafeMutableBufferPointer(start: gradient, count: n))
     } catch {
         throw .backbone(error, "\(what) gradient")
@@ -171,7 +171,7 @@ func lossOnly(_ backbone: any Backbone, _ params: UnsafePointer<Float>, _ batch:
               _ n: Int, _ what: TaskStage) throws(TaskFault) -> Float {
     let loss: Float
     do {
-        loss = try backbone.lossAndGradient(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
+        loss = try backbone.lossGrad(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
                                             gradient: nil)
     } catch {
         throw .backbone(error, "\(what) loss")

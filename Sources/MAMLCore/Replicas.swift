@@ -22,11 +22,11 @@ func backboneInstances(_ backbone: any Backbone, count: Int) throws(MAMLError) -
         }
         guard replica.parameterCount == backbone.parameterCount, replica.inputShape == backbone.inputShape,
               replica.outputShape == backbone.outputShape, replica.lossKind == backbone.lossKind,
-              replica.hasExactHVP == backbone.hasExactHVP, replica !== backbone else {
+              replica.providesHVP == backbone.providesHVP, replica !== backbone else {
             throw .incompatible("the model's replica for worker thread \(w) differs from the original "
                 + "(\(replica.parameterCount) parameters, input \(replica.inputShape), output \(replica.outputShape), "
-                + "exact HVP \(replica.hasExactHVP); the original: \(backbone.parameterCount), \(backbone.inputShape), "
-                + "\(backbone.outputShape), \(backbone.hasExactHVP)) or is the same instance")
+                + "exact HVP \(replica.providesHVP); the original: \(backbone.parameterCount), \(backbone.inputShape), "
+                + "\(backbone.outputShape), \(backbone.providesHVP)) or is the same instance")
         }
         instances.append(replica)
     }

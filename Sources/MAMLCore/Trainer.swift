@@ -69,7 +69,7 @@ public final class Trainer {
     private let reductionChunk: Int
     private let meanGradient: FloatBuffer
 
-    /// A fresh run (parameters from `backbone.initialParameters(seed: config.seed)`), or a resumed
+    /// A fresh run (parameters from `backbone.initParameters(seed: config.seed)`), or a resumed
     /// one when `state` is given. `log` receives notes such as the finite-difference HVP fallback.
     /// `threads` > 1 runs the tasks of a meta-batch on that many threads (capped at the meta-batch),
     /// each with its own replica of `backbone` (`makeReplica()`); the results are the same for any
@@ -109,7 +109,7 @@ public final class Trainer {
             var p = [Float](repeating: 0, count: n)
             do {
                 try p.withUnsafeMutableBufferPointer { (b) throws(BackboneError) in
-                    try backbone.initialParameters(seed: config.seed, into: b)
+                    try backbone.initParameters(seed: config.seed, into: b)
                 }
             } catch {
                 throw .backbone(error, context: "initial parameters for seed \(config.seed)")
@@ -138,7 +138,7 @@ public final class Trainer {
         // each so a chunk's work dwarfs claiming it; a multiple of 16 keeps loops vector-aligned.
         reductionChunk = max(512, (n + 4 * workerCount - 1) / (4 * workerCount) + 15) / 16 * 16
         meanGradient = FloatBuffer(n)
-        if config.algorithm.needsHVP && config.innerSteps > 0 && !backbone.hasExactHVP {
+        if config.algorithm.needsHVP && config.innerSteps > 0 && !backbone.providesHVP {
             log?(finiteDifferenceHVPNote)
         }
     }

@@ -27,7 +27,7 @@ func readShape(_ shape: maml_shape, _ what: String) throws(HostError) -> [Int] {
 /// Reads the "maml.layout/1" table: both functions present, named tensors, disjoint, in range and
 /// covering [0, parameterCount). Errors name the field; the caller prefixes the extension id.
 func readLayout(_ table: UnsafeRawPointer, instance: OpaquePointer,
-                parameterCount: Int) throws(HostError) -> [ParameterTensor] {
+                parameterCount: Int) throws(HostError) -> [LayoutTensor] {
     let size = Int(table.load(as: UInt32.self))
     guard size >= MemoryLayout<maml_ext_layout>.size else {
         throw HostError("struct_size is \(size) bytes, too small to hold tensor_count and tensor_at (maml_ext_layout is \(MemoryLayout<maml_ext_layout>.size) bytes): set it to sizeof(maml_ext_layout)")
@@ -42,7 +42,7 @@ func readLayout(_ table: UnsafeRawPointer, instance: OpaquePointer,
     let count = tensorCount(instance)
     guard count <= 1 << 20 else { throw HostError("layout tensor_count \(count) is implausible") }
 
-    var tensors: [ParameterTensor] = []
+    var tensors: [LayoutTensor] = []
     for index in 0..<count {
         guard let info = tensorAt(instance, index) else { throw HostError("layout tensor #\(index) is NULL") }
         let infoSize = Int(UnsafeRawPointer(info).load(as: UInt32.self))
@@ -53,7 +53,7 @@ func readLayout(_ table: UnsafeRawPointer, instance: OpaquePointer,
         let name = try readString(t.name, "layout tensor #\(index) name")
         let role = try readString(t.role, "layout tensor '\(name)' role")
         let shape = try readShape(t.shape, "layout tensor '\(name)' shape")
-        let tensor = ParameterTensor(name: name, offset: Int(clamping: t.offset), shape: shape, role: role)
+        let tensor = LayoutTensor(name: name, offset: Int(clamping: t.offset), shape: shape, role: role)
         guard t.offset <= UInt64(parameterCount), tensor.count <= parameterCount - tensor.offset else {
             throw HostError("layout tensor '\(name)' [\(t.offset), \(t.offset + UInt64(tensor.count))) runs past param_count \(parameterCount)")
         }
@@ -65,9 +65,9 @@ func readLayout(_ table: UnsafeRawPointer, instance: OpaquePointer,
 }
 
 /// Tensors sorted by offset must tile [0, parameterCount) exactly.
-private func checkCoverage(_ tensors: [ParameterTensor], parameterCount: Int) throws(HostError) {
+private func checkCoverage(_ tensors: [LayoutTensor], parameterCount: Int) throws(HostError) {
     var end = 0
-    var previous: ParameterTensor?
+    var previous: LayoutTensor?
     for tensor in tensors.sorted(by: { ($0.offset, $0.count) < ($1.offset, $1.count) }) {
         if tensor.offset < end, let previous {
             throw HostError("layout tensor '\(tensor.name)' [\(tensor.offset), \(tensor.offset + tensor.count)) overlaps '\(previous.name)' [\(previous.offset), \(previous.offset + previous.count))")

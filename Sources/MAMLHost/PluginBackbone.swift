@@ -28,8 +28,8 @@ public final class PluginBackbone: Backbone {
     public let inputShape: [Int]
     public let outputShape: [Int]
     public let lossKind: LossKind
-    public let layout: [ParameterTensor]?
-    public var hasExactHVP: Bool { hvpFunction != nil }
+    public let layout: [LayoutTensor]?
+    public var providesHVP: Bool { hvpFunction != nil }
     /// Always true: every result is checked here (see the note above), so MAMLCore need not repeat it.
     public var checksFiniteness: Bool { true }
     /// The known extension ids this instance offers, e.g. ["maml.hvp/1", "maml.layout/1"].
@@ -100,7 +100,7 @@ public final class PluginBackbone: Backbone {
             // struct_size too short to hold one, refuses the instance (docs/abi.md, section 8), so no
             // command silently runs without what the plugin claims to offer.
             let hvp = try hvpTable.map { (table) throws(HostError) in try readHVP(table) }
-            var layout: [ParameterTensor]?
+            var layout: [LayoutTensor]?
             if let layoutTable {
                 do throws(HostError) { layout = try readLayout(layoutTable, instance: instance, parameterCount: Int(count)) }
                 catch { throw HostError("\(MAML_EXT_LAYOUT): \(error.message)") }
@@ -155,7 +155,7 @@ public final class PluginBackbone: Backbone {
         }
     }
 
-    public func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+    public func initParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         try checkCount(params.count, parameterCount, "params")
         let status = initFunction(instance, seed, params.baseAddress)
         guard status == MAML_OK else { throw failure(status, "init_params") }
@@ -173,7 +173,7 @@ public final class PluginBackbone: Backbone {
         guard allFinite(output.baseAddress!, count: output.count) else { throw nonFinite("forward output") }
     }
 
-    public func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
+    public func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
                                 gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         try checkCount(params.count, parameterCount, "params")
         try checkBatch(batch)
@@ -187,7 +187,7 @@ public final class PluginBackbone: Backbone {
         return loss
     }
 
-    public func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch,
+    public func hvp(params: UnsafeBufferPointer<Float>, batch: Batch,
                                      vector: UnsafeBufferPointer<Float>,
                                      output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         guard let hvpFunction else {

@@ -67,12 +67,12 @@ public final class CountingBackbone<Base: Backbone>: Backbone {
     public var inputShape: [Int] { base.inputShape }
     public var outputShape: [Int] { base.outputShape }
     public var lossKind: LossKind { base.lossKind }
-    public var layout: [ParameterTensor]? { base.layout }
-    public var hasExactHVP: Bool { base.hasExactHVP }
+    public var layout: [LayoutTensor]? { base.layout }
+    public var providesHVP: Bool { base.providesHVP }
     public var checksFiniteness: Bool { base.checksFiniteness }
 
-    public func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
-        try base.initialParameters(seed: seed, into: params)
+    public func initParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+        try base.initParameters(seed: seed, into: params)
     }
 
     public func forward(params: UnsafeBufferPointer<Float>, batch: Batch,
@@ -80,17 +80,17 @@ public final class CountingBackbone<Base: Backbone>: Backbone {
         try base.forward(params: params, batch: batch, output: output)
     }
 
-    public func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
+    public func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
                                 gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         if gradient == nil { lossOnly.add(batch.n) } else { gradients.add(batch.n) }
-        return try base.lossAndGradient(params: params, batch: batch, gradient: gradient)
+        return try base.lossGrad(params: params, batch: batch, gradient: gradient)
     }
 
-    public func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch,
+    public func hvp(params: UnsafeBufferPointer<Float>, batch: Batch,
                                      vector: UnsafeBufferPointer<Float>,
                                      output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         hvps.add(batch.n)
-        try base.hessianVectorProduct(params: params, batch: batch, vector: vector, output: output)
+        try base.hvp(params: params, batch: batch, vector: vector, output: output)
     }
 }
 

@@ -89,7 +89,7 @@ struct Bench: ParsableCommand {
                 "model": .string(setup.identity.id), "task": .string(setup.family.name),
                 "algorithm": .string(config.algorithm.rawValue), "inner_steps": .number(Double(config.innerSteps)),
                 "meta_batch": .number(Double(config.metaBatch)), "parameters": .number(Double(setup.backbone.parameterCount)),
-                "exact_hvp": .bool(setup.backbone.hasExactHVP), "threads": .number(Double(trainer.threads)),
+                "exact_hvp": .bool(setup.backbone.providesHVP), "threads": .number(Double(trainer.threads)),
                 "final_query_loss": .number(loss), "peak_rss_mib": .number(peakMiB),
                 "gflops": gflops.map(JSONValue.number) ?? .null,
                 "flops_per_meta_iteration": flopsPerIteration.map(JSONValue.number) ?? .null,

@@ -44,7 +44,7 @@ struct Info: ParsableCommand {
               input shape:   \(backbone.inputShape)   output shape: \(backbone.outputShape)
               loss:          \(backbone.lossKind.rawValue)
               extensions:    \(backbone.offeredExtensions.isEmpty ? "none" : backbone.offeredExtensions.joined(separator: ", "))
-              hessian-vector products: \(backbone.hasExactHVP ? "exact (maml.hvp/1)" : "finite differences of gradients (no maml.hvp/1)")
+              hessian-vector products: \(backbone.providesHVP ? "exact (maml.hvp/1)" : "finite differences of gradients (no maml.hvp/1)")
             """)
         if let layout = backbone.layout {
             print("\nparameter layout:")

@@ -34,10 +34,10 @@ final class SoftmaxBackbone: Backbone {
     var inputShape: [Int] { [1] }
     var outputShape: [Int] { [2] }
     var lossKind: LossKind { .softmaxCrossEntropy }
-    var layout: [ParameterTensor]? { nil }
-    var hasExactHVP: Bool { false }
+    var layout: [LayoutTensor]? { nil }
+    var providesHVP: Bool { false }
     func makeReplica() throws(BackboneError) -> any Backbone { SoftmaxBackbone() }
-    func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+    func initParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         for i in params.indices { params[i] = 0 }
     }
     func forward(params: UnsafeBufferPointer<Float>, batch: Batch, output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
@@ -45,7 +45,7 @@ final class SoftmaxBackbone: Backbone {
             for j in 0..<2 { output[2 * i + j] = params[j] * batch.x[i] + params[2 + j] }
         }
     }
-    func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
+    func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
                          gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         var loss = 0.0
         var g = [Double](repeating: 0, count: 4)
@@ -64,7 +64,7 @@ final class SoftmaxBackbone: Backbone {
         if let gradient { for k in 0..<4 { gradient[k] = Float(g[k]) } }
         return Float(loss / Double(batch.n))
     }
-    func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         throw BackboneError(.unsupported, "no exact HVP")
     }

@@ -114,10 +114,10 @@ final class FuzzLinearBackbone: Backbone {
     var inputs: Int { inputShape.reduce(1, *) }
     var outputs: Int { outputShape.reduce(1, *) }
     var parameterCount: Int { (inputs + 1) * outputs }
-    var layout: [ParameterTensor]? { nil }
-    var hasExactHVP: Bool { false }
+    var layout: [LayoutTensor]? { nil }
+    var providesHVP: Bool { false }
 
-    func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+    func initParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         for i in params.indices { params[i] = Float(i % 7) * 0.01 }
     }
     func forward(params: UnsafeBufferPointer<Float>, batch: Batch, output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
@@ -130,7 +130,7 @@ final class FuzzLinearBackbone: Backbone {
             }
         }
     }
-    func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
+    func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
                          gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         let d = inputs, o = outputs
         var out = [Float](repeating: 0, count: batch.n * o)
@@ -163,7 +163,7 @@ final class FuzzLinearBackbone: Backbone {
         }
         return loss
     }
-    func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         throw BackboneError(.unsupported, "no exact HVP")
     }

@@ -22,7 +22,7 @@ func coreHVP(_ backbone: any Backbone, _ theta: [Float], _ batch: Batch, _ v: [F
     try theta.withUnsafeBufferPointer { t in
         try v.withUnsafeBufferPointer { vv in
             try out.withUnsafeMutableBufferPointer { o in
-                try hessianVectorProduct(backbone: backbone, params: t.baseAddress!, batch: batch,
+                try hvp(backbone: backbone, params: t.baseAddress!, batch: batch,
                                          vector: vv.baseAddress!, output: o.baseAddress!, count: n,
                                          scratchTheta: s1, scratchGradient: s2)
             }

@@ -47,7 +47,7 @@ func coreMetaGradient(_ backbone: any Backbone, _ theta: [Float], _ task: TaskBu
         // Analytic: prod_j (I - alpha H_S) grad L_Q(theta_k), H_S constant for a linear model.
         let s = doubles(task.support, inputs: d), q = doubles(task.query, inputs: d)
         let thetaK = innerLoop(model, theta.map(Double.init), s.x, s.y, steps: steps, lr: Double(alpha)).last!
-        var v = model.lossAndGradient(thetaK, q.x, q.y).1
+        var v = model.lossGrad(thetaK, q.x, q.y).1
         let h = model.hessian(s.x)
         for _ in 0..<steps {
             let hv = h.map { row in zip(row, v).reduce(0) { $0 + $1.0 * $1.1 } }
@@ -103,7 +103,7 @@ func coreMetaGradient(_ backbone: any Backbone, _ theta: [Float], _ task: TaskBu
         let (first, loss) = try coreMetaGradient(TestBackbone(model), theta, task, .fomaml, steps: 3, lr: alpha)
         let s = doubles(task.support, inputs: 1), q = doubles(task.query, inputs: 1)
         let thetaK = innerLoop(model, theta.map(Double.init), s.x, s.y, steps: 3, lr: Double(alpha)).last!
-        let (lq, gq) = model.lossAndGradient(thetaK, q.x, q.y)
+        let (lq, gq) = model.lossGrad(thetaK, q.x, q.y)
         #expect(relativeError(first, gq) < 1e-5)
         #expect(abs(Double(loss) - lq) < 1e-5)
     }
@@ -116,8 +116,8 @@ func coreMetaGradient(_ backbone: any Backbone, _ theta: [Float], _ task: TaskBu
         let (grad, loss) = try coreMetaGradient(backbone, theta, task, .pretrain, steps: 2, lr: 0.5)
         let all = doubles(task.all, inputs: 1), q = doubles(task.query, inputs: 1)
         let t = theta.map(Double.init)
-        #expect(relativeError(grad, model.lossAndGradient(t, all.x, all.y).1) < 1e-6)
-        #expect(abs(Double(loss) - model.lossAndGradient(t, q.x, q.y).0) < 1e-6)
+        #expect(relativeError(grad, model.lossGrad(t, all.x, all.y).1) < 1e-6)
+        #expect(abs(Double(loss) - model.lossGrad(t, q.x, q.y).0) < 1e-6)
         #expect(backbone.hvpCalls == 0)
     }
 
@@ -127,6 +127,6 @@ func coreMetaGradient(_ backbone: any Backbone, _ theta: [Float], _ task: TaskBu
         let theta = randomParameters(model.count, seed: 62)
         let (grad, _) = try coreMetaGradient(TestBackbone(model), theta, task, .maml, steps: 0, lr: 0.5)
         let q = doubles(task.query, inputs: 1)
-        #expect(relativeError(grad, model.lossAndGradient(theta.map(Double.init), q.x, q.y).1) < 1e-6)
+        #expect(relativeError(grad, model.lossGrad(theta.map(Double.init), q.x, q.y).1) < 1e-6)
     }
 }

@@ -16,23 +16,23 @@ final class PoisonedBackbone: Backbone {
     var inputShape: [Int] { inner.inputShape }
     var outputShape: [Int] { inner.outputShape }
     var lossKind: LossKind { .mse }
-    var layout: [ParameterTensor]? { nil }
-    var hasExactHVP: Bool { true }
+    var layout: [LayoutTensor]? { nil }
+    var providesHVP: Bool { true }
     func makeReplica() throws(BackboneError) -> any Backbone { PoisonedBackbone(poison: poison, kind: kind) }
-    func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
-        try inner.initialParameters(seed: seed, into: params)
+    func initParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+        try inner.initParameters(seed: seed, into: params)
     }
     func forward(params: UnsafeBufferPointer<Float>, batch: Batch, output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         try inner.forward(params: params, batch: batch, output: output)
     }
-    func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
+    func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
                          gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         if poison.contains(batch.x[0].bitPattern) { throw BackboneError(kind, "poisoned task") }
-        return try inner.lossAndGradient(params: params, batch: batch, gradient: gradient)
+        return try inner.lossGrad(params: params, batch: batch, gradient: gradient)
     }
-    func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
-        try inner.hessianVectorProduct(params: params, batch: batch, vector: vector, output: output)
+        try inner.hvp(params: params, batch: batch, vector: vector, output: output)
     }
 }
 

@@ -25,7 +25,7 @@ func store(_ values: [Double], into out: UnsafeMutableBufferPointer<Float>) {
 protocol DoubleModel {
     var inputs: Int { get }
     var count: Int { get }
-    func lossAndGradient(_ theta: [Double], _ x: [Double], _ y: [Double]) -> (Double, [Double])
+    func lossGrad(_ theta: [Double], _ x: [Double], _ y: [Double]) -> (Double, [Double])
     func hvp(_ theta: [Double], _ x: [Double], _ y: [Double], _ v: [Double]) -> [Double]
     func predict(_ theta: [Double], _ x: [Double]) -> [Double]
 }
@@ -33,20 +33,20 @@ protocol DoubleModel {
 /// Adapts a DoubleModel to Backbone; counts calls and can hide its exact HVP.
 final class TestBackbone<M: DoubleModel>: Backbone {
     let model: M
-    var hasExactHVP: Bool
+    var providesHVP: Bool
     var gradientCalls = 0
     var hvpCalls = 0
-    init(_ model: M, exactHVP: Bool = true) { self.model = model; self.hasExactHVP = exactHVP }
+    init(_ model: M, exactHVP: Bool = true) { self.model = model; self.providesHVP = exactHVP }
     /// A fresh instance with its own call counters (for worker threads).
-    func makeReplica() throws(BackboneError) -> any Backbone { TestBackbone(model, exactHVP: hasExactHVP) }
+    func makeReplica() throws(BackboneError) -> any Backbone { TestBackbone(model, exactHVP: providesHVP) }
 
     var parameterCount: Int { model.count }
     var inputShape: [Int] { [model.inputs] }
     var outputShape: [Int] { [1] }
     var lossKind: LossKind { .mse }
-    var layout: [ParameterTensor]? { nil }
+    var layout: [LayoutTensor]? { nil }
 
-    func initialParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+    func initParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         var rng = RandomGenerator(seed: seed)
         for i in params.indices { params[i] = rng.uniform(-0.5, 0.5) }
     }
@@ -55,15 +55,15 @@ final class TestBackbone<M: DoubleModel>: Backbone {
         let x = (0..<(batch.n * model.inputs)).map { Double(batch.x[$0]) }
         store(model.predict(doubles(params), x), into: output)
     }
-    func lossAndGradient(params: UnsafeBufferPointer<Float>, batch: Batch,
+    func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
                          gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         gradientCalls += 1
         let (x, y) = doubles(batch, inputs: model.inputs)
-        let (loss, g) = model.lossAndGradient(doubles(params), x, y)
+        let (loss, g) = model.lossGrad(doubles(params), x, y)
         if let gradient { store(g, into: gradient) }
         return Float(loss)
     }
-    func hessianVectorProduct(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         hvpCalls += 1
         let (x, y) = doubles(batch, inputs: model.inputs)
@@ -81,7 +81,7 @@ struct LinearModel: DoubleModel {
         let n = x.count / inputs
         return (0..<n).map { i in (0..<inputs).reduce(t[inputs]) { $0 + t[$1] * x[i * inputs + $1] } }
     }
-    func lossAndGradient(_ t: [Double], _ x: [Double], _ y: [Double]) -> (Double, [Double]) {
+    func lossGrad(_ t: [Double], _ x: [Double], _ y: [Double]) -> (Double, [Double]) {
         let f = predict(t, x), n = y.count
         var loss = 0.0, g = [Double](repeating: 0, count: count)
         for i in 0..<n {
@@ -119,7 +119,7 @@ struct TanhModel: DoubleModel {
         let h = hidden
         return x.map { xi in (0..<h).reduce(t[3 * h]) { $0 + t[2 * h + $1] * tanhD(t[$1] * xi + t[h + $1]) } }
     }
-    func lossAndGradient(_ t: [Double], _ x: [Double], _ y: [Double]) -> (Double, [Double]) {
+    func lossGrad(_ t: [Double], _ x: [Double], _ y: [Double]) -> (Double, [Double]) {
         let h = hidden, n = Double(y.count)
         var loss = 0.0, g = [Double](repeating: 0, count: count)
         for (xi, yi) in zip(x, y) {
@@ -187,7 +187,7 @@ func innerLoop<M: DoubleModel>(_ m: M, _ theta: [Double], _ xs: [Double], _ ys: 
                                steps: Int, lr: Double) -> [[Double]] {
     var iterates = [theta]
     for _ in 0..<steps {
-        let g = m.lossAndGradient(iterates.last!, xs, ys).1
+        let g = m.lossGrad(iterates.last!, xs, ys).1
         iterates.append(zip(iterates.last!, g).map { $0 - lr * $1 })
     }
     return iterates
@@ -197,7 +197,7 @@ func innerLoop<M: DoubleModel>(_ m: M, _ theta: [Double], _ xs: [Double], _ ys: 
 func mamlObjective<M: DoubleModel>(_ m: M, _ theta: [Double], support: ([Double], [Double]),
                                    query: ([Double], [Double]), steps: Int, lr: Double) -> Double {
     let thetaK = innerLoop(m, theta, support.0, support.1, steps: steps, lr: lr).last!
-    return m.lossAndGradient(thetaK, query.0, query.1).0
+    return m.lossGrad(thetaK, query.0, query.1).0
 }
 
 /// Central finite difference gradient of `f` at `x` (Double).

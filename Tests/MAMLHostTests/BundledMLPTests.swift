@@ -30,7 +30,7 @@ func loss(_ b: PluginBackbone, _ params: [Float], _ x: [Float], _ y: [Float], _ 
             try labels.withUnsafeBufferPointer { lb in
                 let batch = Batch(n: n, x: xb.baseAddress!, y: yb.baseAddress, labels: lb.baseAddress)
                 return try params.withUnsafeBufferPointer { p in
-                    try gradient.withUnsafeMutableBufferPointer { try b.lossAndGradient(params: p, batch: batch, gradient: $0) }
+                    try gradient.withUnsafeMutableBufferPointer { try b.lossGrad(params: p, batch: batch, gradient: $0) }
                 }
             }
         }
@@ -53,10 +53,10 @@ struct BundledMLPTests {
     @Test("gradient and HVP match central finite differences of the plugin's own loss", arguments: configs)
     func derivatives(config: String) throws {
         let b = try bundledMLP(config)
-        #expect(b.hasExactHVP)
+        #expect(b.providesHVP)
         let p = b.parameterCount, n = 6, d = b.inputElements, k = b.outputElements
         var params = [Float](repeating: 0, count: p)
-        try params.withUnsafeMutableBufferPointer { try b.initialParameters(seed: 3, into: $0) }
+        try params.withUnsafeMutableBufferPointer { try b.initParameters(seed: 3, into: $0) }
         let x = randomVector(n * d, seed: 11, scale: 2)
         let y = b.lossKind == .mse ? randomVector(n * k, seed: 12, scale: 2) : []
         let labels: [Int32] = b.lossKind == .mse ? [] : (0..<n).map { Int32($0 % k) }
@@ -84,7 +84,7 @@ struct BundledMLPTests {
                         try params.withUnsafeBufferPointer { pb in
                             try v.withUnsafeBufferPointer { vb in
                                 try hv.withUnsafeMutableBufferPointer {
-                                    try b.hessianVectorProduct(params: pb, batch: batch, vector: vb, output: $0)
+                                    try b.hvp(params: pb, batch: batch, vector: vb, output: $0)
                                 }
                             }
                         }
@@ -105,18 +105,18 @@ struct BundledMLPTests {
         try family.sample(split: .train, supportShots: 5, queryShots: 5, rng: &rng, into: task)
         let p = b.parameterCount, steps = 2, alpha: Float = 0.05
         var theta = [Float](repeating: 0, count: p)
-        try theta.withUnsafeMutableBufferPointer { try b.initialParameters(seed: 1, into: $0) }
+        try theta.withUnsafeMutableBufferPointer { try b.initParameters(seed: 1, into: $0) }
 
         // The objective F(theta) = L_Q(theta_k), theta_{j+1} = theta_j - alpha grad L_S(theta_j).
         func objective(_ start: [Float]) throws -> Double {
             var t = start, g = [Float](repeating: 0, count: p)
             for _ in 0..<steps {
                 _ = try t.withUnsafeBufferPointer { tb in
-                    try g.withUnsafeMutableBufferPointer { try b.lossAndGradient(params: tb, batch: task.support, gradient: $0) }
+                    try g.withUnsafeMutableBufferPointer { try b.lossGrad(params: tb, batch: task.support, gradient: $0) }
                 }
                 t = axpy(t, -alpha, g)
             }
-            return Double(try t.withUnsafeBufferPointer { try b.lossAndGradient(params: $0, batch: task.query, gradient: nil) })
+            return Double(try t.withUnsafeBufferPointer { try b.lossGrad(params: $0, batch: task.query, gradient: nil) })
         }
 
         for algorithm in [MetaAlgorithm.maml, .fomaml] {

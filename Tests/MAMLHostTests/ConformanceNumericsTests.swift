@@ -121,8 +121,8 @@ struct ConformanceNumericsTests {
     func directions() {
         let theta: [Float] = [1, -2, 0.5, 0, 3]
         let gradient: [Float] = [0.1, 0, -0.3, 0.2, 0]
-        let layout = [ParameterTensor(name: "w", offset: 0, shape: [3], role: "head"),
-                      ParameterTensor(name: "b", offset: 3, shape: [2], role: "head")]
+        let layout = [LayoutTensor(name: "w", offset: 0, shape: [3], role: "head"),
+                      LayoutTensor(name: "b", offset: 3, shape: [2], role: "head")]
         let d = testDirections(theta: theta, gradient: gradient, layout: layout, seed: 9)
         #expect(d.map(\.name) == ["along the gradient", "random direction 1", "random direction 2", "random direction 3",
                                   "random direction in tensor 'w'", "random direction in tensor 'b'"])

@@ -40,7 +40,7 @@ struct ExtensionTableTests {
     func goodTablesLoad() throws {
         for model in ["affine", "linsum"] {
             let b = try extensionModel(model)
-            #expect(b.hasExactHVP && b.hvpFunction != nil)
+            #expect(b.providesHVP && b.hvpFunction != nil)
             #expect(b.offeredExtensions == ["maml.hvp/1", "maml.layout/1", "maml.ops/1"])
             #expect(b.layout?.count == 2)
             #expect(try PluginOps(backbone: b).operations.map(\.name) == ["flops"])
@@ -149,8 +149,8 @@ struct ExtensionTableTests {
 
     @Test("parameter names: tensor[i, j] in row-major order, or the index without a layout")
     func parameterNames() {
-        let layout = [ParameterTensor(name: "w", offset: 0, shape: [5, 3], role: "head"),
-                      ParameterTensor(name: "b", offset: 15, shape: [5], role: "head")]
+        let layout = [LayoutTensor(name: "w", offset: 0, shape: [5, 3], role: "head"),
+                      LayoutTensor(name: "b", offset: 15, shape: [5], role: "head")]
         #expect(parameterName(0, layout: layout) == "w[0, 0]")
         #expect(parameterName(7, layout: layout) == "w[2, 1]")
         #expect(parameterName(18, layout: layout) == "b[3]")

@@ -13,7 +13,7 @@ struct FallbackHVPTests {
         let config = #"{"inputs": 1, "outputs": 1}"#
         let exact = try makeBackbone("linreg", config: config)
         let fallback = try makeBackbone("linreg-noext", config: config)
-        #expect(exact.hasExactHVP && !fallback.hasExactHVP)
+        #expect(exact.providesHVP && !fallback.providesHVP)
 
         let family = SinusoidTasks()
         let task = TaskBuffer(family: family, supportShots: 10, queryShots: 10)

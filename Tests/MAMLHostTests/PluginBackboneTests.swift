@@ -29,10 +29,10 @@ func evaluate(_ backbone: any Backbone, params: [Float], data: ReferenceData, ve
                 return try params.withUnsafeBufferPointer { p in
                     try vector.withUnsafeBufferPointer { v in
                         try product.withUnsafeMutableBufferPointer { out in
-                            try backbone.hessianVectorProduct(params: p, batch: batch, vector: v, output: out)
+                            try backbone.hvp(params: p, batch: batch, vector: v, output: out)
                         }
                         return try gradient.withUnsafeMutableBufferPointer { g in
-                            try backbone.lossAndGradient(params: p, batch: batch, gradient: g)
+                            try backbone.lossGrad(params: p, batch: batch, gradient: g)
                         }
                     }
                 }
@@ -61,9 +61,9 @@ struct PluginBackboneTests {
         let backbone = try makeBackbone("linreg", config: #"{"inputs": 4, "outputs": 2}"#)
         #expect(backbone.parameterCount == 10)
         #expect(backbone.inputShape == [4] && backbone.outputShape == [2] && backbone.lossKind == .mse)
-        #expect(backbone.layout == [ParameterTensor(name: "weight", offset: 0, shape: [2, 4], role: "head"),
-                                    ParameterTensor(name: "bias", offset: 8, shape: [2], role: "head")])
-        #expect(backbone.hasExactHVP)
+        #expect(backbone.layout == [LayoutTensor(name: "weight", offset: 0, shape: [2, 4], role: "head"),
+                                    LayoutTensor(name: "bias", offset: 8, shape: [2], role: "head")])
+        #expect(backbone.providesHVP)
         #expect(backbone.offeredExtensions == ["maml.hvp/1", "maml.layout/1", "maml.ops/1"])
         #expect(backbone.extensionTable("maml.nothing/1") == nil)
         // The raw ops table is usable as-is: call flops(batch = 5) = 2 * 5 * k * d.
@@ -120,9 +120,9 @@ struct PluginBackboneTests {
         let reference = LinearReference(inputs: 3, outputs: 3, crossEntropy: true)
         let data = ReferenceData.random(n: 4, model: reference, seed: 9)
         var a = [Float](repeating: 0, count: 12), b = a, c = a
-        try a.withUnsafeMutableBufferPointer { try backbone.initialParameters(seed: 42, into: $0) }
-        try b.withUnsafeMutableBufferPointer { try backbone.initialParameters(seed: 42, into: $0) }
-        try c.withUnsafeMutableBufferPointer { try backbone.initialParameters(seed: 43, into: $0) }
+        try a.withUnsafeMutableBufferPointer { try backbone.initParameters(seed: 42, into: $0) }
+        try b.withUnsafeMutableBufferPointer { try backbone.initParameters(seed: 42, into: $0) }
+        try c.withUnsafeMutableBufferPointer { try backbone.initParameters(seed: 43, into: $0) }
         #expect(a == b && a != c && a.contains { $0 != 0 })
 
         var output = [Float](repeating: 0, count: 4 * 3)
@@ -168,19 +168,19 @@ struct PluginBackboneTests {
         withBatch(data) { batch in
             params.withUnsafeBufferPointer { p in
                 let noGradient = #expect(throws: BackboneError.self) {
-                    _ = try backbone.lossAndGradient(params: p, batch: batch, gradient: nil)
+                    _ = try backbone.lossGrad(params: p, batch: batch, gradient: nil)
                 }
                 #expect(noGradient?.kind == .numerical)
                 #expect(noGradient?.message.contains("non-finite loss (nan) with MAML_OK") == true)
                 let withGradient = #expect(throws: BackboneError.self) {
                     _ = try gradient.withUnsafeMutableBufferPointer {
-                        try backbone.lossAndGradient(params: p, batch: batch, gradient: $0)
+                        try backbone.lossGrad(params: p, batch: batch, gradient: $0)
                     }
                 }
                 #expect(withGradient?.kind == .numerical && withGradient?.message.contains("non-finite gradient") == true)
                 let hvp = #expect(throws: BackboneError.self) {
                     try out.withUnsafeMutableBufferPointer {
-                        try backbone.hessianVectorProduct(params: p, batch: batch, vector: p, output: $0)
+                        try backbone.hvp(params: p, batch: batch, vector: p, output: $0)
                     }
                 }
                 #expect(hvp?.message.contains("non-finite Hessian-vector product") == true)
@@ -195,13 +195,13 @@ struct PluginBackboneTests {
         var params = [Float](repeating: 0, count: backbone.parameterCount)
         var output = [Float](repeating: 0, count: 2 * 2)
         let initError = #expect(throws: BackboneError.self) {
-            try params.withUnsafeMutableBufferPointer { try backbone.initialParameters(seed: 1, into: $0) }
+            try params.withUnsafeMutableBufferPointer { try backbone.initParameters(seed: 1, into: $0) }
         }
         #expect(initError == BackboneError(.internal, "linreg-fail: init_params returned unknown status 99: init_params: deliberate unknown status"))
         withBatch(data) { batch in
             params.withUnsafeBufferPointer { p in
                 let lossError = #expect(throws: BackboneError.self) {
-                    _ = try backbone.lossAndGradient(params: p, batch: batch, gradient: nil)
+                    _ = try backbone.lossGrad(params: p, batch: batch, gradient: nil)
                 }
                 #expect(lossError == BackboneError(.shapeMismatch, "linreg-fail: loss_grad: fixture: x does not fit (deliberate failure)"))
                 let forwardError = #expect(throws: BackboneError.self) {
@@ -220,7 +220,7 @@ struct PluginBackboneTests {
         withBatch(data) { batch in
             short.withUnsafeBufferPointer { p in
                 let error = #expect(throws: BackboneError.self) {
-                    _ = try backbone.lossAndGradient(params: p, batch: batch, gradient: nil)
+                    _ = try backbone.lossGrad(params: p, batch: batch, gradient: nil)
                 }
                 #expect(error == BackboneError(.invalidArgument, "linreg: params has 3 floats, expected 8"))
             }
@@ -229,7 +229,7 @@ struct PluginBackboneTests {
             let params = [Float](repeating: 0, count: 8)
             params.withUnsafeBufferPointer { p in
                 let error = #expect(throws: BackboneError.self) {
-                    _ = try backbone.lossAndGradient(params: p, batch: noTargets, gradient: nil)
+                    _ = try backbone.lossGrad(params: p, batch: noTargets, gradient: nil)
                 }
                 #expect(error?.message == "linreg: MSE model needs float targets (batch.y is nil)")
             }
@@ -251,7 +251,7 @@ struct PluginBackboneTests {
     func missingExtensions() throws {
         for name in ["linreg-noext"] {
             let backbone = try makeBackbone(name)
-            #expect(!backbone.hasExactHVP)
+            #expect(!backbone.providesHVP)
             let params = [Float](repeating: 0, count: backbone.parameterCount)
             var out = params
             let data = ReferenceData.random(n: 1, model: LinearReference(inputs: 3, outputs: 2, crossEntropy: false), seed: 4)
@@ -259,7 +259,7 @@ struct PluginBackboneTests {
                 params.withUnsafeBufferPointer { p in
                     let error = #expect(throws: BackboneError.self) {
                         try out.withUnsafeMutableBufferPointer {
-                            try backbone.hessianVectorProduct(params: p, batch: batch, vector: p, output: $0)
+                            try backbone.hvp(params: p, batch: batch, vector: p, output: $0)
                         }
                     }
                     #expect(error?.kind == .unsupported)
