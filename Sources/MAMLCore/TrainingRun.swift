@@ -104,6 +104,10 @@ public final class TrainingRun {
                                 "best_score": .number(s.bestScore), "best_iteration": .number(Double(s.bestIteration))])
                 onEvent(.validated(iteration: i, score: score, bestScore: s.bestScore, bestIteration: s.bestIteration))
             }
+            if let failure = metrics?.failure {
+                try writeCheckpoint()   // the training itself is fine: keep it, then stop
+                throw failure
+            }
             if i < plan.iterations && ((plan.checkpointEvery > 0 && i % plan.checkpointEvery == 0)
                 || (plan.checkpointSeconds > 0 && monotonicSeconds() - lastWrite >= plan.checkpointSeconds)) {
                 try writeCheckpoint()
@@ -176,6 +180,9 @@ public struct ModelSelector {
 /// Metrics as JSON lines, flushed per line so a crash loses at most one.
 public final class MetricsLog {
     private let file: UnsafeMutablePointer<FILE>
+    private let path: String
+    /// Why a write failed (a full disk, say), once one has; the run then stops with it.
+    public private(set) var failure: OpenError?
 
     /// Thrown when the file cannot be opened; the message names it and why.
     public struct OpenError: Error, CustomStringConvertible { public let description: String }
@@ -185,12 +192,16 @@ public final class MetricsLog {
             throw OpenError(description: "cannot open log file \(path): \(String(cString: strerror(errno)))")
         }
         file = f
+        self.path = path
     }
     deinit { fclose(file) }
 
     public func write(_ fields: KeyValuePairs<String, JSONValue>) {
-        fputs(JSONValue.object(JSONObject(fields.map { ($0.key, $0.value) })).serialized() + "\n", file)
-        fflush(file)
+        guard failure == nil else { return }
+        let line = JSONValue.object(JSONObject(fields.map { ($0.key, $0.value) })).serialized() + "\n"
+        if fputs(line, file) < 0 || fflush(file) != 0 {
+            failure = OpenError(description: "cannot write log file \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }
 

@@ -453,11 +453,10 @@ extension JSONValue {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            // C0 controls must be escaped; DEL, C1 controls (U+009B is a terminal's CSI) and the
-            // line/paragraph separators may stay raw in JSON, but escaped they cannot act on a
-            // terminal that shows the document, and JavaScript parses them.
-            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-                || scalar.value == 0x2028 || scalar.value == 0x2029:
+            // C0 controls must be escaped. DEL, C1 controls and U+2028/2029 stay raw, as
+            // Foundation's JSONEncoder wrote them: checkpoint headers and task configs keep
+            // their bytes (CheckpointHeaderBytesTests); tables escape them for the terminal.
+            case _ where scalar.value < 0x20:
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)

@@ -59,4 +59,14 @@ import Glibc
         try refused(["--output", "a.ckpt", "--seed", "-1"], "The value '-1' is invalid for '--seed")
         try refused(["--output", "a.ckpt", "--threads", "100000"], "--threads 100000 is more than 256")
     }
+
+    @Test("a metrics log that cannot be written (a full disk) stops the run with exit 1, keeping a checkpoint")
+    func failedLogWriteIsAnError() throws {
+        let dir = try temporaryDirectory()
+        let run = try mamlHost(["train", "--iterations", "300", "--log", "/dev/full", "--log-every", "10",
+                                "--output", "l.ckpt"], in: dir)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("cannot write log file /dev/full: No space left on device"), "\(run.stderr)")
+        #expect(try Checkpoint.read(from: dir + "/l.ckpt").header.iteration == 10)
+    }
 }
