@@ -109,7 +109,7 @@ final class CheckData: @unchecked Sendable {
 
     deinit { x.deallocate(); y?.deallocate(); labels?.deallocate() }
 
-    var batch: Batch { Batch(n: n, x: x, y: y, labels: labels) }
+    var batch: Batch { Batch(n: n, x: x, yFloat: y, yClass: labels) }
 }
 
 // MARK: - Small helpers on PluginBackbone

@@ -13,18 +13,18 @@ public enum LossKind: String, Sendable {
     case softmaxCrossEntropy = "softmax-ce"
 }
 
-/// A batch of `n` examples, borrowed for the duration of one call.
-/// `x` holds `n * inputElements` floats; exactly one of `y` (n * outputElements
-/// floats, for MSE) or `labels` (n class indices, for cross-entropy) is set.
+/// A batch of `n` examples, borrowed for the duration of one call (the ABI's maml_batch).
+/// `x` holds `n * inputElements` floats; exactly one of `yFloat` (n * outputElements
+/// floats, for MSE) or `yClass` (n class indices, for cross-entropy) is set.
 public struct Batch {
     public var n: Int
     public var x: UnsafePointer<Float>
-    public var y: UnsafePointer<Float>?
-    public var labels: UnsafePointer<Int32>?
+    public var yFloat: UnsafePointer<Float>?
+    public var yClass: UnsafePointer<Int32>?
 
-    public init(n: Int, x: UnsafePointer<Float>, y: UnsafePointer<Float>? = nil,
-                labels: UnsafePointer<Int32>? = nil) {
-        self.n = n; self.x = x; self.y = y; self.labels = labels
+    public init(n: Int, x: UnsafePointer<Float>, yFloat: UnsafePointer<Float>? = nil,
+                yClass: UnsafePointer<Int32>? = nil) {
+        self.n = n; self.x = x; self.yFloat = yFloat; self.yClass = yClass
     }
 }
 

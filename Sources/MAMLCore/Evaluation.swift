@@ -262,7 +262,7 @@ final class EvalWorker {
     /// Fraction of query examples whose arg-max output equals the label, at `theta`.
     private func queryAccuracy() throws(TaskFault) -> Double {
         let batch = task.query, c = family.outputElements, n = backbone.parameterCount
-        guard let labels = batch.labels else { return 0 }
+        guard let labels = batch.yClass else { return 0 }
         do {
             try backbone.forward(params: UnsafeBufferPointer(start: theta.base, count: n), batch: batch,
                                  output: UnsafeMutableBufferPointer(start: output.base, count: batch.n * c))

@@ -114,16 +114,16 @@ public final class TaskBuffer {
     // MARK: Batches for the backbone
 
     public var support: Batch {
-        Batch(n: supportCount, x: UnsafePointer(supportX), y: supportY.map { UnsafePointer($0) },
-              labels: supportLabels.map { UnsafePointer($0) })
+        Batch(n: supportCount, x: UnsafePointer(supportX), yFloat: supportY.map { UnsafePointer($0) },
+              yClass: supportLabels.map { UnsafePointer($0) })
     }
     public var query: Batch {
-        Batch(n: queryCount, x: UnsafePointer(queryX), y: queryY.map { UnsafePointer($0) },
-              labels: queryLabels.map { UnsafePointer($0) })
+        Batch(n: queryCount, x: UnsafePointer(queryX), yFloat: queryY.map { UnsafePointer($0) },
+              yClass: queryLabels.map { UnsafePointer($0) })
     }
     /// Support and query together (the pretraining baseline trains on both).
     public var all: Batch {
-        Batch(n: supportCount + queryCount, x: UnsafePointer(xStorage), y: yStorage.map { UnsafePointer($0) },
-              labels: labelStorage.map { UnsafePointer($0) })
+        Batch(n: supportCount + queryCount, x: UnsafePointer(xStorage), yFloat: yStorage.map { UnsafePointer($0) },
+              yClass: labelStorage.map { UnsafePointer($0) })
     }
 }

@@ -214,8 +214,8 @@ public final class PluginBackbone: Backbone {
     @inline(__always)
     private func makeBatch(_ batch: Batch) -> maml_batch {
         maml_batch(struct_size: UInt32(MemoryLayout<maml_batch>.size), n: UInt64(batch.n), x: batch.x,
-                   y_float: lossKind == .mse ? batch.y : nil,
-                   y_class: lossKind == .softmaxCrossEntropy ? batch.labels : nil)
+                   y_float: lossKind == .mse ? batch.yFloat : nil,
+                   y_class: lossKind == .softmaxCrossEntropy ? batch.yClass : nil)
     }
 
     @inline(__always)
@@ -224,9 +224,9 @@ public final class PluginBackbone: Backbone {
             throw BackboneError(.invalidArgument, "\(model.name): batch has \(batch.n) examples, needs at least 1")
         }
         switch lossKind {
-        case .mse where batch.y == nil:
+        case .mse where batch.yFloat == nil:
             throw BackboneError(.invalidArgument, "\(model.name): MSE model needs float targets (batch.y is nil)")
-        case .softmaxCrossEntropy where batch.labels == nil:
+        case .softmaxCrossEntropy where batch.yClass == nil:
             throw BackboneError(.invalidArgument, "\(model.name): cross-entropy model needs labels (batch.labels is nil)")
         default: break
         }

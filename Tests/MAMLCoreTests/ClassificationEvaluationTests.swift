@@ -50,7 +50,7 @@ final class SoftmaxBackbone: Backbone {
         var loss = 0.0
         var g = [Double](repeating: 0, count: 4)
         for i in 0..<batch.n {
-            let x = Double(batch.x[i]), label = Int(batch.labels![i])
+            let x = Double(batch.x[i]), label = Int(batch.yClass![i])
             let z = (0..<2).map { Double(params[$0]) * x + Double(params[2 + $0]) }
             let m = max(z[0], z[1])
             let e = z.map { expD($0 - m) }

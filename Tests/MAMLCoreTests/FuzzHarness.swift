@@ -141,12 +141,12 @@ final class FuzzLinearBackbone: Backbone {
         var g = [Float](repeating: 0, count: o)
         for e in 0..<batch.n {
             // d loss / d output for this example: the MSE residual, or softmax minus one-hot.
-            if let y = batch.y {
+            if let y = batch.yFloat {
                 for j in 0..<o {
                     let r = out[e * o + j] - y[e * o + j]
                     loss += r * r * scale / Float(o); g[j] = 2 * r * scale / Float(o)
                 }
-            } else if let labels = batch.labels {
+            } else if let labels = batch.yClass {
                 let z = out[(e * o)..<(e * o + o)], m = z.max() ?? 0
                 let sum = z.reduce(0) { $0 + expf($1 - m) }
                 let label = Int(labels[e])

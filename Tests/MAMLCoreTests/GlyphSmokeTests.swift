@@ -50,7 +50,7 @@ final class LinearSoftmaxBackbone: Backbone {
         var g = [Double](repeating: 0, count: gradient == nil ? 0 : parameterCount)
         var loss = 0.0
         for e in 0..<batch.n {
-            let x = batch.x + e * inputs, label = Int(batch.labels![e])
+            let x = batch.x + e * inputs, label = Int(batch.yClass![e])
             logits(params, x, into: &z)
             let m = z.max()!
             var sum = 0.0

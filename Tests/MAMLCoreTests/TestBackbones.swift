@@ -11,7 +11,7 @@ import MAMLCore
 /// The data of a batch as Double arrays (x: n * d, y: n).
 func doubles(_ batch: Batch, inputs d: Int) -> (x: [Double], y: [Double]) {
     let x = (0..<(batch.n * d)).map { Double(batch.x[$0]) }
-    let y = (0..<batch.n).map { Double(batch.y![$0]) }
+    let y = (0..<batch.n).map { Double(batch.yFloat![$0]) }
     return (x, y)
 }
 

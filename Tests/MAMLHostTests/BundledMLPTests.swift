@@ -28,7 +28,7 @@ func loss(_ b: PluginBackbone, _ params: [Float], _ x: [Float], _ y: [Float], _ 
     try x.withUnsafeBufferPointer { xb in
         try y.withUnsafeBufferPointer { yb in
             try labels.withUnsafeBufferPointer { lb in
-                let batch = Batch(n: n, x: xb.baseAddress!, y: yb.baseAddress, labels: lb.baseAddress)
+                let batch = Batch(n: n, x: xb.baseAddress!, yFloat: yb.baseAddress, yClass: lb.baseAddress)
                 return try params.withUnsafeBufferPointer { p in
                     try gradient.withUnsafeMutableBufferPointer { try b.lossGrad(params: p, batch: batch, gradient: $0) }
                 }
@@ -80,7 +80,7 @@ struct BundledMLPTests {
             try x.withUnsafeBufferPointer { xb in
                 try y.withUnsafeBufferPointer { yb in
                     try labels.withUnsafeBufferPointer { lb in
-                        let batch = Batch(n: n, x: xb.baseAddress!, y: yb.baseAddress, labels: lb.baseAddress)
+                        let batch = Batch(n: n, x: xb.baseAddress!, yFloat: yb.baseAddress, yClass: lb.baseAddress)
                         try params.withUnsafeBufferPointer { pb in
                             try v.withUnsafeBufferPointer { vb in
                                 try hv.withUnsafeMutableBufferPointer {

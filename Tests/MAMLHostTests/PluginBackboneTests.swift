@@ -25,7 +25,7 @@ func evaluate(_ backbone: any Backbone, params: [Float], data: ReferenceData, ve
     let loss = try x.withUnsafeBufferPointer { xb in
         try y.withUnsafeBufferPointer { yb in
             try labels.withUnsafeBufferPointer { lb in
-                let batch = Batch(n: data.n, x: xb.baseAddress!, y: yb.baseAddress, labels: lb.baseAddress)
+                let batch = Batch(n: data.n, x: xb.baseAddress!, yFloat: yb.baseAddress, yClass: lb.baseAddress)
                 return try params.withUnsafeBufferPointer { p in
                     try vector.withUnsafeBufferPointer { v in
                         try product.withUnsafeMutableBufferPointer { out in
@@ -48,7 +48,7 @@ func withBatch<R>(_ data: ReferenceData, _ body: (Batch) throws -> R) rethrows -
     return try x.withUnsafeBufferPointer { xb in
         try y.withUnsafeBufferPointer { yb in
             try labels.withUnsafeBufferPointer { lb in
-                try body(Batch(n: data.n, x: xb.baseAddress!, y: yb.baseAddress, labels: lb.baseAddress))
+                try body(Batch(n: data.n, x: xb.baseAddress!, yFloat: yb.baseAddress, yClass: lb.baseAddress))
             }
         }
     }
@@ -225,7 +225,7 @@ struct PluginBackboneTests {
                 #expect(error == BackboneError(.invalidArgument, "linreg: params has 3 floats, expected 8"))
             }
             var noTargets = batch
-            noTargets.y = nil
+            noTargets.yFloat = nil
             let params = [Float](repeating: 0, count: 8)
             params.withUnsafeBufferPointer { p in
                 let error = #expect(throws: BackboneError.self) {

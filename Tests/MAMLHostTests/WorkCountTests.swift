@@ -15,7 +15,7 @@ struct WorkCountTests {
         var params = [Float](repeating: 0.1, count: 10), grad = params, out = params
         try x.withUnsafeBufferPointer { x in
             try y.withUnsafeBufferPointer { y in
-                func batch(_ n: Int) -> Batch { Batch(n: n, x: x.baseAddress!, y: y.baseAddress!) }
+                func batch(_ n: Int) -> Batch { Batch(n: n, x: x.baseAddress!, yFloat: y.baseAddress!) }
                 try params.withUnsafeMutableBufferPointer { p in
                     let p = UnsafeBufferPointer(p)
                     try grad.withUnsafeMutableBufferPointer { g in

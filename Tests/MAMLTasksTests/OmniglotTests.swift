@@ -140,7 +140,7 @@ func errorText(_ body: () throws -> Void) -> String {
                 var drawings: [Int: Set<Int>] = [:]
                 for e in 0..<8 {
                     let example = Array(UnsafeBufferPointer(start: task.all.x + e * d, count: d))
-                    let label = Int(task.all.labels![e])
+                    let label = Int(task.all.yClass![e])
                     guard let (id, drawing) = catalogue[example] else { Issue.record("unknown example"); continue }
                     #expect(family.classPool(split).contains(id))
                     drawings[label, default: []].insert(id * 10 + drawing)

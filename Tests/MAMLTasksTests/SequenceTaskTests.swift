@@ -7,7 +7,7 @@ import MAMLTasks
 
 /// All floats of a batch: inputs [n, inputs] and float targets [n, outputs].
 func batchFloats(_ b: Batch, inputs: Int, outputs: Int) -> (x: [Float], y: [Float]) {
-    (Array(UnsafeBufferPointer(start: b.x, count: b.n * inputs)), Array(UnsafeBufferPointer(start: b.y!, count: b.n * outputs)))
+    (Array(UnsafeBufferPointer(start: b.x, count: b.n * inputs)), Array(UnsafeBufferPointer(start: b.yFloat!, count: b.n * outputs)))
 }
 
 @Suite struct SequenceTaskTests {
@@ -99,7 +99,7 @@ func batchFloats(_ b: Batch, inputs: Int, outputs: Int) -> (x: [Float], y: [Floa
             let n = a.all.n
             #expect(n == 15)
             #expect(Array(UnsafeBufferPointer(start: a.all.x, count: n * 144)) == Array(UnsafeBufferPointer(start: b.all.x, count: n * 144)))
-            #expect(Array(UnsafeBufferPointer(start: a.all.labels!, count: n)) == Array(UnsafeBufferPointer(start: b.all.labels!, count: n)))
+            #expect(Array(UnsafeBufferPointer(start: a.all.yClass!, count: n)) == Array(UnsafeBufferPointer(start: b.all.yClass!, count: n)))
         }
     }
 }

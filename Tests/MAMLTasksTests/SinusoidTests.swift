@@ -85,5 +85,5 @@ func fitSinusoid(_ x: [Double], _ y: [Double]) -> (amplitude: Double, phase: Dou
 
 /// A one-input batch as Double arrays.
 private func doubles(_ batch: Batch) -> (x: [Double], y: [Double]) {
-    ((0..<batch.n).map { Double(batch.x[$0]) }, (0..<batch.n).map { Double(batch.y![$0]) })
+    ((0..<batch.n).map { Double(batch.x[$0]) }, (0..<batch.n).map { Double(batch.yFloat![$0]) })
 }
