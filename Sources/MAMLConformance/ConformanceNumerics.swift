@@ -127,7 +127,7 @@ extension PluginBackbone {
         announceCall(gradient ? "loss_grad" : "loss_grad(grad NULL)")
         let loss = try params.withUnsafeBufferPointer { (p) throws(BackboneError) -> Float in
             try g.withUnsafeMutableBufferPointer { (gb) throws(BackboneError) -> Float in
-                try lossGrad(params: p, batch: data.batch, gradient: gradient ? gb : nil)
+                try lossGrad(params: p, batch: data.batch, grad: gradient ? gb : nil)
             }
         }
         return (loss, g)
@@ -150,7 +150,7 @@ extension PluginBackbone {
         try params.withUnsafeBufferPointer { (p) throws(BackboneError) in
             try v.withUnsafeBufferPointer { (vb) throws(BackboneError) in
                 try out.withUnsafeMutableBufferPointer { (o) throws(BackboneError) in
-                    try hvp(params: p, batch: data.batch, vector: vb, output: o)
+                    try hvp(params: p, batch: data.batch, v: vb, output: o)
                 }
             }
         }

@@ -80,11 +80,11 @@ public protocol Backbone: AnyObject {
                  output: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
     /// Mean loss over the batch; if `gradient` is non-nil it receives d loss / d params.
     func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
-                         gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float
+                         grad gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float
     /// `output` = Hessian of the mean loss times `vector`. Only called when
     /// `providesHVP`; otherwise MAMLCore uses a finite-difference product.
     func hvp(params: UnsafeBufferPointer<Float>, batch: Batch,
-                              vector: UnsafeBufferPointer<Float>,
+                              v vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
     /// Another instance of the same model and config, for another worker thread. It must
     /// compute bit-identical results to this one (parallel runs rely on it). The default

@@ -33,7 +33,7 @@ func hvp(backbone: any Backbone, params: UnsafePointer<Float>, batch: Batch,
     }
     if backbone.providesHVP {
         try backbone.hvp(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
-                                          vector: UnsafeBufferPointer(start: vector, count: n),
+                                          v: UnsafeBufferPointer(start: vector, count: n),
                                           output: UnsafeMutableBufferPointer(start: output, count: n))
         return
     }
@@ -44,10 +44,10 @@ func hvp(backbone: any Backbone, params: UnsafePointer<Float>, batch: Batch,
     let theta = UnsafeBufferPointer(start: UnsafePointer(scratchTheta), count: n)
     for i in 0..<n { scratchTheta[i] = params[i] + Float(along * Double(vector[i])) }
     _ = try backbone.lossGrad(params: theta, batch: batch,
-                                     gradient: UnsafeMutableBufferPointer(start: output, count: n))
+                                     grad: UnsafeMutableBufferPointer(start: output, count: n))
     for i in 0..<n { scratchTheta[i] = params[i] - Float(along * Double(vector[i])) }
     _ = try backbone.lossGrad(params: theta, batch: batch,
-                                     gradient: UnsafeMutableBufferPointer(start: scratchGradient, count: n))
+                                     grad: UnsafeMutableBufferPointer(start: scratchGradient, count: n))
     let scale = Float(vNorm / (2 * eps))
     for i in 0..<n { output[i] = (output[i] - scratchGradient[i]) * scale }
 }

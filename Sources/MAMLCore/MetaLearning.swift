@@ -156,7 +156,7 @@ func lossGrad(_ backbone: any Backbone, _ params: UnsafePointer<Float>, _ batch:
     let loss: Float
     do {
         loss = try backbone.lossGrad(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
-                                            gradient: UnsafeMutableBufferPointer(start: gradient, count: n))
+                                            grad: UnsafeMutableBufferPointer(start: gradient, count: n))
     } catch {
         throw .backbone(error, "\(what) gradient")
     }
@@ -172,7 +172,7 @@ func lossOnly(_ backbone: any Backbone, _ params: UnsafePointer<Float>, _ batch:
     let loss: Float
     do {
         loss = try backbone.lossGrad(params: UnsafeBufferPointer(start: params, count: n), batch: batch,
-                                            gradient: nil)
+                                            grad: nil)
     } catch {
         throw .backbone(error, "\(what) loss")
     }

@@ -174,7 +174,7 @@ public final class PluginBackbone: Backbone {
     }
 
     public func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
-                                gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
+                                grad gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         try checkCount(params.count, parameterCount, "params")
         try checkBatch(batch)
         if let gradient { try checkCount(gradient.count, parameterCount, "gradient") }
@@ -188,7 +188,7 @@ public final class PluginBackbone: Backbone {
     }
 
     public func hvp(params: UnsafeBufferPointer<Float>, batch: Batch,
-                                     vector: UnsafeBufferPointer<Float>,
+                                     v vector: UnsafeBufferPointer<Float>,
                                      output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         guard let hvpFunction else {
             throw BackboneError(.unsupported, "\(model.name): no exact Hessian-vector product (\(MAML_EXT_HVP))")

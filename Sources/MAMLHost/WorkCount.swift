@@ -81,16 +81,16 @@ public final class CountingBackbone<Base: Backbone>: Backbone {
     }
 
     public func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
-                                gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
+                                grad gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         if gradient == nil { lossOnly.add(batch.n) } else { gradients.add(batch.n) }
-        return try base.lossGrad(params: params, batch: batch, gradient: gradient)
+        return try base.lossGrad(params: params, batch: batch, grad: gradient)
     }
 
     public func hvp(params: UnsafeBufferPointer<Float>, batch: Batch,
-                                     vector: UnsafeBufferPointer<Float>,
+                                     v vector: UnsafeBufferPointer<Float>,
                                      output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         hvps.add(batch.n)
-        try base.hvp(params: params, batch: batch, vector: vector, output: output)
+        try base.hvp(params: params, batch: batch, v: vector, output: output)
     }
 }
 

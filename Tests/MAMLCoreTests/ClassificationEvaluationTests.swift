@@ -46,7 +46,7 @@ final class SoftmaxBackbone: Backbone {
         }
     }
     func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
-                         gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
+                         grad gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         var loss = 0.0
         var g = [Double](repeating: 0, count: 4)
         for i in 0..<batch.n {
@@ -64,7 +64,7 @@ final class SoftmaxBackbone: Backbone {
         if let gradient { for k in 0..<4 { gradient[k] = Float(g[k]) } }
         return Float(loss / Double(batch.n))
     }
-    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, v vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         throw BackboneError(.unsupported, "no exact HVP")
     }

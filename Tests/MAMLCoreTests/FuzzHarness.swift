@@ -131,7 +131,7 @@ final class FuzzLinearBackbone: Backbone {
         }
     }
     func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
-                         gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
+                         grad gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         let d = inputs, o = outputs
         var out = [Float](repeating: 0, count: batch.n * o)
         try out.withUnsafeMutableBufferPointer { (b) throws(BackboneError) in try forward(params: params, batch: batch, output: b) }
@@ -163,7 +163,7 @@ final class FuzzLinearBackbone: Backbone {
         }
         return loss
     }
-    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, v vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         throw BackboneError(.unsupported, "no exact HVP")
     }

@@ -45,7 +45,7 @@ final class LinearSoftmaxBackbone: Backbone {
     }
 
     func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
-                         gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
+                         grad gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         var z = [Double](repeating: 0, count: classes)
         var g = [Double](repeating: 0, count: gradient == nil ? 0 : parameterCount)
         var loss = 0.0
@@ -68,7 +68,7 @@ final class LinearSoftmaxBackbone: Backbone {
         return Float(loss / Double(batch.n))
     }
 
-    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, v vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         throw BackboneError(.unsupported, "no exact HVP")
     }
@@ -92,15 +92,15 @@ func logD(_ x: Double) -> Double {
         for i in p.indices { p[i] = init_.uniform(-0.3, 0.3) }
         _ = try p.withUnsafeBufferPointer { (pp) throws(BackboneError) in
             try g.withUnsafeMutableBufferPointer { (gg) throws(BackboneError) in
-                try backbone.lossGrad(params: pp, batch: task.support, gradient: gg)
+                try backbone.lossGrad(params: pp, batch: task.support, grad: gg)
             }
         }
         // Central differences in Float are noisy; a step of 1e-2 on a smooth loss is accurate to ~1e-4.
         for k in stride(from: 0, to: p.count, by: 7) {
             var plus = p, minus = p
             plus[k] += 1e-2; minus[k] -= 1e-2
-            let lp = try plus.withUnsafeBufferPointer { (b) throws(BackboneError) in try backbone.lossGrad(params: b, batch: task.support, gradient: nil) }
-            let lm = try minus.withUnsafeBufferPointer { (b) throws(BackboneError) in try backbone.lossGrad(params: b, batch: task.support, gradient: nil) }
+            let lp = try plus.withUnsafeBufferPointer { (b) throws(BackboneError) in try backbone.lossGrad(params: b, batch: task.support, grad: nil) }
+            let lm = try minus.withUnsafeBufferPointer { (b) throws(BackboneError) in try backbone.lossGrad(params: b, batch: task.support, grad: nil) }
             let fd = (Double(lp) - Double(lm)) / 2e-2
             #expect(abs(fd - Double(g[k])) < 2e-3, "parameter \(k): analytic \(g[k]), finite difference \(fd)")
         }

@@ -26,13 +26,13 @@ final class PoisonedBackbone: Backbone {
         try inner.forward(params: params, batch: batch, output: output)
     }
     func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
-                         gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
+                         grad gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         if poison.contains(batch.x[0].bitPattern) { throw BackboneError(kind, "poisoned task") }
-        return try inner.lossGrad(params: params, batch: batch, gradient: gradient)
+        return try inner.lossGrad(params: params, batch: batch, grad: gradient)
     }
-    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, v vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
-        try inner.hvp(params: params, batch: batch, vector: vector, output: output)
+        try inner.hvp(params: params, batch: batch, v: vector, output: output)
     }
 }
 

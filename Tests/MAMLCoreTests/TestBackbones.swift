@@ -56,14 +56,14 @@ final class TestBackbone<M: DoubleModel>: Backbone {
         store(model.predict(doubles(params), x), into: output)
     }
     func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
-                         gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
+                         grad gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         gradientCalls += 1
         let (x, y) = doubles(batch, inputs: model.inputs)
         let (loss, g) = model.lossGrad(doubles(params), x, y)
         if let gradient { store(g, into: gradient) }
         return Float(loss)
     }
-    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, v vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         hvpCalls += 1
         let (x, y) = doubles(batch, inputs: model.inputs)

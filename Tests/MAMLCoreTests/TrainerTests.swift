@@ -24,14 +24,14 @@ final class FaultyBackbone: Backbone {
         try inner.forward(params: params, batch: batch, output: output)
     }
     func lossGrad(params: UnsafeBufferPointer<Float>, batch: Batch,
-                         gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
+                         grad gradient: UnsafeMutableBufferPointer<Float>?) throws(BackboneError) -> Float {
         calls += 1
-        let loss = try inner.lossGrad(params: params, batch: batch, gradient: gradient)
+        let loss = try inner.lossGrad(params: params, batch: batch, grad: gradient)
         return calls == nanAt ? .nan : loss
     }
-    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, vector: UnsafeBufferPointer<Float>,
+    func hvp(params: UnsafeBufferPointer<Float>, batch: Batch, v vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
-        try inner.hvp(params: params, batch: batch, vector: vector, output: output)
+        try inner.hvp(params: params, batch: batch, v: vector, output: output)
     }
 }
 

@@ -30,7 +30,7 @@ func loss(_ b: PluginBackbone, _ params: [Float], _ x: [Float], _ y: [Float], _ 
             try labels.withUnsafeBufferPointer { lb in
                 let batch = Batch(n: n, x: xb.baseAddress!, yFloat: yb.baseAddress, yClass: lb.baseAddress)
                 return try params.withUnsafeBufferPointer { p in
-                    try gradient.withUnsafeMutableBufferPointer { try b.lossGrad(params: p, batch: batch, gradient: $0) }
+                    try gradient.withUnsafeMutableBufferPointer { try b.lossGrad(params: p, batch: batch, grad: $0) }
                 }
             }
         }
@@ -84,7 +84,7 @@ struct BundledMLPTests {
                         try params.withUnsafeBufferPointer { pb in
                             try v.withUnsafeBufferPointer { vb in
                                 try hv.withUnsafeMutableBufferPointer {
-                                    try b.hvp(params: pb, batch: batch, vector: vb, output: $0)
+                                    try b.hvp(params: pb, batch: batch, v: vb, output: $0)
                                 }
                             }
                         }
@@ -112,11 +112,11 @@ struct BundledMLPTests {
             var t = start, g = [Float](repeating: 0, count: p)
             for _ in 0..<steps {
                 _ = try t.withUnsafeBufferPointer { tb in
-                    try g.withUnsafeMutableBufferPointer { try b.lossGrad(params: tb, batch: task.support, gradient: $0) }
+                    try g.withUnsafeMutableBufferPointer { try b.lossGrad(params: tb, batch: task.support, grad: $0) }
                 }
                 t = axpy(t, -alpha, g)
             }
-            return Double(try t.withUnsafeBufferPointer { try b.lossGrad(params: $0, batch: task.query, gradient: nil) })
+            return Double(try t.withUnsafeBufferPointer { try b.lossGrad(params: $0, batch: task.query, grad: nil) })
         }
 
         for algorithm in [MetaAlgorithm.maml, .fomaml] {

@@ -29,10 +29,10 @@ func evaluate(_ backbone: any Backbone, params: [Float], data: ReferenceData, ve
                 return try params.withUnsafeBufferPointer { p in
                     try vector.withUnsafeBufferPointer { v in
                         try product.withUnsafeMutableBufferPointer { out in
-                            try backbone.hvp(params: p, batch: batch, vector: v, output: out)
+                            try backbone.hvp(params: p, batch: batch, v: v, output: out)
                         }
                         return try gradient.withUnsafeMutableBufferPointer { g in
-                            try backbone.lossGrad(params: p, batch: batch, gradient: g)
+                            try backbone.lossGrad(params: p, batch: batch, grad: g)
                         }
                     }
                 }
@@ -168,19 +168,19 @@ struct PluginBackboneTests {
         withBatch(data) { batch in
             params.withUnsafeBufferPointer { p in
                 let noGradient = #expect(throws: BackboneError.self) {
-                    _ = try backbone.lossGrad(params: p, batch: batch, gradient: nil)
+                    _ = try backbone.lossGrad(params: p, batch: batch, grad: nil)
                 }
                 #expect(noGradient?.kind == .numerical)
                 #expect(noGradient?.message.contains("non-finite loss (nan) with MAML_OK") == true)
                 let withGradient = #expect(throws: BackboneError.self) {
                     _ = try gradient.withUnsafeMutableBufferPointer {
-                        try backbone.lossGrad(params: p, batch: batch, gradient: $0)
+                        try backbone.lossGrad(params: p, batch: batch, grad: $0)
                     }
                 }
                 #expect(withGradient?.kind == .numerical && withGradient?.message.contains("non-finite gradient") == true)
                 let hvp = #expect(throws: BackboneError.self) {
                     try out.withUnsafeMutableBufferPointer {
-                        try backbone.hvp(params: p, batch: batch, vector: p, output: $0)
+                        try backbone.hvp(params: p, batch: batch, v: p, output: $0)
                     }
                 }
                 #expect(hvp?.message.contains("non-finite Hessian-vector product") == true)
@@ -201,7 +201,7 @@ struct PluginBackboneTests {
         withBatch(data) { batch in
             params.withUnsafeBufferPointer { p in
                 let lossError = #expect(throws: BackboneError.self) {
-                    _ = try backbone.lossGrad(params: p, batch: batch, gradient: nil)
+                    _ = try backbone.lossGrad(params: p, batch: batch, grad: nil)
                 }
                 #expect(lossError == BackboneError(.shapeMismatch, "linreg-fail: loss_grad: fixture: x does not fit (deliberate failure)"))
                 let forwardError = #expect(throws: BackboneError.self) {
@@ -220,7 +220,7 @@ struct PluginBackboneTests {
         withBatch(data) { batch in
             short.withUnsafeBufferPointer { p in
                 let error = #expect(throws: BackboneError.self) {
-                    _ = try backbone.lossGrad(params: p, batch: batch, gradient: nil)
+                    _ = try backbone.lossGrad(params: p, batch: batch, grad: nil)
                 }
                 #expect(error == BackboneError(.invalidArgument, "linreg: params has 3 floats, expected 8"))
             }
@@ -229,7 +229,7 @@ struct PluginBackboneTests {
             let params = [Float](repeating: 0, count: 8)
             params.withUnsafeBufferPointer { p in
                 let error = #expect(throws: BackboneError.self) {
-                    _ = try backbone.lossGrad(params: p, batch: noTargets, gradient: nil)
+                    _ = try backbone.lossGrad(params: p, batch: noTargets, grad: nil)
                 }
                 #expect(error?.message == "linreg: MSE model needs float targets (batch.y is nil)")
             }
@@ -259,7 +259,7 @@ struct PluginBackboneTests {
                 params.withUnsafeBufferPointer { p in
                     let error = #expect(throws: BackboneError.self) {
                         try out.withUnsafeMutableBufferPointer {
-                            try backbone.hvp(params: p, batch: batch, vector: p, output: $0)
+                            try backbone.hvp(params: p, batch: batch, v: p, output: $0)
                         }
                     }
                     #expect(error?.kind == .unsupported)

@@ -19,12 +19,12 @@ struct WorkCountTests {
                 try params.withUnsafeMutableBufferPointer { p in
                     let p = UnsafeBufferPointer(p)
                     try grad.withUnsafeMutableBufferPointer { g in
-                        for _ in 0..<3 { _ = try counted.lossGrad(params: p, batch: batch(5), gradient: g) }
-                        _ = try counted.lossGrad(params: p, batch: batch(7), gradient: g)
-                        for _ in 0..<2 { _ = try counted.lossGrad(params: p, batch: batch(5), gradient: nil) }
+                        for _ in 0..<3 { _ = try counted.lossGrad(params: p, batch: batch(5), grad: g) }
+                        _ = try counted.lossGrad(params: p, batch: batch(7), grad: g)
+                        for _ in 0..<2 { _ = try counted.lossGrad(params: p, batch: batch(5), grad: nil) }
                         try out.withUnsafeMutableBufferPointer { o in
                             for _ in 0..<2 {
-                                try counted.hvp(params: p, batch: batch(5), vector: UnsafeBufferPointer(g), output: o)
+                                try counted.hvp(params: p, batch: batch(5), v: UnsafeBufferPointer(g), output: o)
                             }
                         }
                     }
