@@ -29,6 +29,10 @@ struct Eval: ParsableCommand {
     func run() throws {
         let saved = try Checkpoint.read(from: checkpoint)
         let header = saved.header
+        if let bad = saved.parameters.firstIndex(where: { !$0.isFinite }) {
+            throw CLIError("\(checkpoint): parameter \(bad) is \(saved.parameters[bad]): the run that wrote it diverged; "
+                           + "there is nothing to evaluate (retrain, or use an earlier checkpoint)")
+        }
         let setup = try Setup(checkpoint: saved, path: checkpoint, catalog: plugins.catalog(quiet: json))
         let queryShots = queries ?? (setup.family.lossKind == .mse ? 100 : 15)
         let config = EvaluationConfig(tasks: tasks, shots: try parseList(shots, "--shots"),
@@ -36,6 +40,8 @@ struct Eval: ParsableCommand {
                                       innerLR: innerLR ?? header.training.innerLR, seed: evalSeed)
         let results = try evaluate(setup: setup, parameters: saved.parameters, config: config,
                                    threads: threading.threads)
+        // Every task diverging at some scored step is a failed evaluation, not a result.
+        let failed = results.filter { $0.diverged == tasks }
         if json {
             print(evaluationJSON(results, lossKind: setup.family.lossKind,
                                  extra: ["checkpoint": .string(checkpoint), "model": .string(header.model.id),
@@ -47,6 +53,11 @@ struct Eval: ParsableCommand {
                   + "iteration \(header.iteration); \(tasks) unseen tasks, \(queryShots) query "
                   + (setup.family.lossKind == .mse ? "points" : "examples per class") + ", fine-tuning lr \(config.innerLR)")
             print(evaluationTable(results, lossKind: setup.family.lossKind))
+        }
+        if let f = failed.first {
+            printError("every one of the \(tasks) tasks diverged (K = \(f.shots), \(f.steps) steps): "
+                       + "these parameters do not fine-tune")
+            throw ExitCode(1)
         }
     }
 }

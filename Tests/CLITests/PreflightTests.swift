@@ -69,4 +69,16 @@ import Glibc
         #expect(run.stderr.contains("cannot write log file /dev/full: No space left on device"), "\(run.stderr)")
         #expect(try Checkpoint.read(from: dir + "/l.ckpt").header.iteration == 10)
     }
+
+    @Test("eval of parameters on which every task diverges exits 1 and says so (the results are still printed)")
+    func evalOfDivergedParametersFails() throws {
+        let dir = try temporaryDirectory()
+        _ = try mamlHost(["train", "--iterations", "20", "--meta-lr", "5000", "--output", "d.ckpt"], in: dir)
+        let saved = try Checkpoint.read(from: dir + "/d.ckpt")
+        #expect(saved.header.iteration > 0)
+        let run = try mamlHost(["eval", "--checkpoint", "d.ckpt", "--tasks", "20", "--json"], in: dir)
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("every one of the 20 tasks diverged"), "\(run.stderr)")
+        #expect(!run.stdout.isEmpty)
+    }
 }
