@@ -30,6 +30,8 @@ import MAMLPluginKit
          #"config key "output": 1 classes is too few for "softmax-ce" (expected at least 2)"#),
         (#"{"input": [4096, 4097]}"#,
          #"config key "input": [4096, 4097] has 16781312 elements, expected at most 16777216"#),
+        (#"{"input": [65536, 65536, 65536, 65536]}"#,   // 2^64: the product overflowed and trapped before
+         #"config key "input": [65536, 65536, 65536, 65536] has more than 9223372036854775807 elements, expected at most 16777216"#),
         (#"{"hidden": [20000, 20000]}"#,
          "config: [1, 20000, 20000, 1] gives 400080001 parameters, more than the 268435456 allowed"),
     ])

@@ -31,9 +31,15 @@ extension DenseNetwork {
         if config.loss == .softmaxCrossEntropy && outputs < 2 {
             throw PluginError(.invalidArgument, "config key \"output\": \(outputs) classes is too few for \"softmax-ce\" (expected at least 2)")
         }
-        let inputs = config.input.reduce(1, *)
-        guard inputs <= 1 << 24 else {
-            throw PluginError(.invalidArgument, "config key \"input\": \(config.input) has \(inputs) elements, expected at most \(1 << 24)")
+        // Each dimension may be up to 65536 and there may be 4: the product can overflow Int.
+        var inputs = 1, overflow = false
+        for d in config.input {
+            let (p, o) = inputs.multipliedReportingOverflow(by: d)
+            inputs = p; overflow = overflow || o
+        }
+        guard !overflow, inputs <= 1 << 24 else {
+            let count = overflow ? "more than \(Int.max)" : "\(inputs)"
+            throw PluginError(.invalidArgument, "config key \"input\": \(config.input) has \(count) elements, expected at most \(1 << 24)")
         }
         let sizes = [inputs] + config.hidden + [outputs]
         var params = 0
