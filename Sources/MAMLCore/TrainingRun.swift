@@ -214,21 +214,10 @@ public final class StopSignals: Sendable {
 
     public init() {
         _ = stopSignal.load(ordering: .relaxed)   // initialise the global outside the handler
-        for s in [SIGINT, SIGTERM, SIGHUP] {
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = { signal in
-                stopSignal.store(signal, ordering: .relaxed)
-                Glibc.signal(signal, SIG_DFL)
-            }
-            sigemptyset(&action.sa_mask)
-            action.sa_flags = 0
-            sigaction(s, &action, nil)
+        catchStopSignals { signal in
+            stopSignal.store(signal, ordering: .relaxed)
+            Glibc.signal(signal, SIG_DFL)
         }
-        // A parent may hand down a mask blocking them (test runners do): unblock, or they never arrive.
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        sigaddset(&mask, SIGINT); sigaddset(&mask, SIGTERM); sigaddset(&mask, SIGHUP)
-        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
     }
 
     /// The signal received, if any. A supervised worker whose supervisor is gone (killed with
@@ -241,6 +230,26 @@ public final class StopSignals: Sendable {
 }
 
 private let stopSignal = Atomic<Int32>(0)
+
+/// The signals that ask a run to stop: SIGINT, SIGTERM, SIGHUP.
+public let stopSignalNumbers: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+
+/// Installs `handler` for the stop signals and unblocks them (a parent may hand down a mask
+/// blocking them, as test runners do; they would never arrive). The handler must be
+/// async-signal-safe (an atomic store, `signal`).
+public func catchStopSignals(_ handler: @convention(c) (Int32) -> Void) {
+    var mask = sigset_t()
+    sigemptyset(&mask)
+    for s in stopSignalNumbers {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = handler
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(s, &action, nil)
+        sigaddset(&mask, s)
+    }
+    pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+}
 
 /// Monotonic seconds since an arbitrary origin.
 public func monotonicSeconds() -> Double {

@@ -69,7 +69,7 @@ final class OutputLock {
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let got = pread(fd, &buffer, buffer.count, 0)
-            let holder = String(decoding: buffer.prefix(max(got, 0)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let holder = String(decoding: buffer.prefix(max(got, 0)).filter { $0 > 0x20 }, as: UTF8.self)
             close(fd)
             throw CLIError("\(flag) \(path) is being written by another maml-host (PID \(holder.isEmpty ? "?" : holder)); "
                            + "wait for it to finish or choose another \(flag)")

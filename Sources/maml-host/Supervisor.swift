@@ -226,25 +226,13 @@ enum ProcessEnvironment {
 /// SIGINT, SIGTERM and SIGHUP caught in the supervisor, to pass on to the worker.
 final class SignalForwarding: Sendable {
     init() {
-        for s in [SIGINT, SIGTERM, SIGHUP] {
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = { signal in
-                pendingSignals.bitwiseOr(UInt32(1) << UInt32(signal), ordering: .relaxed)
-            }
-            sigemptyset(&action.sa_mask)
-            action.sa_flags = 0
-            sigaction(s, &action, nil)
-        }
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        sigaddset(&mask, SIGINT); sigaddset(&mask, SIGTERM); sigaddset(&mask, SIGHUP)
-        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        catchStopSignals { signal in pendingSignals.bitwiseOr(UInt32(1) << UInt32(signal), ordering: .relaxed) }
     }
 
     /// The signals received since the last call.
     func take() -> [Int32] {
         let bits = pendingSignals.exchange(0, ordering: .relaxed)
-        return [SIGINT, SIGTERM, SIGHUP].filter { bits & (UInt32(1) << UInt32($0)) != 0 }
+        return stopSignalNumbers.filter { bits & (UInt32(1) << UInt32($0)) != 0 }
     }
 }
 
