@@ -15,6 +15,8 @@ public enum MAMLError: Error, Equatable, CustomStringConvertible {
     case backbone(BackboneError, context: String)
     /// A loss or gradient was NaN or infinite; the message names iteration and task.
     case nonFinite(String)
+    /// A finite loss blew up past the run's limit (Trainer.maxLoss); the message names it.
+    case diverged(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,17 @@ public enum MAMLError: Error, Equatable, CustomStringConvertible {
         case .incompatible(let m): return "incompatible: \(m)"
         case .backbone(let e, let context): return "backbone failed (\(context)): \(e)"
         case .nonFinite(let m): return "non-finite value: \(m)"
+        case .diverged(let m): return "diverged: \(m)"
+        }
+    }
+
+    /// A numerical blow-up (NaN/infinity, a loss past the limit, or the plugin's
+    /// MAML_ERR_NUMERICAL) rather than a bug or a bad configuration.
+    public var isDivergence: Bool {
+        switch self {
+        case .nonFinite, .diverged: return true
+        case .backbone(let e, _): return e.kind == .numerical
+        case .invalidConfig, .incompatible: return false
         }
     }
 }

@@ -54,6 +54,11 @@ public final class Trainer {
     public private(set) var optimizer: MetaOptimizer
     /// Divergence handling; not saved in checkpoints (it does not change a run that never diverges).
     public var nonFinitePolicy: NonFinitePolicy = .stop
+    /// A task whose query loss after adaptation exceeds this has diverged, as if it were NaN
+    /// (handled by `nonFinitePolicy`): blow-ups that stay finite (a loss of 1e11 from a too large
+    /// inner rate) are caught too. Not saved, like the policy.
+    public var maxLoss: Double = Trainer.defaultMaxLoss
+    public static let defaultMaxLoss = 1e6
 
     /// Worker threads the meta-batch's tasks are spread over (at most `config.metaBatch`).
     public var threads: Int { pool.workers }
@@ -68,6 +73,11 @@ public final class Trainer {
     /// Parameters per chunk of the parallel reduction.
     private let reductionChunk: Int
     private let meanGradient: FloatBuffer
+    /// The state before the last update (parameters, moments, Adam's step), filled during the
+    /// update itself: a diverging step rolls back to it (see `step`).
+    private let previous: FloatBuffer          // 3n: parameters, m, v
+    private var previousStep = 0
+    private var hasPrevious = false
 
     /// A fresh run (parameters from `backbone.initParameters(seed: config.seed)`), or a resumed
     /// one when `state` is given. `log` receives notes such as the finite-difference HVP fallback.
@@ -138,6 +148,7 @@ public final class Trainer {
         // each so a chunk's work dwarfs claiming it; a multiple of 16 keeps loops vector-aligned.
         reductionChunk = max(512, (n + 4 * workerCount - 1) / (4 * workerCount) + 15) / 16 * 16
         meanGradient = FloatBuffer(n)
+        previous = FloatBuffer(3 * n)
         if config.algorithm.needsHVP && config.innerSteps > 0 && !backbone.providesHVP {
             log?(finiteDifferenceHVPNote)
         }
@@ -156,12 +167,47 @@ public final class Trainer {
     // MARK: Stepping
 
     /// One meta-iteration (number `iteration`), then `iteration += 1`.
+    ///
+    /// A divergence (NaN/infinity or a query loss above `maxLoss`, under `.stop`, or every task
+    /// under `.skipTask`) throws with the trainer rolled back to the last good state: the one
+    /// *before* the state this step started from, since a state is only known good once a step
+    /// from it had sane losses; the state that diverged is dropped. An update that produces
+    /// non-finite parameters (a meta-rate too large) is undone and throws; the state it started
+    /// from had sane losses and stays. So `parameters` are always finite.
     @discardableResult
     public func step() throws(MAMLError) -> StepResult {
         Activity.setIteration(iteration)
-        let (loss, skipped) = try computeMetaGradientAndUpdate(iteration: iteration)
+        let loss: Double, skipped: [Int]
+        do {
+            (loss, skipped) = try computeMetaGradientAndUpdate(iteration: iteration)
+        } catch {
+            if error.isDivergence { rollBack() }
+            throw error
+        }
         iteration += 1
+        guard allFinite(parameters) else {
+            rollBack()    // to the state this step started from: its losses were sane
+            throw .nonFinite("parameters after the meta-update of iteration \(iteration) "
+                             + "(meta learning rate \(optimizer.learningRate) too large?); the update was undone")
+        }
         return StepResult(iteration: iteration, queryLoss: loss, skippedTasks: skipped)
+    }
+
+    /// Restores the state saved before the last update (no-op if there is none).
+    private func rollBack() {
+        guard hasPrevious else { return }
+        let n = parameters.count, saved = previous.base
+        parameters.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: saved, count: n) }
+        let step = previousStep
+        var state = optimizer.state
+        state.step = step
+        if state.kind == .adam {
+            state.m.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: saved + n, count: n) }
+            state.v.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: saved + 2 * n, count: n) }
+        }
+        optimizer = MetaOptimizer(state: state, learningRate: optimizer.learningRate)
+        iteration -= 1
+        hasPrevious = false
     }
 
     /// Steps until `config.iterations` (or `until`, if smaller); `progress` sees every step
@@ -193,7 +239,7 @@ public final class Trainer {
                             let slot = UnsafeMutableBufferPointer(start: slots + t * n, count: n)
                             let loss = try worker.metaGradient(iteration: i, task: t, parameters: p, learner: learner,
                                                                config: config, skipDivergence: skipDivergence,
-                                                               into: slot)
+                                                               maxLoss: maxLoss, into: slot)
                             skippedFlags[t] = loss == nil
                             losses[t] = Double(loss ?? 0)
                             return true
@@ -220,6 +266,11 @@ public final class Trainer {
         let mean = meanGradient.base
         let chunk = reductionChunk
         let inv = 1.0 / Double(kept.count)
+        // The losses were sane: the state this step started from is good. Save it (chunk by chunk,
+        // next to its update) so a later divergence can roll back to it.
+        previousStep = optimizer.state.step
+        hasPrevious = true
+        let saved = previous.base
         let update = optimizer.beginUpdate(parameterCount: n)
         let s = sum
         optimizer.withMoments { m, v in
@@ -227,6 +278,11 @@ public final class Trainer {
                 let p = p.baseAddress!
                 pool.forEach((n + chunk - 1) / chunk) { _, c in
                     let lo = c * chunk, hi = min(n, lo + chunk)
+                    (saved + lo).update(from: p + lo, count: hi - lo)
+                    if let m, let v {
+                        (saved + n + lo).update(from: m + lo, count: hi - lo)
+                        (saved + 2 * n + lo).update(from: v + lo, count: hi - lo)
+                    }
                     let first = slots + kept[0] * n
                     for k in lo..<hi { s[k] = Double(first[k]) }
                     for t in kept.dropFirst() {
@@ -266,19 +322,25 @@ final class MetaWorker {
     /// Samples task t of meta-iteration i and writes its meta-gradient into `slot`; returns its query loss,
     /// or nil when the task diverged and `skipDivergence` is set (its slot is then not to be used).
     func metaGradient(iteration i: Int, task t: Int, parameters: UnsafeBufferPointer<Float>, learner: MetaLearner,
-                      config: TrainerConfig, skipDivergence: Bool,
+                      config: TrainerConfig, skipDivergence: Bool, maxLoss: Double,
                       into slot: UnsafeMutableBufferPointer<Float>) throws(MAMLError) -> Float? {
         var rng = RandomGenerator(seed: config.seed, stream: .metaTrain, iteration: i, task: t)
         try family.sample(split: .train, supportShots: config.supportShots, queryShots: config.queryShots,
                           rng: &rng, into: task)
         Activity.mark(worker: workspace.activitySlot, iteration: i, task: t, stage: .idle)
         defer { Activity.mark(worker: workspace.activitySlot, stage: .idle) }
+        let loss: Float
         do {
-            return try learner.compute(backbone, parameters, task, workspace, slot)
+            loss = try learner.compute(backbone, parameters, task, workspace, slot)
         } catch {
             if skipDivergence && error.isDivergence { return nil }
             throw error.error(at: "meta-iteration \(i), task \(t)")
         }
+        guard Double(loss) <= maxLoss else {
+            if skipDivergence { return nil }
+            throw .diverged("query loss \(loss) is above the limit \(maxLoss) at meta-iteration \(i), task \(t)")
+        }
+        return loss
     }
 }
 

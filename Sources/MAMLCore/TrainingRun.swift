@@ -51,8 +51,10 @@ public enum TrainingEvent: Sendable {
 public enum TrainingStop: Error, Sendable {
     /// A stop signal arrived; the state at `iteration` was written to `output`.
     case interrupted(signal: Int32, iteration: Int, output: String)
-    /// A step met a non-finite value. `lastGood` is the iteration written to `output`, or nil
-    /// when no iteration of this run completed (then `output` was left as it was).
+    /// A step diverged (NaN/infinity, a loss past the limit). `lastGood` is the iteration written
+    /// to `output`: the newest state whose own meta-iteration had finite losses within the limit
+    /// (the state the diverging step started from is suspect and dropped). nil when no such
+    /// state of this run exists (then `output` was left as it was).
     case diverged(MAMLError, lastGood: Int?, output: String)
 }
 
@@ -72,6 +74,8 @@ public final class TrainingRun {
     private var selector: ModelSelector?
     private let metrics: MetricsLog?
     private var lastWrite = monotonicSeconds()
+    /// The iteration this run last wrote to `plan.output` (nil: not yet).
+    private var written: Int?
 
     /// Opens the metrics log (appending); `selector` scores validation tasks every
     /// `plan.validateEvery` iterations.
@@ -119,29 +123,31 @@ public final class TrainingRun {
     }
 
     private func writeCheckpoint() throws {
+        // The trainer never keeps non-finite parameters (it rolls back); this guards the file anyway.
+        guard allFinite(trainer.parameters) else {
+            throw MAMLError.nonFinite("parameters at iteration \(trainer.iteration); \(plan.output) not written")
+        }
         try Checkpoint(trainer: trainer, model: model).write(to: plan.output)
+        written = trainer.iteration
         lastWrite = monotonicSeconds()
         Activity.checkpointWritten(path: plan.output, iteration: trainer.iteration)
     }
 
-    /// One meta-iteration; on a non-finite value, writes the last good state (the step threw
-    /// before touching the parameters) and throws TrainingStop.diverged.
+    /// One meta-iteration; on a divergence, writes the last good state (the trainer has rolled
+    /// back to it) and throws TrainingStop.diverged. The output is written when that state is
+    /// progress over the run's start or when this run wrote a newer, now suspect, state there;
+    /// otherwise it is left as it was.
     private func stepOrSaveLastGoodState(startIteration: Int) throws -> StepResult {
         do {
             return try trainer.step()
         } catch {
-            switch error {
-            case .nonFinite: break
-            case .backbone(let e, _) where e.kind == .numerical: break   // the plugin's MAML_ERR_NUMERICAL
-            default: throw error
-            }
-            // Nothing done in this run: the last good state is the one it started from (the seeded
-            // initialisation or the resumed checkpoint), so the output is left as it was.
-            guard trainer.iteration > startIteration else {
+            guard error.isDivergence else { throw error }
+            let good = trainer.iteration
+            guard good > startIteration || (written ?? -1) > good else {
                 throw TrainingStop.diverged(error, lastGood: nil, output: plan.output)
             }
             try writeCheckpoint()
-            throw TrainingStop.diverged(error, lastGood: trainer.iteration, output: plan.output)
+            throw TrainingStop.diverged(error, lastGood: good, output: plan.output)
         }
     }
 }

@@ -32,6 +32,11 @@ public func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {
     mk_first_nonfinite(a, n) < 0
 }
 
+/// True if every element of `a` is finite.
+public func allFinite(_ a: [Float]) -> Bool {
+    a.withUnsafeBufferPointer { b in b.isEmpty || allFinite(b.baseAddress!, count: b.count) }
+}
+
 /// True if every element is +0 or -0.
 @inline(__always)
 func allZero(_ a: UnsafePointer<Float>, count n: Int) -> Bool {

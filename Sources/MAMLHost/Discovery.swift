@@ -1,4 +1,5 @@
 import Foundation
+import MAMLCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -157,10 +158,15 @@ public enum PluginDiscovery {
             return nil
         }
         do {
-            return try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            let listing = try DirectoryListing(path: directory.path)
+            for shown in listing.notUTF8 where shown.hasSuffix(".so") {
+                problems.append(PluginProblem(.warning, path: directory.path + "/" + shown,
+                                              "skipped: the file name is not valid UTF-8; rename it"))
+            }
+            return listing.names
         } catch {
             let severity: PluginProblem.Severity = directory.origin == .explicit ? .error : .warning
-            problems.append(PluginProblem(severity, path: directory.path, "cannot list plugin directory"))
+            problems.append(PluginProblem(severity, path: directory.path, "cannot list plugin directory: \(error.reason)"))
             return nil
         }
     }

@@ -308,9 +308,7 @@ public struct ConfigSchema: Equatable, Sendable {
 
     /// A value for a message: compact JSON, shortened past 40 characters.
     static func show(_ value: JSONValue?) -> String {
-        guard let value else { return "nothing" }
-        let text = value.serialized()
-        return text.count > 40 ? String(text.prefix(37)) + "..." : text
+        value?.excerpt ?? "nothing"
     }
 
     // MARK: Parsing property schemas

@@ -32,6 +32,13 @@ public enum JSONValue: Equatable, Sendable {
         }
     }
 
+    /// The value's JSON text cut to about 40 characters ("..." marks a cut): for messages, so a
+    /// 100 KB argument is not echoed back whole.
+    public var excerpt: String {
+        let text = serialized()
+        return text.count > 40 ? String(text.prefix(37)) + "..." : text
+    }
+
     /// The number as an exact integer, if it is one: a Double up to 2^53 in magnitude (where
     /// every integer is exact), or a kept integer text that fits an Int.
     public var integerValue: Int? {

@@ -52,11 +52,14 @@ public struct OmniglotData: Sendable {
             return fm.fileExists(atPath: path, isDirectory: &dir) && dir.boolValue
         }
         func entries(_ path: String) throws(MAMLError) -> [String] {
-            do {
-                return try fm.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
-            } catch {
-                throw .invalidConfig("omniglot: cannot list folder \(path): \(error.localizedDescription)")
+            let listing: DirectoryListing
+            do { listing = try DirectoryListing(path: path) } catch {
+                throw .invalidConfig("omniglot: cannot list folder \(path): \(error.reason)")
             }
+            if let shown = listing.notUTF8.first(where: { !$0.hasPrefix(".") }) {
+                throw .invalidConfig("omniglot: \(path)/\(shown): the name is not valid UTF-8; rename it")
+            }
+            return listing.names.filter { !$0.hasPrefix(".") }.sorted()
         }
         func bad(_ message: String) -> MAMLError { .invalidConfig("omniglot: \(message)") }
 

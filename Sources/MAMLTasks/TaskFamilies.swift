@@ -16,8 +16,12 @@ public func makeTaskFamily(name: String, config: String = "{}") throws(MAMLError
     // Blank (spaces and tabs only) means the defaults.
     let blank = config.unicodeScalars.allSatisfy { $0 == "\t" || $0.properties.generalCategory == .spaceSeparator }
     let text = blank ? "{}" : config
-    guard case .object(let object)? = try? JSONValue.parse(text) else {
-        throw .invalidConfig("task \"\(name)\" config must be a JSON object, got \(text)")
+    let value: JSONValue
+    do throws(JSONParseError) { value = try JSONValue.parse(text) } catch {
+        throw .invalidConfig("task \"\(name)\" config is not valid JSON: \(error)")
+    }
+    guard case .object(let object) = value else {
+        throw .invalidConfig("task \"\(name)\" config must be a JSON object, found \(value.kindDescription) \(value.excerpt)")
     }
     /// A config value read from the object; its problems are the task's.
     func read<T>(_ make: (JSONObject) throws(FamilyConfigError) -> T) throws(MAMLError) -> T {

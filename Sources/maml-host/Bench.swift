@@ -20,8 +20,8 @@ struct Bench: ParsableCommand {
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var options: TrainingOptions
     @OptionGroup var supervision: SupervisionOptions
-    @Option(help: "Timed meta-iterations.") var iterations = 2000
-    @Option(help: "Untimed meta-iterations first.") var warmup = 200
+    @Option(parsing: .unconditional, help: "Timed meta-iterations.") var iterations = 2000
+    @Option(parsing: .unconditional, help: "Untimed meta-iterations first.") var warmup = 200
     @Flag(help: "One JSON object on stdout.") var json = false
     @Flag(help: "Also measure OpenBLAS sgemm GFLOP/s (512x512x512, one thread) for comparison.") var sgemm = false
     @Flag(help: "Run the suite (every backbone x task x algorithm that matters, 1 and --threads N threads, memory against inner steps); model and task options are ignored.")
@@ -34,6 +34,8 @@ struct Bench: ParsableCommand {
         guard iterations >= 1, warmup >= 0 else {
             throw ValidationError("--iterations must be >= 1 and --warmup >= 0 (got \(iterations), \(warmup))")
         }
+        try supervision.check()
+        try options.check(iterations: iterations + warmup)
     }
 
     func run() throws {

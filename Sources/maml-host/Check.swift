@@ -22,7 +22,7 @@ struct Check: ParsableCommand {
     @OptionGroup var plugins: PluginOptions
     @Argument(help: ArgumentHelp("A plugin file, or a model name or id.", valueName: "PATH|MODEL")) var target: String
     @Flag(help: "One JSON object on stdout instead of a table.") var json = false
-    @Option(help: ArgumentHelp("Seconds one check may run before it counts as hung.", valueName: "S"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds one check may run before it counts as hung.", valueName: "S"))
     var timeout: Double = 60
     @Flag(help: "Run the per-config checks on the default config only, not on every example config of the schema (faster while developing).")
     var defaultsOnly = false
@@ -110,7 +110,7 @@ struct CheckOne: ParsableCommand {
     @Argument var file: String
     @Argument var check: String
     @Option var model: String?
-    @Option var budget: Double = 60
+    @Option(parsing: .unconditional) var budget: Double = 60
     @Flag var defaultsOnly = false
 
     func run() throws {

@@ -9,13 +9,19 @@ struct Demo: ParsableCommand {
         discussion: "Compares with the zoo's 70,000-iteration model (models/zoo) when present, and with the MAML paper's numbers.")
 
     @OptionGroup var plugins: PluginOptions
-    @Option(help: "Meta-iterations (the paper used 70,000; the zoo model has them).") var iterations = 10_000
-    @Option(help: "Seed of initialisation and task sampling.") var seed: UInt64 = 0
-    @Option(help: "Held-out tasks per support size.") var tasks = 600
+    @Option(parsing: .unconditional, help: "Meta-iterations (the paper used 70,000; the zoo model has them).") var iterations = 10_000
+    @Option(parsing: .unconditional, help: "Seed of initialisation and task sampling.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Held-out tasks per support size.") var tasks = 600
     @Option(help: ArgumentHelp("Checkpoints to compare with at K = 5 (repeatable; missing ones are skipped).", valueName: "CKPT"))
     var compare = ["models/zoo/mlp-sinusoid-maml.ckpt", "models/zoo/mlp-sinusoid-pretrain.ckpt"]
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var supervision: SupervisionOptions
+
+    func validate() throws {
+        try supervision.check()
+        guard iterations >= 0 else { throw ValidationError("--iterations must be at least 0, got \(iterations)") }
+        do { try EvaluationConfig(tasks: tasks).validate() } catch { throw ValidationError(flagNames("\(error)")) }
+    }
 
     func run() throws {
         let catalog = plugins.catalog()

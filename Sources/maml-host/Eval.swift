@@ -13,18 +13,30 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
     @Option(help: ArgumentHelp("The checkpoint to evaluate.", valueName: "CKPT")) var checkpoint: String
-    @Option(help: ArgumentHelp("Support sizes K, comma-separated.", valueName: "K,K,...")) var shots = "5,10,20"
-    @Option(help: ArgumentHelp("Fine-tuning step counts, comma-separated.", valueName: "S,S,...")) var steps = "0,1,5,10"
-    @Option(help: "Held-out tasks per support size.") var tasks = 600
+    @Option(parsing: .unconditional, help: ArgumentHelp("Support sizes K, comma-separated.", valueName: "K,K,...")) var shots = "5,10,20"
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fine-tuning step counts, comma-separated.", valueName: "S,S,...")) var steps = "0,1,5,10"
+    @Option(parsing: .unconditional, help: "Held-out tasks per support size.") var tasks = 600
     @Option(name: [.customLong("query"), .customLong("queries")],
-            help: "Query examples per task (default: 100 for regression, 15 per class for classification).")
+            parsing: .unconditional, help: "Query examples per task (default: 100 for regression, 15 per class for classification).")
     var queries: Int?
-    @Option(name: .customLong("inner-lr"), help: "Fine-tuning learning rate (default: the checkpoint's inner lr).")
+    @Option(name: .customLong("inner-lr"), parsing: .unconditional, help: "Fine-tuning learning rate (default: the checkpoint's inner lr).")
     var innerLR: Float?
-    @Option(name: .customLong("eval-seed"), help: "Seed of the evaluation tasks (same seed, same tasks).") var evalSeed: UInt64 = 0
+    @Option(name: .customLong("eval-seed"), parsing: .unconditional, help: "Seed of the evaluation tasks (same seed, same tasks).") var evalSeed: UInt64 = 0
     @Flag(help: "One JSON object on stdout instead of a table.") var json = false
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var supervision: SupervisionOptions
+
+    /// The evaluation settings checked before the checkpoint is read, naming the flags.
+    func validate() throws {
+        try supervision.check()
+        if let innerLR, !innerLR.isFinite {
+            throw ValidationError("--inner-lr is not a finite 32-bit float (the parameters are Float), got \(innerLR)")
+        }
+        let config = EvaluationConfig(tasks: tasks, shots: try parseList(shots, "--shots"),
+                                      steps: try parseList(steps, "--steps"), queryShots: queries ?? 1,
+                                      innerLR: innerLR ?? 0, seed: evalSeed)
+        do { try config.validate() } catch { throw ValidationError(flagNames("\(error)")) }
+    }
 
     func run() throws {
         let saved = try Checkpoint.read(from: checkpoint)
@@ -84,7 +96,7 @@ func evaluate(setup: Setup, parameters: [Float], config: EvaluationConfig, threa
 func parseList(_ text: String, _ option: String) throws -> [Int] {
     try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
         guard let v = Int(item.trimmingCharacters(in: " ")), v >= 0 else {
-            throw CLIError("\(option): \"\(item)\" is not a non-negative integer (expected e.g. 5,10,20)")
+            throw ValidationError("\(option): \"\(item)\" is not a non-negative integer (expected e.g. 5,10,20)")
         }
         return v
     }

@@ -22,9 +22,26 @@ struct MAMLHostCommand: ParsableCommand {
     /// first plugin load on, only maml-host writes to its stdout.
     static func main() {
         HostOutput.occupyStandardDescriptors()
+        refuseNonUTF8Arguments()
         BLASCoreType.reexecIfMisdetected()
         Supervisor.superviseIfNeeded()   // train, eval, bench, demo: before the claim, so the worker gets the real stdout
         Glibc.exit(runCommand())
+    }
+
+    /// Swift's String replaces bytes that are not UTF-8 with U+FFFD: a path argument holding them
+    /// would name another file, and the run would write there and report success. Such an
+    /// argument is refused before parsing, naming it with the bad bytes shown as \xNN.
+    static func refuseNonUTF8Arguments() {
+        for i in 1..<Int(CommandLine.argc) {
+            guard let argument = CommandLine.unsafeArgv[i] else { continue }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(argument).assumingMemoryBound(to: UInt8.self),
+                                            count: strlen(argument))
+            guard String(validating: bytes, as: UTF8.self) == nil else { continue }
+            printError("Error: argument \(i) (\(showBytes(bytes))) is not valid UTF-8: maml-host needs file names and "
+                       + "values in UTF-8; rename the file, or link to it under a UTF-8 name (ln -s)")
+            Activity.announceExit(ExitCode.validationFailure.rawValue)
+            Glibc.exit(ExitCode.validationFailure.rawValue)
+        }
     }
 
     /// Parses and runs the command in this process; the exit status, announced on the

@@ -14,7 +14,7 @@ struct PluginOptions: ParsableArguments {
     @Option(name: .customLong("trust-file"),
             help: ArgumentHelp("Plugin lock file (default $XDG_CONFIG_HOME/maml-zoo/plugins.lock or ~/.config/maml-zoo/plugins.lock); when it exists only pinned plugins load.", valueName: "FILE"))
     var trustFile: String?
-    @Option(name: .customLong("scan-timeout"), help: ArgumentHelp("Seconds a plugin may take to load in the scanner child before it is skipped as hung (not cached: it is scanned again next time).", valueName: "SECONDS"))
+    @Option(name: .customLong("scan-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds a plugin may take to load in the scanner child before it is skipped as hung (not cached: it is scanned again next time).", valueName: "SECONDS"))
     var scanTimeout = PluginScanner.defaultTimeout
     @Flag(name: .customLong("require-trusted"), help: "Load only plugins pinned in the lock file, even if it does not exist.")
     var requireTrusted = false
@@ -58,7 +58,16 @@ struct CLIError: Error, CustomStringConvertible {
 /// (ESC, \r, BEL, C1, ...) are escaped; line breaks stay (multi-line messages are the host's).
 func printError(_ message: String) {
     var stderr = StandardError()
-    print(displaySafe(message, keepingLineBreaks: true), to: &stderr)
+    print(displaySafe(cappingLines(message), keepingLineBreaks: true), to: &stderr)
+}
+
+/// Each line cut to `limit` characters, saying how much was left out: a message that quotes
+/// user input (a 100 KB config key, a path) stays readable.
+func cappingLines(_ text: String, limit: Int = 1000) -> String {
+    guard text.count > limit else { return text }
+    return text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+        line.count > limit ? line.prefix(limit) + "... (\(line.count - limit) more characters)" : String(line)
+    }.joined(separator: "\n")
 }
 
 struct StandardError: TextOutputStream {

@@ -18,9 +18,7 @@ func checkOutputs(_ locations: KeyValuePairs<String, String?>, resume: String?) 
     if let resume { seen.append(("--resume", canonicalPath(resume))) }
     for case let (flag, path?) in locations {
         guard !path.isEmpty else { throw ValidationError("\(flag) is empty") }
-        guard path.utf8.allSatisfy({ $0 != 0 }), String(validatingUTF8: path) != nil else {
-            throw ValidationError("\(flag): the path is not valid text")
-        }
+        // (Arguments that are not UTF-8 never get here: MAMLHostCommand.refuseNonUTF8Arguments.)
         do { try AtomicFile.probeWritable(path) } catch {
             throw ValidationError("\(flag) \(path): cannot be written: \(error)")
         }

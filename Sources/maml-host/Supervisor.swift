@@ -27,7 +27,7 @@ import Synchronization
 
 /// Options of the supervised commands.
 struct SupervisionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("End the work when it makes no progress (no backbone call finishes) for this many seconds (0: never).", valueName: "SECONDS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("End the work when it makes no progress (no backbone call finishes) for this many seconds (0: never).", valueName: "SECONDS"))
     var watchdog: Double = 300
 
     func check() throws {

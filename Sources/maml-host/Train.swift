@@ -15,23 +15,25 @@ struct Train: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var options: TrainingOptions
-    @Option(help: "Meta-iterations in total (a resumed run continues up to this; 0 writes the untrained initialisation, the from-scratch baseline).")
+    @Option(parsing: .unconditional, help: "Meta-iterations in total (a resumed run continues up to this; 0 writes the untrained initialisation, the from-scratch baseline).")
     var iterations = 70_000
     @Option(help: ArgumentHelp("Checkpoint to write (atomically).", valueName: "CKPT")) var output: String
     @Option(help: ArgumentHelp("Continue the run saved in CKPT (same model, task and hyper-parameters).", valueName: "CKPT"))
     var resume: String?
-    @Option(name: .customLong("checkpoint-every"), help: "Also write the checkpoint every N iterations (0: only at the end).")
+    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Also write the checkpoint every N iterations (0: only at the end).")
     var checkpointEvery = 0
-    @Option(name: .customLong("checkpoint-seconds"), help: ArgumentHelp("Also write the checkpoint when this many seconds have passed since the last write (0: never), so a crash loses at most that much work.", valueName: "SECONDS"))
+    @Option(name: .customLong("checkpoint-seconds"), parsing: .unconditional, help: ArgumentHelp("Also write the checkpoint when this many seconds have passed since the last write (0: never), so a crash loses at most that much work.", valueName: "SECONDS"))
     var checkpointSeconds: Double = 60
-    @Option(help: "When the worker crashes, exits or hangs, resume from the last checkpoint up to N times.")
+    @Option(parsing: .unconditional, help: "When the worker crashes, exits or hangs, resume from the last checkpoint up to N times.")
     var restart = 0
     @OptionGroup var supervision: SupervisionOptions
     @Option(help: ArgumentHelp("Append metrics as JSON lines to FILE.", valueName: "FILE")) var log: String?
-    @Option(name: .customLong("log-every"), help: "Iterations between metric lines in --log.") var logEvery = 100
+    @Option(name: .customLong("log-every"), parsing: .unconditional, help: "Iterations between metric lines in --log.") var logEvery = 100
     @OptionGroup var validation: ValidationOptions
     @Option(name: .customLong("on-nan"), help: ArgumentHelp("When a task's loss or gradient is NaN/infinite: stop (write the last good state to --output and exit 1) or skip-task (drop the task from that meta-batch's mean).", valueName: "stop|skip-task"))
     var onNaN: NonFinitePolicy = .stop
+    @Option(name: .customLong("max-loss"), parsing: .unconditional, help: ArgumentHelp("A task whose query loss after adaptation exceeds X has diverged, handled like NaN by --on-nan (default: 1e6; inf: only NaN and infinity count).", valueName: "X"))
+    var maxLoss: Double?
 
     func validate() throws {
         guard iterations >= 0 else { throw ValidationError("--iterations must be at least 0, got \(iterations)") }
@@ -39,6 +41,7 @@ struct Train: ParsableCommand {
         guard checkpointSeconds >= 0, checkpointSeconds.isFinite else {
             throw ValidationError("--checkpoint-seconds must be >= 0, got \(checkpointSeconds)")
         }
+        guard (maxLoss ?? 1) > 0 else { throw ValidationError("--max-loss must be > 0 (inf turns the limit off), got \(maxLoss ?? 0)") }
         guard restart >= 0 else { throw ValidationError("--restart must be >= 0, got \(restart)") }
         try supervision.check()
         if resume != nil {
@@ -89,6 +92,7 @@ struct Train: ParsableCommand {
               + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)")
 
         trainer.nonFinitePolicy = onNaN
+        trainer.maxLoss = maxLoss ?? Trainer.defaultMaxLoss
         // SIGINT/SIGTERM: finish the current meta-iteration, write a checkpoint, exit 128 + signal.
         let signals = StopSignals()
         let plan = TrainingPlan(iterations: iterations, output: output, checkpointEvery: checkpointEvery,
@@ -116,9 +120,11 @@ struct Train: ParsableCommand {
                       + "`maml-host train --resume \(output) --iterations \(iterations) --output \(output)`")
                 throw ExitCode(128 + signal)
             case .diverged(let error, let lastGood, let output):
-                let hint = onNaN == .stop ? " (--on-nan skip-task drops diverging tasks instead)" : ""
+                var hint = onNaN == .stop ? " (--on-nan skip-task drops diverging tasks instead)" : ""
+                if case .diverged = error { hint += "; --max-loss sets the limit" }
                 guard let lastGood else {
-                    throw CLIError("\(error)\ntraining stopped before completing a meta-iteration; nothing written" + hint)
+                    throw CLIError("\(error)\ntraining stopped; no state of this run is known good (a state is, once a "
+                                   + "meta-iteration from it has sane losses): \(output) was left as it was" + hint)
                 }
                 throw CLIError("\(error)\ntraining stopped; the last good state (iteration \(lastGood)) is in \(output)" + hint)
             }

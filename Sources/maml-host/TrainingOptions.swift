@@ -62,7 +62,10 @@ struct TrainingOptions: ParsableArguments {
 func flagNames(_ message: String) -> String {
     let keys = [("innerSteps", "--inner-steps"), ("innerLR", "--inner-lr"), ("metaLR", "--meta-lr"),
                 ("metaBatch", "--meta-batch"), ("supportShots", "--shots"), ("queryShots", "--query"),
-                ("iterations", "--iterations")]
+                ("iterations", "--iterations"),
+                // EvaluationConfig's keys, as `eval` and `demo` name them
+                ("evaluation tasks", "--tasks"), ("evaluation shots", "--shots"), ("evaluation steps", "--steps"),
+                ("evaluation queryShots", "--query"), ("evaluation innerLR", "--inner-lr")]
     var text = message
     if text.hasPrefix("invalid configuration: ") { text = String(text.dropFirst("invalid configuration: ".count)) }
     for (key, flag) in keys where text.hasPrefix(key + " = ") {
@@ -81,7 +84,7 @@ func mergeTaskConfig(_ json: String, ways: Int?, data: String?) throws -> String
     do { parsed = try JSONValue.parse(json.isEmpty ? "{}" : json) }
     catch { throw CLIError("--task-config is not valid JSON: \(error)") }
     guard var object = parsed.objectValue else {
-        throw CLIError("--task-config must be a JSON object, got \(json)")
+        throw CLIError("--task-config must be a JSON object, found \(parsed.kindDescription) \(parsed.excerpt)")
     }
     if let ways { object["ways"] = .number(Double(ways)) }
     if let data { object["data"] = .string(data) }

@@ -6,11 +6,11 @@ import MAMLCore
 
 struct ValidationOptions: ParsableArguments {
     @Option(name: .customLong("validate-every"),
-            help: "Score the parameters on validation tasks every N iterations (0: never).")
+            parsing: .unconditional, help: "Score the parameters on validation tasks every N iterations (0: never).")
     var every = 0
-    @Option(name: .customLong("validate-tasks"), help: "Validation tasks per scoring.") var tasks = 200
-    @Option(name: .customLong("validate-shots"), help: "Support size K of validation tasks.") var shots = 5
-    @Option(name: .customLong("validate-steps"), help: ArgumentHelp("Fine-tuning steps scored (the score is the mean loss over them).", valueName: "S,S,..."))
+    @Option(name: .customLong("validate-tasks"), parsing: .unconditional, help: "Validation tasks per scoring.") var tasks = 200
+    @Option(name: .customLong("validate-shots"), parsing: .unconditional, help: "Support size K of validation tasks.") var shots = 5
+    @Option(name: .customLong("validate-steps"), parsing: .unconditional, help: ArgumentHelp("Fine-tuning steps scored (the score is the mean loss over them).", valueName: "S,S,..."))
     var steps = "1,5,10"
     @Option(help: ArgumentHelp("Write the best-scoring parameters seen so far to CKPT.", valueName: "CKPT"))
     var best: String?

@@ -117,10 +117,42 @@ struct FaultToleranceTests {
         #expect(run.status == 1)
         #expect(run.stderr.contains("meta-iteration 10, task 0"), "\(run.stderr)")
         #expect(run.stderr.contains("non-finite gradient"))
-        #expect(run.stderr.contains("training stopped; the last good state (iteration 10) is in n.ckpt"))
+        // Iteration 10 started from the state after 10; the last known good one is the state after 9.
+        #expect(run.stderr.contains("training stopped; the last good state (iteration 9) is in n.ckpt"))
         let saved = try Checkpoint.read(from: dir + "/n.ckpt")
-        #expect(saved.header.iteration == 10)
+        #expect(saved.header.iteration == 9)
         #expect(saved.parameters.allSatisfy(\.isFinite) && saved.moments.m.allSatisfy(\.isFinite))
+    }
+
+    @Test("finite blow-ups (--inner-lr 30, --meta-lr 1e6) stop naming --max-loss and leave a good checkpoint as it was")
+    func blowUpsKeepTheGoodCheckpoint() throws {
+        let dir = try temporaryDirectory()
+        let good = try mamlHost(["train", "--iterations", "3", "--meta-batch", "5", "--output", "m.ckpt"], in: dir)
+        #expect(good.status == 0, "\(good.stderr)")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/m.ckpt"))
+        let inner = try mamlHost(["train", "--iterations", "3", "--meta-batch", "5", "--inner-lr", "30",
+                                  "--checkpoint-every", "1", "--output", "m.ckpt"], in: dir)
+        #expect(inner.status == 1)
+        #expect(inner.stderr.contains("diverged: query loss") && inner.stderr.contains("meta-iteration 0, task 0"), "\(inner.stderr)")
+        #expect(inner.stderr.contains("m.ckpt was left as it was") && inner.stderr.contains("--max-loss sets the limit"))
+        let meta = try mamlHost(["train", "--iterations", "3", "--meta-batch", "5", "--meta-lr", "1e6",
+                                 "--output", "m.ckpt"], in: dir)
+        #expect(meta.status == 1)
+        #expect(meta.stderr.contains("meta-iteration 1"), "\(meta.stderr)")   // iteration 0's update blew it up
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/m.ckpt")) == bytes)
+        // Had the run written its blown-up iteration 1 already, the file goes back to its iteration 0.
+        let written = try mamlHost(["train", "--iterations", "3", "--meta-batch", "5", "--meta-lr", "1e6",
+                                    "--checkpoint-every", "1", "--output", "m.ckpt"], in: dir)
+        #expect(written.stderr.contains("the last good state (iteration 0) is in m.ckpt"), "\(written.stderr)")
+        let saved = try Checkpoint.read(from: dir + "/m.ckpt")
+        #expect(saved.header.iteration == 0 && saved.parameters.allSatisfy { abs($0) < 10 })
+        // --max-loss inf counts only NaN and infinity: the inner-rate run then goes on (its losses stay finite
+        // for a while), and --max-loss 0 is refused naming the flag.
+        let off = try mamlHost(["train", "--iterations", "1", "--meta-batch", "5", "--inner-lr", "30", "--max-loss", "inf",
+                                "--output", "off.ckpt"], in: dir)
+        #expect(off.status == 0, "\(off.stderr)")
+        let zero = try mamlHost(["train", "--max-loss", "0", "--output", "z.ckpt"], in: dir)
+        #expect(zero.status != 0 && zero.stderr.contains("--max-loss must be > 0"), "\(zero.stderr)")
     }
 
     @Test("--on-nan skip-task drops diverging tasks, says which, and finishes")

@@ -52,7 +52,7 @@ import MAMLTasks
             let loss = try before.withUnsafeBufferPointer { p in
                 try slot.withUnsafeMutableBufferPointer { s in
                     try worker.metaGradient(iteration: 0, task: t, parameters: p, learner: c.learner, config: c,
-                                            skipDivergence: false, into: s)
+                                            skipDivergence: false, maxLoss: .infinity, into: s)
                 }
             }
             lossSum += Double(try #require(loss))
