@@ -1,4 +1,4 @@
-// MARK: - Checkpoint files (format version 1)
+// MARK: - Checkpoint files (format versions 1 and 2)
 //
 // A checkpoint holds everything needed to evaluate a meta-learned
 // initialisation or to resume its training bit-exactly. Layout (all integers
@@ -6,13 +6,14 @@
 //
 //   offset   size  field
 //   0        8     magic: the ASCII bytes "MAMLCKPT"
-//   8        4     format version, UInt32 (= 1)
+//   8        4     format version, UInt32: 2 when learned rates follow the parameters, else 1
 //   12       4     header length H in bytes, UInt32
 //   16       8     total file length L in bytes, UInt64 (detects truncation)
 //   24       H     header: a UTF-8 JSON object (below)
-//   24+H     4P    the P parameters, float32
-//   ...      4P    Adam first moment m, float32      (only if optimizer.kind = "adam")
-//   ...      4P    Adam second moment v, float32     (only if optimizer.kind = "adam")
+//   24+H     4M    the M = P + E meta-parameters, float32: the model's P parameters, then
+//                  E learned inner rates (MetaPlan.swift; E = 0 except Meta-SGD and LSLR)
+//   ...      4M    Adam first moment m, float32      (only if optimizer.kind = "adam")
+//   ...      4M    Adam second moment v, float32     (only if optimizer.kind = "adam")
 //   L-4      4     CRC-32 (IEEE: zlib/PNG) of bytes 0 ..< L-4, UInt32
 //
 // Header keys:
@@ -23,6 +24,7 @@
 //                   supportShots, queryShots, iterations (planned total), seed, optimizer
 //   iteration       completed meta-iterations
 //   parameterCount  P
+//   learnedRates    E (version 2 only; absent means 0)
 //   optimizer       {kind: "adam" | "sgd", step: updates applied, learningRate, beta1, beta2, epsilon}
 //   rng             {scheme: "splitmix64-xoshiro256**/1", seed}: randomness is counter-based,
 //                   so (scheme, seed, iteration) is the complete RNG state.
@@ -42,8 +44,9 @@
 import Glibc   // close
 #endif
 public let checkpointMagic: [UInt8] = Array("MAMLCKPT".utf8)
-/// The format version this build writes and reads.
-public let checkpointFormatVersion: UInt32 = 1
+/// The newest format version this build writes and reads (it reads version 1 too, and writes
+/// version 1 whenever no learned rates are stored).
+public let checkpointFormatVersion: UInt32 = 2
 /// The RNG derivation recorded in checkpoints (see RNG.swift); resuming requires the same.
 public let rngScheme = "splitmix64-xoshiro256**/1"
 
@@ -96,13 +99,16 @@ public struct CheckpointHeader: Sendable, Equatable {
     public var training: TrainerConfig
     public var iteration: Int
     public var parameterCount: Int
+    /// Learned inner rates stored after the parameters (Meta-SGD, LSLR); 0 for the others.
+    public var learnedRates: Int
     public var optimizer: OptimizerHeader
     public var rng: RNGHeader
     public init(format: String = "maml-zoo checkpoint", model: ModelIdentity, task: TaskIdentity,
-                training: TrainerConfig, iteration: Int, parameterCount: Int, optimizer: OptimizerHeader,
-                rng: RNGHeader) {
+                training: TrainerConfig, iteration: Int, parameterCount: Int, learnedRates: Int = 0,
+                optimizer: OptimizerHeader, rng: RNGHeader) {
         self.format = format; self.model = model; self.task = task; self.training = training
-        self.iteration = iteration; self.parameterCount = parameterCount; self.optimizer = optimizer; self.rng = rng
+        self.iteration = iteration; self.parameterCount = parameterCount; self.learnedRates = learnedRates
+        self.optimizer = optimizer; self.rng = rng
     }
 }
 
@@ -133,7 +139,7 @@ public struct CheckpointError: Error, Equatable, CustomStringConvertible {
         case .unreadable(let why): return "\(path): cannot read checkpoint: \(why)"
         case .notACheckpoint: return "\(path): not a maml-zoo checkpoint (wrong magic bytes)"
         case .unsupportedVersion(let v):
-            return "\(path): unsupported checkpoint format version \(v) (this build reads version \(checkpointFormatVersion))"
+            return "\(path): unsupported checkpoint format version \(v) (this build reads versions 1 and \(checkpointFormatVersion))"
         case .truncated(let e, let f): return "\(path): truncated checkpoint: expected \(e) bytes, found \(f)"
         case .trailingData(let e, let f):
             return "\(path): checkpoint should be \(e) bytes but the file has \(f) (trailing data or a damaged length field)"
@@ -167,7 +173,7 @@ public struct Checkpoint: Sendable, Equatable {
             format: "maml-zoo checkpoint", model: model,
             task: TaskIdentity(family: trainer.family.name, config: trainer.family.configJSON),
             training: trainer.config, iteration: trainer.iteration,
-            parameterCount: trainer.parameters.count,
+            parameterCount: trainer.plan.modelCount, learnedRates: trainer.plan.rateCount,
             optimizer: OptimizerHeader(kind: o.kind, step: o.state.step, learningRate: o.learningRate,
                                        beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon),
             rng: RNGHeader(scheme: rngScheme, seed: trainer.config.seed))

@@ -5,11 +5,11 @@ let fixedPrefixLength = 24   // magic 8 + version 4 + header length 4 + total le
 extension Checkpoint {
     /// The file bytes, checksum included.
     func encoded(path: String = "checkpoint") throws(CheckpointError) -> [UInt8] {
-        let p = header.parameterCount
+        let p = header.parameterCount + header.learnedRates
         let adam = header.optimizer.kind == .adam
         guard parameters.count == p, !adam || (moments.m.count == p && moments.v.count == p) else {
             throw CheckpointError(path: path, .writeFailed(
-                "header says \(p) parameters but holds \(parameters.count) (moments \(moments.m.count)/\(moments.v.count))"))
+                "header says \(p) meta-parameters but holds \(parameters.count) (moments \(moments.m.count)/\(moments.v.count))"))
         }
         if let key = header.nonFiniteKey {
             throw CheckpointError(path: path, .writeFailed("cannot encode header: \(key) is not a finite number"))
@@ -19,7 +19,9 @@ extension Checkpoint {
         var out: [UInt8] = []
         out.reserveCapacity(total)
         out += checkpointMagic
-        appendLE(&out, checkpointFormatVersion)
+        // Version 2 only where it is needed (learned rates follow theta): every other file stays
+        // readable by builds that know version 1 alone.
+        appendLE(&out, header.learnedRates > 0 ? checkpointFormatVersion : 1)
         appendLE(&out, UInt32(json.count))
         appendLE(&out, UInt64(total))
         out += json
@@ -44,7 +46,7 @@ extension Checkpoint {
         guard bytes[0..<8].elementsEqual(checkpointMagic) else { throw fail(.notACheckpoint) }
         guard found >= 12 else { throw fail(.truncated(expected: fixedPrefixLength, found: found)) }
         let version: UInt32 = readLE(bytes, 8)
-        guard version == checkpointFormatVersion else { throw fail(.unsupportedVersion(version)) }
+        guard version == 1 || version == checkpointFormatVersion else { throw fail(.unsupportedVersion(version)) }
         guard found >= fixedPrefixLength else { throw fail(.truncated(expected: fixedPrefixLength, found: found)) }
         let headerLength = Int(readLE(bytes, 12) as UInt32)
         let total64: UInt64 = readLE(bytes, 16)
@@ -69,16 +71,20 @@ extension Checkpoint {
         guard header.format == "maml-zoo checkpoint" else {
             throw fail(.malformedHeader("format is \"\(header.format)\", expected \"maml-zoo checkpoint\""))
         }
-        let p = header.parameterCount
-        guard p >= 1, header.iteration >= 0, header.optimizer.step >= 0 else {
-            throw fail(.malformedHeader("parameterCount \(p), iteration \(header.iteration), optimizer step "
-                + "\(header.optimizer.step): expected P >= 1 and counts >= 0"))
+        guard header.parameterCount >= 1, header.learnedRates >= 0, header.iteration >= 0, header.optimizer.step >= 0,
+              header.learnedRates <= Int.max - header.parameterCount else {
+            throw fail(.malformedHeader("parameterCount \(header.parameterCount), learnedRates \(header.learnedRates), "
+                + "iteration \(header.iteration), optimizer step \(header.optimizer.step): expected P >= 1 and counts >= 0"))
         }
+        guard version == 2 || header.learnedRates == 0 else {
+            throw fail(.malformedHeader("learnedRates \(header.learnedRates) in a format version 1 file (version 2 holds them)"))
+        }
+        let p = header.parameterCount + header.learnedRates
         let adam = header.optimizer.kind == .adam
         let arrays = adam ? 3 : 1
         let payload = total - fixedPrefixLength - headerLength - 4
         guard p <= Int.max / (4 * arrays), payload == 4 * p * arrays else {
-            throw fail(.malformedHeader("\(p) parameters with optimizer \(header.optimizer.kind.rawValue) need "
+            throw fail(.malformedHeader("\(p) meta-parameters with optimizer \(header.optimizer.kind.rawValue) need "
                 + "\(p.multipliedReportingOverflow(by: 4 * arrays).partialValue) bytes of arrays, the file has \(payload)"))
         }
         var offset = fixedPrefixLength + headerLength
@@ -130,6 +136,7 @@ extension CheckpointHeader {
             ("training", training.json),
             ("iteration", JSONValue(integer: iteration)),
             ("parameterCount", JSONValue(integer: parameterCount)),
+        ] + (learnedRates > 0 ? [("learnedRates", JSONValue(integer: learnedRates))] : []) + [
             ("optimizer", .object(JSONObject([
                 ("kind", .string(optimizer.kind.rawValue)), ("step", JSONValue(integer: optimizer.step)),
                 ("learningRate", JSONValue(shortest: optimizer.learningRate)),
@@ -160,6 +167,7 @@ extension CheckpointHeader {
         training = try TrainerConfig(json: f.read("training", "an object") { $0 }, name: "training")
         iteration = try f.int("iteration")
         parameterCount = try f.int("parameterCount")
+        learnedRates = try f.int("learnedRates", default: 0)
         let o = try f.fields("optimizer")
         optimizer = OptimizerHeader(kind: try o.choice("kind"), step: try o.int("step"),
                                     learningRate: try o.double("learningRate"), beta1: try o.double("beta1"),

@@ -2,9 +2,12 @@
 //
 // For each of `tasks` held-out tasks (task i drawn from
 // RandomGenerator(seed, .evaluation, 0, i), split .test) and each support size
-// K: start from the meta-learned parameters, fine-tune with plain SGD at the
-// inner learning rate on the K-shot support set for max(steps) steps, and
-// record the query metric after each requested step count. Task i is the same
+// K: start from the meta-learned parameters, fine-tune on the K-shot support
+// set for max(steps) steps with the checkpoint's own inner step (plain SGD at
+// the inner learning rate for MAML and the baseline; Meta-SGD's and LSLR's
+// learned rates; ANIL's head-only step; iMAML's proximal step; Reptile's inner
+// optimiser: `adapt` below), and record the query metric after each requested
+// step count. Task i is the same
 // task for every K (SinusoidTasks draws the function and query set before the
 // support points) and for every checkpoint evaluated with the same seed.
 //
@@ -32,11 +35,22 @@ public struct EvaluationConfig: Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Task pool: .test for meta-test, .validation for validation during training.
     public var split: TaskSplit = .test
+    /// The algorithm whose inner step fine-tunes (its innerLR is replaced by `innerLR`);
+    /// nil: plain SGD. Meta-SGD and LSLR use their learned rates, so `innerLR` does not apply.
+    public var learner: MetaLearner?
 
     public init(tasks: Int = 600, shots: [Int] = [5, 10, 20], steps: [Int] = [0, 1, 5, 10],
-                queryShots: Int = 100, innerLR: Float = 0.01, seed: UInt64 = 0, split: TaskSplit = .test) {
+                queryShots: Int = 100, innerLR: Float = 0.01, seed: UInt64 = 0, split: TaskSplit = .test,
+                learner: MetaLearner? = nil) {
         self.tasks = tasks; self.shots = shots; self.steps = steps; self.queryShots = queryShots
-        self.innerLR = innerLR; self.seed = seed; self.split = split
+        self.innerLR = innerLR; self.seed = seed; self.split = split; self.learner = learner
+    }
+
+    /// The learner that fine-tunes, with the evaluation's inner rate.
+    var adaptation: MetaLearner {
+        var l = learner ?? MetaLearner(algorithm: .maml, innerSteps: 1, innerLR: innerLR)
+        l.innerLR = innerLR
+        return l
     }
 
     /// Throws `.invalidConfig` naming the bad key.
@@ -107,6 +121,8 @@ public final class Evaluator {
     public let family: any TaskFamily
     /// Worker threads the tasks are spread over (at most `config.tasks`).
     public var threads: Int { pool.workers }
+    /// The fine-tuning learner resolved for the backbone: parameters hold `plan.metaCount` floats.
+    public let plan: MetaPlan
     private let workers: [EvalWorker]
     private let pool: WorkerPool
 
@@ -114,14 +130,16 @@ public final class Evaluator {
                 threads: Int = 1) throws(MAMLError) {
         try config.validate()
         try checkThreads(threads)
-        try checkCompatible(backbone: backbone, family: family)
+        try checkCompatible(backbone: backbone, family: family, algorithm: config.adaptation.algorithm)
+        let plan = try MetaPlan(learner: config.adaptation, backbone: backbone, taskLoss: family.lossKind)
+        self.plan = plan
         try checkTaskBuffers(family: family, supportShots: config.shots.max()!, queryShots: config.queryShots)
         try checkBuffer("the per-task metrics", ["shots": config.shots.count, "steps": config.steps.count,
                                                  "tasks": config.tasks])
         self.config = config; self.backbone = backbone; self.family = family
         let count = min(threads, config.tasks)
         workers = try backboneInstances(backbone, count: count).enumerated().map { w, instance in
-            EvalWorker(backbone: instance, family: family, config: config, index: w)
+            EvalWorker(backbone: instance, family: family, config: config, plan: plan, index: w)
         }
         pool = WorkerPool(workers: count)
     }
@@ -130,9 +148,10 @@ public final class Evaluator {
     /// `progress` is called with (tasks done, total) on the caller's thread, from time to time
     /// while the tasks run and once at the end.
     public func evaluate(parameters: [Float], progress: (Int, Int) -> Void = { _, _ in }) throws(MAMLError) -> [EvalResult] {
-        let n = backbone.parameterCount
+        let n = plan.metaCount
         guard parameters.count == n else {
-            throw .incompatible("evaluating \(parameters.count) parameters on a model with \(n)")
+            throw .incompatible("evaluating \(parameters.count) meta-parameters on a model with \(plan.modelCount) parameters"
+                                + (plan.rateCount > 0 ? " and \(plan.rateCount) learned rates" : ""))
         }
         let nShots = config.shots.count, nSteps = config.steps.count, nTasks = config.tasks
         let classify = family.lossKind == .softmaxCrossEntropy
@@ -204,9 +223,14 @@ final class EvalWorker {
     private let output: FloatBuffer      // forward outputs, for accuracy
     private let maxSteps: Int
     private let index: Int   // slot on the activity page
+    private let plan: MetaPlan
+    private let m: FloatBuffer, v: FloatBuffer   // Reptile's inner Adam (empty otherwise)
 
-    init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig, index: Int) {
-        self.backbone = backbone; self.family = family; self.index = index
+    init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig, plan: MetaPlan, index: Int) {
+        self.backbone = backbone; self.family = family; self.index = index; self.plan = plan
+        let p = backbone.parameterCount
+        let adam = plan.learner.algorithm == .reptile && plan.learner.options.innerOptimizer == .adam
+        m = FloatBuffer(adam ? p : 0); v = FloatBuffer(adam ? p : 0)
         let maxShots = config.shots.max()!
         task = TaskBuffer(family: family, supportShots: maxShots, queryShots: config.queryShots)
         theta = FloatBuffer(backbone.parameterCount)
@@ -229,6 +253,7 @@ final class EvalWorker {
             try family.sample(split: config.split, supportShots: shots, queryShots: config.queryShots,
                               rng: &rng, into: task)
             copyVector(parameters.baseAddress!, to: theta.base, count: n)
+            m.base.update(repeating: 0, count: m.count); v.base.update(repeating: 0, count: v.count)
             // Until recorded, a slot holds the value of a diverged task (see the catch below).
             for s in 0..<config.steps.count {
                 metrics.losses[metrics.slot(shotIndex: k, stepIndex: s, task: i)] = .infinity
@@ -247,7 +272,7 @@ final class EvalWorker {
                         Activity.mark(worker: index, stage: .evalAdapt, step: step)
                         _ = try lossGrad(backbone, theta.base, task.support, gradient.base, n,
                                                 .support(step: step))
-                        addScaled(theta.base, -config.innerLR, gradient.base, into: theta.base, count: n)
+                        adapt(step: step, start: parameters.baseAddress!)
                     }
                 }
             } catch where error.isDivergence {
@@ -255,6 +280,33 @@ final class EvalWorker {
                 // parameters, reported as +infinity loss from here on, not a failure.
             } catch {
                 throw error.error(at: "evaluation task \(i), K = \(shots)")
+            }
+        }
+    }
+
+    /// One fine-tuning step of `theta` with the plan's inner step (the gradient is in `gradient`);
+    /// `meta` are the meta-parameters: theta at the start of fine-tuning, then the learned rates.
+    private func adapt(step j: Int, start meta: UnsafePointer<Float>) {
+        let n = backbone.parameterCount, t = theta.base, g = gradient.base, learner = plan.learner
+        let lr = learner.innerLR
+        switch learner.algorithm {
+        case .metaSGD:
+            let a = meta + n
+            for i in 0..<n { t[i] -= a[i] * g[i] }
+        case .anil:
+            for r in plan.head { for i in r { t[i] -= lr * g[i] } }
+        case .imaml:
+            let lambda = Float(learner.options.imamlLambda)
+            for i in 0..<n { t[i] -= lr * (g[i] + lambda * (t[i] - meta[i])) }
+        case .reptile where learner.options.innerOptimizer == .adam:
+            learner.reptileAdamStep(t, g, m: m.base, v: v.base, step: j + 1, count: n)
+        default:
+            if learner.options.lslr {
+                // Step j's learned rates; past the k trained steps, the last step's.
+                let row = min(j, learner.innerSteps - 1) * plan.groups.count
+                for (gi, r) in plan.groups.enumerated() { let a = meta[n + row + gi]; for i in r { t[i] -= a * g[i] } }
+            } else {
+                addScaled(t, -lr, g, into: t, count: n)
             }
         }
     }

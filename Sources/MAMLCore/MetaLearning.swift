@@ -1,13 +1,15 @@
 // MARK: - Per-task meta-gradients
 //
 // MetaLearner.taskMetaGradient computes one task's contribution to the
-// meta-gradient from (theta, task) alone, in a per-worker MetaWorkspace: tasks
-// are independent, so a meta-batch can run them on any number of threads and
-// reduce the results in task order (see MetaBatch in Trainer.swift).
+// meta-gradient from (meta-parameters, task) alone, in a per-worker
+// MetaWorkspace: tasks are independent, so a meta-batch can run them on any
+// number of threads and reduce the results in task order (Trainer.swift).
 //
-// Later learners slot in here: Reptile needs the inner iterates only
-// (theta_k - theta); Meta-SGD replaces the scalar inner rate by a vector;
-// ANIL restricts the inner update and v to the "head" slices of `layout`.
+// The meta-parameters are theta (the P model parameters) followed by whatever
+// else the algorithm learns (MetaPlan: Meta-SGD's per-parameter rates, MAML++'s
+// per-step per-tensor rates). This file holds MAML, first-order MAML and the
+// pretraining baseline; the others have a file each (RateLearning.swift:
+// Meta-SGD, ANIL, MAML++; Reptile.swift; ImplicitMAML.swift; ProtoNet.swift).
 
 /// The meta-learning algorithm.
 public enum MetaAlgorithm: String, Sendable, CaseIterable {
@@ -17,9 +19,19 @@ public enum MetaAlgorithm: String, Sendable, CaseIterable {
     case fomaml
     /// The MAML paper's baseline: plain multi-task training on support + query, no adaptation.
     case pretrain
+    /// Reptile: the meta-gradient is theta - theta_k (k steps of SGD or Adam on the support set).
+    case reptile
+    /// Meta-SGD: a learned inner rate per parameter, meta-trained with theta (second order).
+    case metaSGD = "meta-sgd"
+    /// ANIL: the inner loop adapts only the layout's "head" tensors (second order).
+    case anil
+    /// Implicit MAML: the implicit gradient of the proximal inner problem, by conjugate gradient.
+    case imaml
+    /// Prototypical Networks: the backbone embeds; distances to class prototypes classify.
+    case protonet
 
     /// True if the meta-gradient needs Hessian-vector products.
-    public var needsHVP: Bool { self == .maml }
+    public var needsHVP: Bool { self == .maml || self == .metaSGD || self == .anil || self == .imaml }
 }
 
 // MARK: - Workspace
@@ -37,14 +49,32 @@ public final class MetaWorkspace {
     let fdGradient: FloatBuffer
     /// The worker's slot on the activity page (Activity.swift).
     public var activitySlot = 0
+    /// The meta-iteration being computed (for schedules such as MAML++'s step weights).
+    public var iteration = 0
+    /// What the plan's algorithm needs besides the buffers above, sized for it (see MetaPlan).
+    let plan: MetaPlan?
+    let extra: [FloatBuffer]
 
-    /// Buffers for `parameterCount` parameters and up to `innerSteps` inner steps.
-    public init(parameterCount: Int, innerSteps: Int) {
-        self.parameterCount = parameterCount; self.innerSteps = innerSteps
-        iterates = FloatBuffer(innerSteps * parameterCount)
+    /// Buffers for `parameterCount` parameters and up to `innerSteps` inner steps (MAML,
+    /// first-order MAML, pretraining).
+    public convenience init(parameterCount: Int, innerSteps: Int) {
+        self.init(parameterCount: parameterCount, innerSteps: innerSteps, plan: nil)
+    }
+
+    /// Buffers for every algorithm of `plan`.
+    public convenience init(plan: MetaPlan) {
+        self.init(parameterCount: plan.modelCount, innerSteps: plan.learner.innerSteps, plan: plan)
+    }
+
+    private init(parameterCount: Int, innerSteps: Int, plan: MetaPlan?) {
+        self.parameterCount = parameterCount; self.innerSteps = innerSteps; self.plan = plan
+        // Implicit MAML keeps one iterate (memory flat in k); the others keep all k.
+        let kept = plan?.learner.algorithm == .imaml ? min(innerSteps, 1) : innerSteps
+        iterates = FloatBuffer(kept * parameterCount)
         gradient = FloatBuffer(parameterCount)
         hv = FloatBuffer(parameterCount)
         fdTheta = FloatBuffer(parameterCount); fdGradient = FloatBuffer(parameterCount)
+        extra = (0..<(plan?.extraBuffers ?? 0)).map { _ in FloatBuffer(parameterCount) }
     }
 
     /// theta_j for j in 1...innerSteps.
@@ -60,13 +90,20 @@ public struct MetaLearner: Sendable, Equatable {
     public var algorithm: MetaAlgorithm
     public var innerSteps: Int
     public var innerLR: Float
+    public var options: LearnerOptions
 
-    public init(algorithm: MetaAlgorithm, innerSteps: Int, innerLR: Float) {
-        self.algorithm = algorithm; self.innerSteps = innerSteps; self.innerLR = innerLR
+    public init(algorithm: MetaAlgorithm, innerSteps: Int, innerLR: Float, options: LearnerOptions = LearnerOptions()) {
+        self.algorithm = algorithm; self.innerSteps = innerSteps; self.innerLR = innerLR; self.options = options
     }
 
-    /// Writes the task's meta-gradient into `output` (P floats) and returns the query loss
-    /// after adaptation (for `pretrain`: the query loss at theta).
+    /// True when the inner loop runs with a rate vector (RateLearning.swift) rather than MAML's scalar.
+    var usesRateVectors: Bool {
+        algorithm == .metaSGD || algorithm == .anil || options.lslr || options.multiStepLoss
+    }
+
+    /// Writes the task's meta-gradient into `output` (as many floats as `parameters`: the plan's
+    /// meta-parameters) and returns the query loss after adaptation (for `pretrain`: at theta).
+    /// Algorithms other than maml, fomaml and pretrain need a workspace made from a MetaPlan.
     public func taskMetaGradient(backbone: any Backbone, parameters: UnsafeBufferPointer<Float>,
                                  task: TaskBuffer, workspace ws: MetaWorkspace,
                                  output: UnsafeMutableBufferPointer<Float>) throws(MAMLError) -> Float {
@@ -81,6 +118,18 @@ public struct MetaLearner: Sendable, Equatable {
     func compute(_ backbone: any Backbone, _ parameters: UnsafeBufferPointer<Float>, _ task: TaskBuffer,
                  _ ws: MetaWorkspace, _ output: UnsafeMutableBufferPointer<Float>) throws(TaskFault) -> Float {
         let n = ws.parameterCount
+        if algorithm != .maml && algorithm != .fomaml && algorithm != .pretrain || usesRateVectors {
+            guard let plan = ws.plan, plan.learner == self else {
+                preconditionFailure("\(algorithm.rawValue) needs a workspace made from its MetaPlan")
+            }
+            precondition(parameters.count == plan.metaCount && output.count == plan.metaCount)
+            switch algorithm {
+            case .reptile: return try reptile(backbone, parameters, task, ws, output)
+            case .imaml: return try implicitMAML(backbone, parameters, task, ws, output)
+            case .protonet: return try protoNet(backbone, parameters, task, ws, output)
+            default: return try withRateVectors(backbone, parameters, task, ws, plan, output)
+            }
+        }
         precondition(parameters.count == n && output.count == n && innerSteps <= ws.innerSteps,
                      "workspace sized for \(ws.parameterCount) parameters / \(ws.innerSteps) steps")
         let out = output.baseAddress!

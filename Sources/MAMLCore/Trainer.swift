@@ -64,6 +64,9 @@ public final class Trainer {
     public var threads: Int { pool.workers }
 
     private let learner: MetaLearner
+    /// The learner resolved for this backbone: the meta-parameters are theta and `plan.rateCount`
+    /// learned rates (MetaPlan.swift), so `parameters` holds `plan.metaCount` floats.
+    public let plan: MetaPlan
     private let workers: [MetaWorker]
     private let pool: WorkerPool
     private let taskGradients: FloatBuffer     // metaBatch * P: one slot per task
@@ -88,15 +91,18 @@ public final class Trainer {
                 resumingFrom state: TrainerState? = nil, threads: Int = 1, log: LogHandler? = nil) throws(MAMLError) {
         try config.validate()
         try checkThreads(threads)
-        try checkCompatible(backbone: backbone, family: family)
-        let n = backbone.parameterCount
-        guard n > 0 else { throw .incompatible("the backbone has no parameters") }
+        try checkCompatible(backbone: backbone, family: family, algorithm: config.algorithm)
+        guard backbone.parameterCount > 0 else { throw .incompatible("the backbone has no parameters") }
         self.config = config; self.backbone = backbone; self.family = family
         learner = config.learner
+        let plan = try MetaPlan(learner: learner, backbone: backbone, taskLoss: family.lossKind)
+        self.plan = plan
+        let n = plan.metaCount
 
         if let state {
             guard state.parameters.count == n else {
-                throw .incompatible("saved state has \(state.parameters.count) parameters, the model has \(n)")
+                throw .incompatible("saved state has \(state.parameters.count) meta-parameters, the model has "
+                    + "\(plan.modelCount) parameters" + (plan.rateCount > 0 ? " and \(config.algorithm.rawValue) learns \(plan.rateCount) rates" : ""))
             }
             guard state.optimizer.kind == config.optimizer else {
                 throw .incompatible("saved optimizer is \(state.optimizer.kind.rawValue), "
@@ -116,11 +122,12 @@ public final class Trainer {
             parameters = state.parameters
             optimizer = MetaOptimizer(state: state.optimizer, learningRate: config.metaLR)
         } else {
-            var p = [Float](repeating: 0, count: n)
+            var p = [Float](repeating: 0, count: plan.modelCount)
             do {
                 try p.withUnsafeMutableBufferPointer { (b) throws(BackboneError) in
                     try backbone.initParameters(seed: config.seed, into: b)
                 }
+                p += plan.initialRates()
             } catch {
                 throw .backbone(error, context: "initial parameters for seed \(config.seed)")
             }
@@ -136,7 +143,7 @@ public final class Trainer {
         try checkTaskBuffers(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
         let workerCount = min(threads, config.metaBatch)
         workers = try backboneInstances(backbone, count: workerCount).enumerated().map { w, instance in
-            MetaWorker(backbone: instance, family: family, config: config, index: w)
+            MetaWorker(backbone: instance, family: family, config: config, plan: plan, index: w)
         }
         pool = WorkerPool(workers: workerCount)
         taskGradients = FloatBuffer(config.metaBatch * n)
@@ -224,7 +231,7 @@ public final class Trainer {
     /// then the optimiser's update; returns the mean query loss and the tasks skipped. If it
     /// throws, parameters and optimiser are as before.
     private func computeMetaGradientAndUpdate(iteration i: Int) throws(MAMLError) -> (Double, [Int]) {
-        let n = backbone.parameterCount
+        let n = plan.metaCount
         let b = config.metaBatch
         let skipDivergence = nonFinitePolicy == .skipTask
         // Per task, independently, on any worker: each task writes only its own slot, loss and
@@ -271,7 +278,10 @@ public final class Trainer {
         previousStep = optimizer.state.step
         hasPrevious = true
         let saved = previous.base
+        // Reptile's outer rate anneals (TrainerConfig.metaLR(iteration:)); the others' is constant.
+        optimizer.learningRate = config.metaLR(iteration: i)
         let update = optimizer.beginUpdate(parameterCount: n)
+        optimizer.learningRate = config.metaLR
         let s = sum
         optimizer.withMoments { m, v in
             parameters.withUnsafeMutableBufferPointer { p in
@@ -312,10 +322,11 @@ final class MetaWorker {
     let workspace: MetaWorkspace
     let error = TaskErrorSlot()
 
-    init(backbone: any Backbone, family: any TaskFamily, config: TrainerConfig, index: Int = 0) {
+    init(backbone: any Backbone, family: any TaskFamily, config: TrainerConfig, plan: MetaPlan? = nil, index: Int = 0) {
         self.backbone = backbone; self.family = family
         task = TaskBuffer(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
-        workspace = MetaWorkspace(parameterCount: backbone.parameterCount, innerSteps: config.innerSteps)
+        workspace = plan.map { MetaWorkspace(plan: $0) }
+            ?? MetaWorkspace(parameterCount: backbone.parameterCount, innerSteps: config.innerSteps)
         workspace.activitySlot = index
     }
 
@@ -328,6 +339,7 @@ final class MetaWorker {
         try family.sample(split: .train, supportShots: config.supportShots, queryShots: config.queryShots,
                           rng: &rng, into: task)
         Activity.mark(worker: workspace.activitySlot, iteration: i, task: t, stage: .idle)
+        workspace.iteration = i
         defer { Activity.mark(worker: workspace.activitySlot, stage: .idle) }
         let loss: Float
         do {
@@ -346,11 +358,14 @@ final class MetaWorker {
 
 // MARK: - Compatibility
 
-/// Throws `.incompatible` unless the backbone's shapes and loss fit the family's tasks.
-public func checkCompatible(backbone: any Backbone, family: any TaskFamily) throws(MAMLError) {
+/// Throws `.incompatible` unless the backbone's shapes and loss fit the family's tasks. For
+/// `protonet` the backbone is an embedding network: its outputs and loss are its own.
+public func checkCompatible(backbone: any Backbone, family: any TaskFamily,
+                            algorithm: MetaAlgorithm = .maml) throws(MAMLError) {
     guard backbone.inputShape == family.inputShape else {
         throw .incompatible("the backbone takes input \(backbone.inputShape), \(family.name) tasks have \(family.inputShape)")
     }
+    if algorithm == .protonet { return }
     guard backbone.outputShape == family.outputShape else {
         throw .incompatible("the backbone outputs \(backbone.outputShape), \(family.name) tasks need \(family.outputShape)")
     }

@@ -24,19 +24,30 @@ public struct TrainerConfig: Sendable, Equatable {
     /// The run's seed: initial parameters and every task derive from it.
     public var seed: UInt64 = 0
     public var optimizer: OptimizerKind = .adam
+    /// The algorithm-specific settings (learned rates, iMAML's lambda, Reptile's inner optimiser, ...);
+    /// all default to "off", and only keys that differ from the defaults are written.
+    public var options = LearnerOptions()
 
     public init(algorithm: MetaAlgorithm = .maml, innerSteps: Int = 1, innerLR: Float = 0.01,
                 metaLR: Double = 0.001, metaBatch: Int = 25, supportShots: Int = 10, queryShots: Int = 10,
-                iterations: Int = 70_000, seed: UInt64 = 0, optimizer: OptimizerKind = .adam) {
+                iterations: Int = 70_000, seed: UInt64 = 0, optimizer: OptimizerKind = .adam,
+                options: LearnerOptions = LearnerOptions()) {
         self.algorithm = algorithm; self.innerSteps = innerSteps; self.innerLR = innerLR
         self.metaLR = metaLR; self.metaBatch = metaBatch; self.supportShots = supportShots
         self.queryShots = queryShots; self.iterations = iterations; self.seed = seed
-        self.optimizer = optimizer
+        self.optimizer = optimizer; self.options = options
     }
 
     /// The inner-loop part as a MetaLearner.
     public var learner: MetaLearner {
-        MetaLearner(algorithm: algorithm, innerSteps: innerSteps, innerLR: innerLR)
+        MetaLearner(algorithm: algorithm, innerSteps: innerSteps, innerLR: innerLR, options: options)
+    }
+
+    /// The meta learning rate of meta-iteration `i`: Reptile anneals it linearly to 0 over
+    /// `options.annealIterations` (the paper's outer-rate schedule); the others keep `metaLR`.
+    public func metaLR(iteration i: Int) -> Double {
+        guard algorithm == .reptile, options.annealIterations > 0 else { return metaLR }
+        return metaLR * max(0, 1 - Double(i) / Double(options.annealIterations))
     }
 
     /// Throws `.invalidConfig` naming the first bad key, its value and what is expected.
@@ -51,6 +62,8 @@ public struct TrainerConfig: Sendable, Equatable {
         try checkCount("supportShots", supportShots)
         try checkCount("queryShots", queryShots)
         guard iterations >= 0 else { throw bad("iterations", iterations, "at least 0") }
+        try options.validate(algorithm: algorithm)
+        if options.lslr && innerSteps < 1 { throw bad("innerSteps", innerSteps, "at least 1 with lslr (it learns a rate per step)") }
     }
 
     // MARK: JSON (the checkpoint header's "training"), with defaults for missing keys
@@ -70,6 +83,7 @@ public struct TrainerConfig: Sendable, Equatable {
         iterations = try f.int("iterations", default: d.iterations)
         seed = try f.uint64("seed", default: d.seed)
         optimizer = try f.choice("optimizer", default: d.optimizer)
+        options = try LearnerOptions(fields: f)
     }
 
     /// Every key, the innerLR with a Float's own digits.
@@ -80,6 +94,6 @@ public struct TrainerConfig: Sendable, Equatable {
             ("metaBatch", JSONValue(integer: metaBatch)), ("supportShots", JSONValue(integer: supportShots)),
             ("queryShots", JSONValue(integer: queryShots)), ("iterations", JSONValue(integer: iterations)),
             ("seed", JSONValue(integer: seed)), ("optimizer", .string(optimizer.rawValue)),
-        ]))
+        ] + options.jsonPairs))
     }
 }

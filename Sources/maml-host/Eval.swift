@@ -49,7 +49,7 @@ struct Eval: ParsableCommand {
         let queryShots = queries ?? (setup.family.lossKind == .mse ? 100 : 15)
         let config = EvaluationConfig(tasks: tasks, shots: try parseList(shots, "--shots"),
                                       steps: try parseList(steps, "--steps"), queryShots: queryShots,
-                                      innerLR: innerLR ?? header.training.innerLR, seed: evalSeed)
+                                      innerLR: innerLR ?? header.training.innerLR, seed: evalSeed, learner: header.training.learner)
         let results = try evaluate(setup: setup, parameters: saved.parameters, config: config,
                                    threads: threading.threads)
         // Every task diverging at some scored step is a failed evaluation, not a result.

@@ -99,7 +99,7 @@ struct Train: ParsableCommand {
                                 metricsLog: log, logEvery: logEvery, validateEvery: validation.every,
                                 checkpointSeconds: checkpointSeconds)
         let run = try TrainingRun(trainer: trainer, model: setup.identity, plan: plan,
-                                  selector: try validation.makeSelector(setup: setup, innerLR: c.innerLR,
+                                  selector: try validation.makeSelector(setup: setup, learner: c.learner,
                                                                         threads: trainer.threads))
         var progress = ProgressReporter(total: iterations, start: trainer.iteration)
         let summary: TrainingSummary

@@ -15,8 +15,17 @@ struct TrainingOptions: ParsableArguments {
     var config = "{}"
     @Option(name: .customLong("task-config"), help: ArgumentHelp("Task family config, a JSON object.", valueName: "JSON"))
     var taskConfig = "{}"
-    @Option(help: "maml (second order), fomaml (first order) or pretrain (multi-task baseline).")
+    @Option(help: "maml (second order), fomaml (first order), pretrain (multi-task baseline), reptile, meta-sgd, anil, imaml or protonet (docs/algorithms.md).")
     var algorithm: MetaAlgorithm = .maml
+    @Flag(help: "MAML++: learn a rate per inner step and tensor (maml, fomaml).") var lslr = false
+    @Flag(name: .customLong("multi-step-loss"), help: "MAML++: meta-train on the query loss after every inner step, annealed towards the last (maml, fomaml).")
+    var multiStepLoss = false
+    @Option(name: .customLong("imaml-lambda"), parsing: .unconditional, help: "iMAML: proximal regularisation lambda.")
+    var imamlLambda = 1.0
+    @Option(name: .customLong("cg-steps"), parsing: .unconditional, help: "iMAML: conjugate-gradient iterations per task.")
+    var cgSteps = 5
+    @Option(name: .customLong("inner-optimizer"), help: "Reptile: the inner loop's optimiser, sgd or adam (beta1 = 0).")
+    var innerOptimizer: OptimizerKind = .sgd
     @Option(name: .customLong("inner-steps"), parsing: .unconditional, help: "Inner SGD steps per task (k).") var innerSteps = 1
     @Option(name: .customLong("inner-lr"), parsing: .unconditional, help: "Inner learning rate (alpha).") var innerLR: Float = 0.01
     @Option(name: .customLong("meta-lr"), parsing: .unconditional, help: "Meta learning rate (beta).") var metaLR = 0.001
@@ -38,7 +47,8 @@ struct TrainingOptions: ParsableArguments {
     /// The flags these options are given by, for refusing them next to --resume.
     static let flags = ["--model", "--task", "--config", "--task-config", "--algorithm", "--inner-steps", "--inner-lr",
                         "--meta-lr", "--meta-batch", "--ways", "--data", "--shots", "--query", "--queries",
-                        "--optimizer", "--seed"]
+                        "--optimizer", "--seed", "--lslr", "--multi-step-loss", "--imaml-lambda", "--cg-steps",
+                        "--inner-optimizer"]
 
     /// The hyper-parameters checked as the core will check them, with errors naming the flags.
     func check(iterations: Int) throws {
@@ -51,9 +61,14 @@ struct TrainingOptions: ParsableArguments {
     }
 
     func trainerConfig(iterations: Int) -> TrainerConfig {
-        TrainerConfig(algorithm: algorithm, innerSteps: innerSteps, innerLR: innerLR, metaLR: metaLR,
-                      metaBatch: metaBatch, supportShots: shots, queryShots: queries, iterations: iterations,
-                      seed: seed, optimizer: optimizer)
+        // Schedules (Reptile's outer rate, MAML++'s step weights) span the run as first planned.
+        let anneals = algorithm == .reptile || multiStepLoss
+        return TrainerConfig(algorithm: algorithm, innerSteps: innerSteps, innerLR: innerLR, metaLR: metaLR,
+                             metaBatch: metaBatch, supportShots: shots, queryShots: queries, iterations: iterations,
+                             seed: seed, optimizer: optimizer,
+                             options: LearnerOptions(lslr: lslr, multiStepLoss: multiStepLoss, imamlLambda: imamlLambda,
+                                                     cgSteps: cgSteps, innerOptimizer: innerOptimizer,
+                                                     annealIterations: anneals ? iterations : 0))
     }
 }
 
@@ -62,7 +77,8 @@ struct TrainingOptions: ParsableArguments {
 func flagNames(_ message: String) -> String {
     let keys = [("innerSteps", "--inner-steps"), ("innerLR", "--inner-lr"), ("metaLR", "--meta-lr"),
                 ("metaBatch", "--meta-batch"), ("supportShots", "--shots"), ("queryShots", "--query"),
-                ("iterations", "--iterations"),
+                ("iterations", "--iterations"), ("lslr", "--lslr"), ("multiStepLoss", "--multi-step-loss"),
+                ("imamlLambda", "--imaml-lambda"), ("cgSteps", "--cg-steps"), ("innerOptimizer", "--inner-optimizer"),
                 // EvaluationConfig's keys, as `eval` and `demo` name them
                 ("evaluation tasks", "--tasks"), ("evaluation shots", "--shots"), ("evaluation steps", "--steps"),
                 ("evaluation queryShots", "--query"), ("evaluation innerLR", "--inner-lr")]
@@ -74,6 +90,10 @@ func flagNames(_ message: String) -> String {
             return "\(flag) \(rest[..<comma.lowerBound]): expected \(rest[comma.upperBound...])"
         }
     }
+    for (key, flag) in keys where text.hasPrefix(key + " applies to ") {   // LearnerOptions.validate
+        return flag + text.dropFirst(key.count)
+    }
+    if text.hasPrefix("imamlLambda/cgSteps applies to ") { return "--imaml-lambda and --cg-steps apply to " + text.dropFirst(31) }
     return message
 }
 

@@ -24,10 +24,10 @@ struct ValidationOptions: ParsableArguments {
         if best != nil && every == 0 { throw ValidationError("--best needs --validate-every N") }
     }
 
-    func makeSelector(setup: Setup, innerLR: Float, threads: Int = 1) throws -> ModelSelector? {
+    func makeSelector(setup: Setup, learner: MetaLearner, threads: Int = 1) throws -> ModelSelector? {
         guard every > 0 else { return nil }
         let config = EvaluationConfig(tasks: tasks, shots: [shots], steps: try parseList(steps, "--validate-steps"),
-                                      innerLR: innerLR, split: .validation)
+                                      innerLR: learner.innerLR, split: .validation, learner: learner)
         return ModelSelector(evaluator: try Evaluator(backbone: setup.backbone, family: setup.family, config: config,
                                                       threads: threads),
                              bestPath: best)

@@ -36,15 +36,19 @@ final class TestBackbone<M: DoubleModel>: Backbone {
     var providesHVP: Bool
     var gradientCalls = 0
     var hvpCalls = 0
-    init(_ model: M, exactHVP: Bool = true) { self.model = model; self.providesHVP = exactHVP }
+    /// The tensors a layout-aware learner (ANIL, LSLR) sees; nil: none published.
+    let tensors: [LayoutTensor]?
+    init(_ model: M, exactHVP: Bool = true, layout: [LayoutTensor]? = nil) {
+        self.model = model; self.providesHVP = exactHVP; self.tensors = layout
+    }
     /// A fresh instance with its own call counters (for worker threads).
-    func makeReplica() throws(BackboneError) -> any Backbone { TestBackbone(model, exactHVP: providesHVP) }
+    func makeReplica() throws(BackboneError) -> any Backbone { TestBackbone(model, exactHVP: providesHVP, layout: tensors) }
 
     var parameterCount: Int { model.count }
     var inputShape: [Int] { [model.inputs] }
     var outputShape: [Int] { [1] }
     var lossKind: LossKind { .mse }
-    var layout: [LayoutTensor]? { nil }
+    var layout: [LayoutTensor]? { tensors }
 
     func initParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         var rng = RandomGenerator(seed: seed)
@@ -114,6 +118,15 @@ struct TanhModel: DoubleModel {
     var hidden: Int
     var inputs: Int { 1 }
     var count: Int { 3 * hidden + 1 }
+
+    /// w1 and b1 are the body, w2 and b2 the head.
+    var layout: [LayoutTensor] {
+        let h = hidden
+        return [LayoutTensor(name: "w1", offset: 0, shape: [h], role: "body"),
+                LayoutTensor(name: "b1", offset: h, shape: [h], role: "body"),
+                LayoutTensor(name: "w2", offset: 2 * h, shape: [h], role: "head"),
+                LayoutTensor(name: "b2", offset: 3 * h, shape: [1], role: "head")]
+    }
 
     func predict(_ t: [Double], _ x: [Double]) -> [Double] {
         let h = hidden
