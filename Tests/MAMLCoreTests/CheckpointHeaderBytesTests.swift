@@ -203,7 +203,7 @@ private struct HeaderGenerator {
         (#""iteration" : 2"#, #""iteratioX" : 2"#, #"missing key "iteration""#),
         (#""kind" : "adam""#, #""kind" : "adab""#, #"optimizer.kind is "adab", expected "adam" or "sgd""#),
         (#""algorithm" : "maml""#, #""algorithm" : "mamx""#,
-         #"training.algorithm is "mamx", expected one of "maml", "fomaml", "pretrain""#),
+         #"training.algorithm is "mamx", expected one of "maml", "fomaml", "pretrain", "reptile", "meta-sgd", "anil", "imaml", "protonet""#),
         (#""seed" : 18446744073709551615"#, #""seed" : -1"#,
          "training.seed is -1, expected an integer in 0...18446744073709551615"),
         (#""innerLR" : 0.02"#, #""innerLR" : 1e39"#,

@@ -96,10 +96,46 @@ func readProblem(_ path: String) -> CheckpointError.Problem? {
         #expect(readProblem(path) == .notACheckpoint)
         try writeBytes([], path)
         #expect(readProblem(path) == .notACheckpoint)
-        b = full; b[8] = 2; try writeBytes(b, path)
-        #expect(readProblem(path) == .unsupportedVersion(2))
+        b = full; b[8] = 3; try writeBytes(b, path)
+        #expect(readProblem(path) == .unsupportedVersion(3))
         #expect("\(CheckpointError(path: path, .notACheckpoint))".contains("not a maml-zoo checkpoint"))
-        #expect("\(CheckpointError(path: path, .unsupportedVersion(2)))".contains("version 2"))
+        #expect("\(CheckpointError(path: path, .unsupportedVersion(3)))".contains("version 3 (this build reads versions 1 and 2)"))
+    }
+
+    @Test("learned rates (Meta-SGD, LSLR) are stored after theta in format version 2; the rest stays version 1")
+    func learnedRatesUseVersion2() throws {
+        let dir = try temporaryDirectory()
+        for (name, edit) in [("meta-sgd", { (c: inout TrainerConfig) in c.algorithm = .metaSGD }),
+                             ("lslr", { (c: inout TrainerConfig) in c.options.lslr = true })] {
+            var config = smallConfig
+            edit(&config)
+            let trainer = try makeTrainer(config)
+            try trainer.run(until: 2)
+            let written = Checkpoint(trainer: trainer, model: model)
+            let path = dir + "/\(name).ckpt"
+            try written.write(to: path)
+            let file = try bytes(path)
+            #expect(file[8] == 2)
+            let read = try Checkpoint.read(from: path)
+            #expect(read == written)
+            #expect(read.header.learnedRates == trainer.plan.rateCount && read.header.learnedRates > 0)
+            #expect(read.parameters.count == read.header.parameterCount + read.header.learnedRates)
+            // Resuming continues bit for bit.
+            let resumed = try makeTrainer(read.header.training, state: try read.resumeState(family: SinusoidTasks()))
+            try resumed.run(until: 4); try trainer.run(until: 4)
+            #expect(resumed.state == trainer.state)
+            // The same bytes labelled version 1 (checksum fixed) are malformed: version 1 holds no rates.
+            var v1 = Array(file.dropLast(4)); v1[8] = 1
+            let crc = CRC32.checksum(v1)
+            try writeBytes(v1 + (0..<4).map { UInt8(truncatingIfNeeded: crc >> (8 * $0)) }, path)
+            guard case .malformedHeader(let why)? = readProblem(path) else { Issue.record("not refused"); continue }
+            #expect(why.contains("learnedRates") && why.contains("version 1"))
+        }
+        // Without learned rates: version 1 and no learnedRates key, as before.
+        let (_, plain) = try savedCheckpoint()
+        let file = try bytes(plain)
+        #expect(file[8] == 1)
+        #expect(!String(decoding: file, as: UTF8.self).contains("learnedRates"))
     }
 
     @Test func malformedHeadersAreRefusedEvenWithAValidChecksum() throws {
@@ -131,7 +167,7 @@ func readProblem(_ path: String) -> CheckpointError.Problem? {
             h = Array(text.utf8)
         }
         guard case .malformedHeader(let why2)? = wrongCount else { Issue.record("\(String(describing: wrongCount))"); return }
-        #expect(why2.contains("18 parameters"))
+        #expect(why2.contains("18 meta-parameters"))
     }
 
     @Test func checkRefusesAnotherModel() throws {
