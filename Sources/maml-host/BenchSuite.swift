@@ -42,13 +42,37 @@ enum BenchSuite {
                       iterations: 200, warmup: 20),
         SuiteWorkload(name: "rnn-lstm-maml", what: "LSTM, the same", arguments: rnn("lstm") + ["--algorithm", "maml"],
                       iterations: 200, warmup: 20),
-    ] + [1, 5, 10].map { k in
+    ] + family + [1, 5, 10].flatMap { k in
         // Second-order MAML through k steps stores the k inner iterates (and nothing per step
-        // beyond them): peak RSS against k shows it.
-        SuiteWorkload(name: "conv4-maml-k\(k)", what: "conv4 as above, meta-batch 8, \(k) inner step\(k == 1 ? "" : "s") (memory)",
-                      arguments: conv4 + ["--meta-batch", "8", "--algorithm", "maml", "--inner-steps", "\(k)"],
-                      iterations: 2, warmup: 0, threadsToo: false)
+        // beyond them): peak RSS against k shows it. iMAML's stays flat.
+        ["maml", "imaml"].map { algorithm in
+            SuiteWorkload(name: "conv4-\(algorithm)-k\(k)",
+                          what: "conv4 as above, meta-batch 8, \(algorithm), \(k) inner step\(k == 1 ? "" : "s") (memory)",
+                          arguments: conv4 + ["--meta-batch", "8", "--algorithm", algorithm, "--inner-steps", "\(k)"],
+                          iterations: 2, warmup: 0, threadsToo: false)
+        }
     }
+
+    /// The rest of the meta-learner family on the three backbones (docs/algorithms.md).
+    static let family: [SuiteWorkload] = {
+        let variants: [(String, [String], String)] = [
+            ("reptile", ["--algorithm", "reptile", "--inner-steps", "5", "--optimizer", "sgd", "--meta-lr", "1"],
+             "Reptile, 5 SGD steps"),
+            ("meta-sgd", ["--algorithm", "meta-sgd"], "Meta-SGD"),
+            ("anil", ["--algorithm", "anil"], "ANIL (head-only inner loop)"),
+            ("imaml", ["--algorithm", "imaml", "--inner-steps", "5"], "iMAML, 5 steps, 5 CG steps"),
+            ("maml-plusplus", ["--algorithm", "maml", "--inner-steps", "5", "--lslr", "--multi-step-loss"],
+             "MAML++: 5 steps, LSLR, multi-step loss"),
+        ]
+        return variants.flatMap { (name, arguments, what) in [
+            SuiteWorkload(name: "sinusoid-\(name)", what: "MLP sinusoid as above, \(what)",
+                          arguments: ["--model", "mlp", "--task", "sinusoid"] + arguments, iterations: 1000, warmup: 100),
+            SuiteWorkload(name: "conv4-\(name)", what: "conv4 5-way 1-shot as above, meta-batch 32, \(what)",
+                          arguments: conv4 + ["--meta-batch", "32"] + arguments, iterations: 2, warmup: 1),
+            SuiteWorkload(name: "rnn-gru-\(name)", what: "GRU sine-sequences as above, \(what)",
+                          arguments: rnn("gru") + arguments, iterations: 60, warmup: 10),
+        ] }
+    }()
 
     /// Runs the selected workloads on 1 and `threads` threads; prints a table or (json) one object.
     static func run(only: [String], quick: Bool, threads: Int, pluginDirectories: [String], json: Bool) throws {

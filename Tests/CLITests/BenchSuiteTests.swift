@@ -22,6 +22,17 @@ import TestSupport
         #expect((root["sgemm_gflops"] as? Double ?? 0) > 0 && root["quick"] as? Bool == true)
     }
 
+    @Test("the family's rows run: every algorithm on the MLP, and iMAML's memory row")
+    func familyRowsRun() throws {
+        let names = ["reptile", "meta-sgd", "anil", "imaml", "maml-plusplus"].map { "sinusoid-\($0)" } + ["conv4-imaml-k1"]
+        let run = try mamlHost(["bench", "--suite", "--quick", "--only", names.joined(separator: ","), "--threads", "1", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let runs = try #require(try jsonObject(run.stdout)["runs"] as? [[String: Any]])
+        #expect(runs.map { $0["workload"] as? String } == names)
+        #expect(runs.map { $0["algorithm"] as? String } == ["reptile", "meta-sgd", "anil", "imaml", "maml", "imaml"])
+        for r in runs { #expect((r["meta_iterations_per_s"] as? Double ?? 0) > 0 && r["gflops"] as? Double != nil) }
+    }
+
     @Test func unknownWorkloadIsNamed() throws {
         let run = try mamlHost(["bench", "--suite", "--only", "sinusoid-maml,conv5"])
         #expect(run.status != 0)

@@ -1,0 +1,70 @@
+// MARK: - The meta-learner family from the command line: train, eval with the checkpoint's own step, refusals
+import Foundation
+import Testing
+import MAMLCore
+
+@Suite struct AlgorithmCommandTests {
+    /// MSE per step count from `eval --json`.
+    func evalMSE(_ checkpoint: String, in dir: String, _ extra: [String] = []) throws -> [Double] {
+        let run = try mamlHost(["eval", "--checkpoint", checkpoint, "--tasks", "10", "--shots", "5", "--steps", "0,1",
+                                "--json"] + extra, in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        let results = try #require(try jsonObject(run.stdout)["results"] as? [[String: Any]])
+        return results.compactMap { $0["mse"] as? Double }
+    }
+
+    @Test("a Meta-SGD checkpoint fine-tunes with its learned rates: it adapts even with --inner-lr 0, MAML does not")
+    func learnedRatesAdapt() throws {
+        let dir = try temporaryDirectory()
+        for algorithm in ["meta-sgd", "maml"] {
+            let train = try mamlHost(["train", "--algorithm", algorithm, "--iterations", "20", "--meta-batch", "5",
+                                      "--output", "\(algorithm).ckpt"], in: dir)
+            #expect(train.status == 0, "\(train.stderr)")
+        }
+        let saved = try Checkpoint.read(from: dir + "/meta-sgd.ckpt")
+        #expect(saved.header.learnedRates == 1761 && saved.parameters.count == 2 * 1761)
+        let metaSGD = try evalMSE("meta-sgd.ckpt", in: dir, ["--inner-lr", "0"])
+        #expect(metaSGD.count == 2 && metaSGD[1] != metaSGD[0], "\(metaSGD)")
+        let maml = try evalMSE("maml.ckpt", in: dir, ["--inner-lr", "0"])
+        #expect(maml.count == 2 && maml[1] == maml[0], "\(maml)")
+    }
+
+    @Test("every optimisation-based algorithm trains and evaluates from the CLI, on one and two threads alike",
+          arguments: [["--algorithm", "reptile", "--inner-steps", "3", "--optimizer", "sgd", "--meta-lr", "0.5"],
+                      ["--algorithm", "reptile", "--inner-optimizer", "adam"],
+                      ["--algorithm", "anil"],
+                      ["--algorithm", "imaml", "--imaml-lambda", "2", "--cg-steps", "3"],
+                      ["--algorithm", "maml", "--inner-steps", "2", "--lslr", "--multi-step-loss"]])
+    func trainsAndEvaluates(arguments: [String]) throws {
+        let dir = try temporaryDirectory()
+        for threads in ["1", "2"] {
+            let train = try mamlHost(["train", "--iterations", "4", "--meta-batch", "4", "--threads", threads,
+                                      "--output", "t\(threads).ckpt"] + arguments, in: dir)
+            #expect(train.status == 0, "\(train.stderr)")
+        }
+        let one = try Data(contentsOf: URL(fileURLWithPath: dir + "/t1.ckpt"))
+        #expect(one == (try Data(contentsOf: URL(fileURLWithPath: dir + "/t2.ckpt"))))
+        #expect(try evalMSE("t1.ckpt", in: dir).allSatisfy(\.isFinite))
+    }
+
+    @Test("settings for another algorithm, and ANIL without a layout, are refused saying why")
+    func refusals() throws {
+        let dir = try temporaryDirectory()
+        let cases: [([String], String)] = [
+            (["--algorithm", "reptile", "--lslr"], "--lslr applies to fomaml and maml, not to reptile"),
+            (["--imaml-lambda", "2"], "--imaml-lambda and --cg-steps apply to imaml, not to maml"),
+            (["--inner-optimizer", "adam"], "--inner-optimizer applies to reptile, not to maml"),
+            (["--algorithm", "imaml", "--imaml-lambda", "0"], "--imaml-lambda 0.0: expected a finite number > 0"),
+            (["--algorithm", "maml", "--lslr", "--inner-steps", "0"], "--inner-steps 0: expected at least 1 with lslr"),
+        ]
+        for (arguments, words) in cases {
+            let run = try mamlHost(["train", "--output", "x.ckpt"] + arguments, in: dir)
+            #expect(run.status == 64 && run.stderr.contains(words), "\(arguments): \(run.stderr)")
+        }
+        let plugins = try buildFixturePlugin("libnoext.so", ["-DFX_NO_EXT", "-DFX_TAG=\"-noext\""])
+        let anil = try mamlHost(["train", "--plugin-dir", plugins, "--model", "linreg-noext", "--config",
+                                 #"{"inputs":1,"outputs":1}"#, "--algorithm", "anil", "--iterations", "1", "--output", "a.ckpt"],
+                                in: dir)
+        #expect(anil.status == 1 && anil.stderr.contains("publishes no layout"), "\(anil.stderr)")
+    }
+}
