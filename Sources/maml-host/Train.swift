@@ -131,7 +131,12 @@ struct Train: ParsableCommand {
         }
         print("wrote \(output) (iteration \(summary.iteration), \(fmtDuration(summary.seconds)))")
         if let best = summary.best, let path = validation.best {
-            print("wrote \(path): best validation score \(fmt(best.score, 4)) at iteration \(best.iteration)")
+            if best.score.isFinite {
+                print("wrote \(path): best validation score \(fmt(best.score, 4)) at iteration \(best.iteration)")
+            } else {
+                printError("note: no validation score was finite (tasks diverged at every scoring: fine-tuning with "
+                           + "--validate-steps blows up), so \(path) was not written")
+            }
         }
     }
 }
