@@ -88,6 +88,12 @@ public func runConformanceCheck(_ check: ConformanceCheck, pluginPath path: Stri
                 detail = try subject.hvp()
             case .batchDuplication: detail = try subject.batchDuplication()
             case .forwardLoss: detail = try subject.forwardLoss()
+            case .vjp:
+                let b = try subject.backbone(subject.configs[0].json)
+                guard b.providesVJP else {
+                    return ChildCheckResult(outcome: .skip, detail: "no \(MAML_EXT_VJP) (optional since ABI 1.1)")
+                }
+                detail = try subject.vjp()
             case .threads: detail = try subject.threads()
             case .buffers: detail = try subject.buffers()
             case .lastError: detail = try subject.lastError()
@@ -476,6 +482,42 @@ struct CheckSubject {
         return "agree within \(sci(worst)) relative"
     }
 
+    /// Finite differences of s = u . forward for a random u (ConformanceVJP.swift), then the VJP of
+    /// d loss / d outputs against loss_grad's gradient.
+    func vjp() throws -> String {
+        var worst = 0.0, agreed = 0, inconclusive = 0, unchecked = 0, consistency = 0.0
+        let notes = try forEachConfig { b, _ in
+            guard b.providesVJP else { return }
+            let theta = try b.initial(seed: 0)
+            let data = CheckData(backbone: b, n: batchSize, seed: 1)
+            step("vjp against finite differences of s = u . forward")
+            var results = [try checkVJP(b, theta: theta, data: data, seed: 7, deadline: numericsDeadline)]
+            if results[0].failure == nil && results[0].agreed == 0 {
+                // Fewer examples, fewer kinks: try once more on a single example.
+                step("vjp against finite differences of s = u . forward, one example")
+                results.append(try checkVJP(b, theta: theta, data: CheckData(backbone: b, n: 1, seed: 1), seed: 8,
+                                            deadline: numericsDeadline))
+            }
+            for result in results {
+                if let failure = result.failure { throw CheckFailure(failure) }
+                worst = max(worst, result.worst); agreed += result.agreed; inconclusive += result.inconclusive
+                unchecked += result.unchecked
+            }
+            step("vjp of d loss / d outputs against loss_grad's gradient")
+            let (relative, failure) = try checkVJPAgainstLossGrad(b, theta: theta, data: data)
+            if let failure { throw CheckFailure(failure) }
+            consistency = max(consistency, relative)
+        }
+        let chain = "with output_grad = d loss / d outputs it equals loss_grad's gradient (relative difference \(sci(consistency)))"
+        guard agreed > 0 else {
+            throw Inconclusive("s = u . forward is too noisy in float32, or too kinked, for finite differences at every step: no direction could be checked; \(chain)\(notes)")
+        }
+        return "\(agreed) directions agree; worst error \(sci(worst)) of its tolerance (1% + float32 noise)"
+            + (inconclusive > 0 ? "; \(inconclusive) inconclusive (float32 noise or kinks)" : "")
+            + (unchecked > 0 ? "; \(unchecked) not checked: over half the time budget (--timeout)" : "")
+            + "; " + chain + notes
+    }
+
     // MARK: threads
 
     func threads() throws -> String {
@@ -594,6 +636,22 @@ struct CheckSubject {
             try verify(hv, "hvp out", "hvp")
             checked += ", hvp"
         }
+        if let vjp = b.vjpFunction {
+            let u = guarded(n * outputs), gv = guarded(p)
+            for i in 0..<(n * outputs) { u.floats[i] = Float(rng.normal()) }
+            u.makeReadOnly()
+            gv.floats.update(repeating: .nan, count: p)
+            // No targets: the ABI says vjp ignores them.
+            let bare = guarded(MemoryLayout<maml_batch>.size, elementSize: 1)
+            bare.raw.storeBytes(of: maml_batch(struct_size: UInt32(MemoryLayout<maml_batch>.size), n: UInt64(n),
+                                               x: x.floats, y_float: nil, y_class: nil), as: maml_batch.self)
+            bare.makeReadOnly()
+            step("vjp writing \(p) floats into a grad_out buffer ending at a guard page (output_grad read-only, no targets)")
+            try expectOK(vjp(m, params.floats, UnsafePointer(bare.raw.assumingMemoryBound(to: maml_batch.self)),
+                             u.floats, gv.floats), "vjp")
+            try verify(gv, "vjp grad_out", "vjp")
+            checked += ", vjp"
+        }
         return "\(checked): no access outside the buffers, outputs fully written"
     }
 
@@ -656,6 +714,10 @@ struct CheckSubject {
                 step("hvp with v NULL")
                 try expectRefusal("hvp(v = NULL)", grad.withUnsafeMutableBufferPointer { hvp(m, params, &good, nil, $0.baseAddress) })
             }
+            if let vjp = b.vjpFunction {
+                step("vjp with output_grad NULL")
+                try expectRefusal("vjp(output_grad = NULL)", grad.withUnsafeMutableBufferPointer { vjp(m, params, &good, nil, $0.baseAddress) })
+            }
             step("a valid loss_grad after the refusals")
             let status = d.loss_grad!(m, params, &good, &loss, &grad)
             guard status == MAML_OK else {
@@ -680,14 +742,15 @@ func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
 
 /// Everything an instance computes in the threads check, compared bit for bit.
 struct ThreadProbe: Sendable {
-    var params: [Float], loss: Float, gradient: [Float], outputs: [Float], hvp: [Float]?
+    var params: [Float], loss: Float, gradient: [Float], outputs: [Float], hvp: [Float]?, vjp: [Float]?
 
     static func results(_ b: PluginBackbone, _ data: CheckData) throws -> ThreadProbe {
         let theta = try b.initial(seed: 5)
         let (loss, g) = try b.lossGrad(theta, data)
         let out = try b.outputs(theta, data)
         let hv = b.providesHVP ? try b.hvp(theta, data, g) : nil
-        return ThreadProbe(params: theta, loss: loss, gradient: g, outputs: out, hvp: hv)
+        let vj = b.providesVJP ? try b.vjp(theta, data, out) : nil
+        return ThreadProbe(params: theta, loss: loss, gradient: g, outputs: out, hvp: hv, vjp: vj)
     }
 
     func difference(from other: ThreadProbe) -> String? {
@@ -696,6 +759,7 @@ struct ThreadProbe: Sendable {
         if let i = firstDifference(gradient, other.gradient) { return "gradient[\(i)]" }
         if let i = firstDifference(outputs, other.outputs) { return "forward output[\(i)]" }
         if let a = hvp, let b = other.hvp, let i = firstDifference(a, b) { return "hvp[\(i)]" }
+        if let a = vjp, let b = other.vjp, let i = firstDifference(a, b) { return "vjp[\(i)]" }
         return nil
     }
 }

@@ -44,6 +44,12 @@ import Glibc
 // noise of at most 0.5%). HVPs use the same rule on vectors, with a fixed noise
 // bound of 32 ulps of the gradients: ||(g+ - g-)/(2h) - H u||_2 against the
 // norms (ConformanceHVP.swift: kinks, head directions, symmetry).
+//
+// The gradient check is one case of a scalar function of the parameters and
+// the derivative a plugin claims for it (ScalarUnderTest): the loss and
+// loss_grad's gradient, or s = u . forward(theta) and maml.vjp/1's product for
+// output gradient u (ConformanceVJP.swift). The rule, the localisation and
+// the messages are the same; only the names differ.
 
 let finiteDifferenceSteps: [Double] = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4]
 let finiteDifferenceRelativeTolerance = 1e-2
@@ -144,14 +150,28 @@ extension PluginBackbone {
         return out
     }
 
+    /// maml.vjp/1's d s / d params for d s / d outputs = `u` (data.n * outputs floats).
+    func vjp(_ params: [Float], _ data: CheckData, _ u: [Float]) throws(BackboneError) -> [Float] {
+        try product("vjp", params, u) { (p, ub, o) throws(BackboneError) in
+            try vjp(params: p, batch: data.batch, outputGrad: ub, grad: o)
+        }
+    }
+
     func hvp(_ params: [Float], _ data: CheckData, _ v: [Float]) throws(BackboneError) -> [Float] {
+        try product("hvp", params, v) { (p, vb, o) throws(BackboneError) in
+            try hvp(params: p, batch: data.batch, v: vb, output: o)
+        }
+    }
+
+    /// A P-float result of `call` on (params, vector), announced as `name`.
+    private func product(_ name: String, _ params: [Float], _ vector: [Float],
+                         _ call: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>,
+                                  UnsafeMutableBufferPointer<Float>) throws(BackboneError) -> Void) throws(BackboneError) -> [Float] {
         var out = [Float](repeating: 0, count: parameterCount)
-        announceCall("hvp")
+        announceCall(name)
         try params.withUnsafeBufferPointer { (p) throws(BackboneError) in
-            try v.withUnsafeBufferPointer { (vb) throws(BackboneError) in
-                try out.withUnsafeMutableBufferPointer { (o) throws(BackboneError) in
-                    try hvp(params: p, batch: data.batch, v: vb, output: o)
-                }
+            try vector.withUnsafeBufferPointer { (vb) throws(BackboneError) in
+                try out.withUnsafeMutableBufferPointer { (o) throws(BackboneError) in try call(p, vb, o) }
             }
         }
         return out
@@ -173,14 +193,15 @@ func scaledDirection(_ w: [Double], scales s: [Double]) -> [Double]? {
     return zip(w, s).map { $0 / top * $1 }
 }
 
-/// Scaled directions to test, each with a name for messages.
+/// Scaled directions to test, each with a name for messages; the first is along `gradient`,
+/// called `gradientName` ("along the gradient").
 func testDirections(theta: [Float], gradient: [Float], layout: [LayoutTensor]?,
-                    seed: UInt64) -> [(name: String, u: [Double])] {
+                    seed: UInt64, gradientName: String = "the gradient") -> [(name: String, u: [Double])] {
     let s = parameterScales(theta)
     var rng = RandomGenerator(seed: seed)
     func scaled(_ w: [Double]) -> [Double]? { scaledDirection(w, scales: s) }
     var result: [(String, [Double])] = []
-    if let u = scaled(zip(gradient, s).map { Double($0) * $1 }) { result.append(("along the gradient", u)) }
+    if let u = scaled(zip(gradient, s).map { Double($0) * $1 }) { result.append(("along \(gradientName)", u)) }
     for k in 1...3 {
         if let u = scaled(theta.indices.map { _ in rng.normal() }) { result.append(("random direction \(k)", u)) }
     }
@@ -199,63 +220,141 @@ func steppedPair(_ theta: [Float], _ u: [Double], _ h: Double) -> ([Float], [Flo
 
 // MARK: - Gradient
 
-/// Checks the gradient at `theta` against central differences. Returns the worst
-/// error as a fraction of its tolerance over the directions that agree, how many
-/// agreed, how many were inconclusive (every step too noisy), how many were not
-/// started because `deadline` had passed (once one agreed: slow models in debug
-/// builds), and, if a direction disagreed at every step quiet enough to judge, why.
+/// A scalar function of the parameters, computed by the plugin, and the name of the derivative
+/// the plugin claims for it: the loss and its gradient, or s = u . forward and the VJP.
+struct ScalarUnderTest {
+    /// What messages call the claimed derivative: "gradient", "VJP".
+    var derivative: String
+    /// What messages call the function: "the loss", "s = u . forward".
+    var function: String
+    /// Its value at the given parameters (float32 from the plugin, summed in Double).
+    var value: ([Float]) throws(BackboneError) -> Double
+
+    /// The mean loss of `b` on `data` (loss_grad without a gradient).
+    static func loss(_ b: PluginBackbone, _ data: CheckData) -> ScalarUnderTest {
+        ScalarUnderTest(derivative: "gradient", function: "the loss") { (p) throws(BackboneError) -> Double in
+            Double(try b.lossGrad(p, data, gradient: false).0)
+        }
+    }
+}
+
+/// The verdict of the finite-difference check of a derivative: the worst error as a fraction
+/// of its tolerance over the directions that agree, how many agreed, how many were
+/// inconclusive (every step too noisy), how many were not started because the deadline had
+/// passed, and, if a direction disagreed at every step quiet enough to judge, why.
+typealias DerivativeVerdict = (worst: Double, agreed: Int, inconclusive: Int, unchecked: Int, failure: String?)
+
+/// Checks the gradient at `theta` against central differences (checkDerivative).
 func checkGradient(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: UInt64,
-                   deadline: ContinuousClock.Instant? = nil)
-    throws(BackboneError) -> (worst: Double, agreed: Int, inconclusive: Int, unchecked: Int, failure: String?) {
+                   deadline: ContinuousClock.Instant? = nil) throws(BackboneError) -> DerivativeVerdict {
     let (loss, g) = try b.lossGrad(theta, data)
-    let directions = testDirections(theta: theta, gradient: g, layout: b.layout, seed: seed)
-    let noise = try lossNoise(b, theta: theta, loss: loss, along: directions.last?.u ?? [], data: data)
+    return try checkDerivative(.loss(b, data), at: theta, value: Double(loss), derivative: g, layout: b.layout,
+                               seed: seed, deadline: deadline)
+}
+
+/// Checks `derivative`, the plugin's claim for d f / d theta at `theta` (where f is `value`),
+/// against central differences of f along the test directions (the first along the
+/// derivative itself). After `deadline`, once a direction agreed, no more are started
+/// (slow models in debug builds). `trusted`, when given, is asked about a direction that
+/// disagrees before it counts: false (finite differences cannot be trusted along it, e.g. a
+/// known-good derivative of another function disagrees with them there too) makes it
+/// inconclusive instead.
+func checkDerivative(_ f: ScalarUnderTest, at theta: [Float], value: Double, derivative g: [Float],
+                     layout: [LayoutTensor]?, seed: UInt64, deadline: ContinuousClock.Instant? = nil,
+                     trusted: (([Double]) throws(BackboneError) -> Bool)? = nil) throws(BackboneError) -> DerivativeVerdict {
+    let directions = testDirections(theta: theta, gradient: g, layout: layout, seed: seed,
+                                    gradientName: "the \(f.derivative)")
+    let noise = try valueNoise(f, theta: theta, value: value, along: directions.last?.u ?? [])
     var worst = 0.0, agreed = 0, inconclusive = 0
-    directions: for (index, (name, u)) in directions.enumerated() {
+    for (index, (name, u)) in directions.enumerated() {
         if agreed > 0, let deadline, ContinuousClock.now > deadline {
             return (worst, agreed, inconclusive, directions.count - index, nil)
         }
-        var disagreement: (relative: Double, analytic: Double, numeric: Double, step: Double)?
-        var ratios: [Double] = []   // numeric / analytic at successive judging steps
-        var vetoed = false
-        for h in finiteDifferenceSteps {
-            let (plus, minus) = steppedPair(theta, u, h)
-            let (lp, _) = try b.lossGrad(plus, data, gradient: false)
-            let (lm, _) = try b.lossGrad(minus, data, gradient: false)
-            var analytic = 0.0
-            for i in theta.indices { analytic += Double(g[i]) * (Double(plus[i]) - Double(minus[i])) }
-            let numeric = Double(lp) - Double(lm)
-            let scale = max(abs(analytic), abs(numeric))
-            let error = abs(numeric - analytic), tolerance = finiteDifferenceRelativeTolerance * scale + noise
-            // A step whose noise could hide a 1% error cannot pass a direction; if its noise
-            // is still below 2% and it agrees within it, it vetoes a failure (inconclusive).
-            guard noise <= quietFraction * finiteDifferenceRelativeTolerance * scale else {
-                if noise <= 2 * finiteDifferenceRelativeTolerance * scale && error <= tolerance { vetoed = true }
-                continue
-            }
-            if error <= tolerance { worst = max(worst, error / tolerance); agreed += 1; continue directions }
-            if error / scale < (disagreement?.relative ?? .infinity) { disagreement = (error / scale, analytic, numeric, h) }
-            ratios.append(analytic != 0 ? numeric / analytic : .infinity)
+        let d: (relative: Double, analytic: Double, numeric: Double, step: Double)
+        switch try probeDirection(f, theta: theta, derivative: g, u: u, noise: noise) {
+        case .agrees(let fraction): worst = max(worst, fraction); agreed += 1; continue
+        case .inconclusive: inconclusive += 1; continue
+        case .disagrees(let relative, let analytic, let numeric, let step): d = (relative, analytic, numeric, step)
         }
-        // A disagreement counts only where the finite differences are consistent (two
-        // successive judging steps within 0.5% of each other): ReLU kinks make them
-        // wander with the step, and then they say nothing about the gradient.
-        let consistent = zip(ratios, ratios.dropFirst()).contains { abs($0 - $1) <= quietFraction * finiteDifferenceRelativeTolerance }
-        guard let d = disagreement, consistent, !vetoed else { inconclusive += 1; continue }
+        if let trusted, !(try trusted(u)) { inconclusive += 1; continue }
         let ratio = d.numeric != 0 ? d.analytic / d.numeric : .nan
         // Where along u the error lies, unless the time for numerics is spent.
         let place = deadline.map { ContinuousClock.now > $0 } == true ? nil
-            : try localiseGradientError(b, theta: theta, gradient: g, data: data, u: u, step: d.step,
-                                        noise: noise, direction: name)
+            : try localiseError(f, theta: theta, derivative: g, layout: layout ?? [], u: u, step: d.step,
+                                noise: noise, direction: name)
         let summary = """
-            \(name): derivative from the gradient \(sci(d.analytic / (2 * d.step))), \
-            from finite differences of the loss \(sci(d.numeric / (2 * d.step))) \
-            (gradient/finite-difference ratio \(sci(ratio)); relative error \(sci(d.relative)) at the best of steps 1e-2 ... 1e-4)\
-            \(place == nil ? hint(ratio) : "")
+            \(name): derivative from the \(f.derivative) \(sci(d.analytic / (2 * d.step))), \
+            from finite differences of \(f.function) \(sci(d.numeric / (2 * d.step))) \
+            (\(f.derivative)/finite-difference ratio \(sci(ratio)); relative error \(sci(d.relative)) at the best of steps 1e-2 ... 1e-4)\
+            \(place == nil ? hint(ratio, f.derivative) : "")
             """
         return (worst, agreed, inconclusive, 0, place.map { "\($0); \(summary)" } ?? summary)
     }
     return (worst, agreed, inconclusive, 0, nil)
+}
+
+/// The verdict on one direction: agrees (with its error as a fraction of the tolerance),
+/// disagrees (at every step quiet enough to judge, the finite differences consistent
+/// between steps: the best step's numbers), or inconclusive.
+enum DirectionVerdict {
+    case agrees(Double)
+    case disagrees(relative: Double, analytic: Double, numeric: Double, step: Double)
+    case inconclusive
+}
+
+/// `derivative` . u against central differences of f along u, by the rule at the top of the file;
+/// `noise` bounds the rounding noise of f(theta+) - f(theta-).
+func probeDirection(_ f: ScalarUnderTest, theta: [Float], derivative g: [Float], u: [Double],
+                    noise: Double) throws(BackboneError) -> DirectionVerdict {
+    var disagreement: (relative: Double, analytic: Double, numeric: Double, step: Double)?
+    var ratios: [Double] = []   // numeric / analytic at successive judging steps
+    var vetoed = false
+    for h in finiteDifferenceSteps {
+        let (plus, minus) = steppedPair(theta, u, h)
+        let lp = try f.value(plus), lm = try f.value(minus)
+        var analytic = 0.0
+        for i in theta.indices { analytic += Double(g[i]) * (Double(plus[i]) - Double(minus[i])) }
+        let numeric = lp - lm
+        let scale = max(abs(analytic), abs(numeric))
+        let error = abs(numeric - analytic), tolerance = finiteDifferenceRelativeTolerance * scale + noise
+        // A step whose noise could hide a 1% error cannot pass a direction; if its noise
+        // is still below 2% and it agrees within it, it vetoes a failure (inconclusive).
+        guard noise <= quietFraction * finiteDifferenceRelativeTolerance * scale else {
+            if noise <= 2 * finiteDifferenceRelativeTolerance * scale && error <= tolerance { vetoed = true }
+            continue
+        }
+        if error <= tolerance { return .agrees(error / tolerance) }
+        if error / scale < (disagreement?.relative ?? .infinity) { disagreement = (error / scale, analytic, numeric, h) }
+        ratios.append(analytic != 0 ? numeric / analytic : .infinity)
+    }
+    // A disagreement counts only where the finite differences are consistent (two
+    // successive judging steps within 0.5% of each other): ReLU kinks make them
+    // wander with the step, and then they say nothing about the gradient.
+    let consistent = zip(ratios, ratios.dropFirst()).contains { abs($0 - $1) <= quietFraction * finiteDifferenceRelativeTolerance }
+    guard let d = disagreement, consistent, !vetoed else { return .inconclusive }
+    return .disagrees(relative: d.relative, analytic: d.analytic, numeric: d.numeric, step: d.step)
+}
+
+/// True if f's central differences along u match `derivative` . u within half the tolerance (plus
+/// noise) at every step from 3e-3 down that is quiet enough to judge, and at least one is: f is
+/// smooth along u at the scale of the steps. Where a ReLU or max-pool network crosses many kinks
+/// the differences give an average slope, steady from step to step, that can be a few percent off
+/// the slope at theta; they then wander by more than that half (the largest step, 1e-2, is left
+/// out: a smooth f's curvature may show there).
+func smoothAlong(_ f: ScalarUnderTest, theta: [Float], derivative g: [Float], u: [Double],
+                 noise: Double) throws(BackboneError) -> Bool {
+    var judged = 0
+    for h in finiteDifferenceSteps.dropFirst() {
+        let (plus, minus) = steppedPair(theta, u, h)
+        let numeric = try f.value(plus) - f.value(minus)
+        var analytic = 0.0
+        for i in theta.indices { analytic += Double(g[i]) * (Double(plus[i]) - Double(minus[i])) }
+        let bound = quietFraction * finiteDifferenceRelativeTolerance * max(abs(analytic), abs(numeric))
+        guard noise <= bound else { continue }
+        guard abs(numeric - analytic) <= bound + noise else { return false }
+        judged += 1
+    }
+    return judged > 0
 }
 
 // MARK: - Localising a gradient error
@@ -279,23 +378,23 @@ func checkGradient(_ b: PluginBackbone, theta: [Float], data: CheckData, seed: U
 
 /// "gradient of layer1.bias[3] is 0.53, finite differences say 0.62 (...)" when one parameter
 /// holds the error along `u`; "the error lies in tensor ..." when one tensor does; else nil.
-func localiseGradientError(_ b: PluginBackbone, theta: [Float], gradient g: [Float], data: CheckData,
-                           u: [Double], step h: Double, noise: Double,
-                           direction: String) throws(BackboneError) -> String? {
+/// (For a VJP: "VJP of ...".)
+func localiseError(_ f: ScalarUnderTest, theta: [Float], derivative g: [Float], layout: [LayoutTensor],
+                   u: [Double], step h: Double, noise: Double,
+                   direction: String) throws(BackboneError) -> String? {
     struct Part { var error = 0.0, numeric = 0.0, analytic = 0.0, delta = 0.0 }
     /// The central difference along u restricted to `indices` (the other parameters held fixed).
     func part(_ indices: ArraySlice<Int>) throws(BackboneError) -> Part {
         var w = [Double](repeating: 0, count: theta.count)
         for i in indices { w[i] = u[i] }
         let (plus, minus) = steppedPair(theta, w, h)
-        let (lp, _) = try b.lossGrad(plus, data, gradient: false)
-        let (lm, _) = try b.lossGrad(minus, data, gradient: false)
+        let lp = try f.value(plus), lm = try f.value(minus)
         var result = Part()
         for i in indices {
             let d = Double(plus[i]) - Double(minus[i])
             result.analytic += Double(g[i]) * d; result.delta = d
         }
-        result.numeric = Double(lp) - Double(lm)
+        result.numeric = lp - lm
         result.error = result.numeric - result.analytic
         return result
     }
@@ -320,11 +419,10 @@ func localiseGradientError(_ b: PluginBackbone, theta: [Float], gradient g: [Flo
         search = abs(try part(left).error) >= abs(try part(right).error) ? left : right
     }
     let i = search.first!
-    let layout = b.layout ?? []
     let leaf = try part(search)
     if disagrees(leaf), leaf.delta != 0, clean(try part(ArraySlice(support.filter { $0 != i }))) {
         let name = parameterName(i, layout: layout)
-        return "gradient of \(name) is \(sci(Double(g[i]))), finite differences say \(sci(leaf.numeric / leaf.delta)) "
+        return "\(f.derivative) of \(name) is \(sci(Double(g[i]))), finite differences say \(sci(leaf.numeric / leaf.delta)) "
             + "(\(name.hasPrefix("parameter ") ? "" : "parameter \(i); ")\(along) every other parameter agrees)"
     }
 
@@ -340,7 +438,7 @@ func localiseGradientError(_ b: PluginBackbone, theta: [Float], gradient g: [Flo
     let outside = ArraySlice(support.filter { $0 < tensor.offset || $0 >= tensor.offset + tensor.count })
     guard !outside.isEmpty, clean(try part(outside)) else { return nil }   // no other tensor to compare with
     return "the error lies in tensor '\(tensor.name)' (\(tensor.role)): \(along) its part of the derivative is "
-        + "\(sci(p.analytic / (2 * h))) from the gradient, \(sci(p.numeric / (2 * h))) from finite differences, "
+        + "\(sci(p.analytic / (2 * h))) from the \(f.derivative), \(sci(p.numeric / (2 * h))) from finite differences, "
         + "and the other tensors agree"
 }
 
@@ -363,12 +461,17 @@ func parameterName(_ index: Int, layout: [LayoutTensor]) -> String {
 /// 3), and never below 2 x 2 ulps of |L|.
 func lossNoise(_ b: PluginBackbone, theta: [Float], loss: Float, along u: [Double],
                data: CheckData) throws(BackboneError) -> Double {
-    let floor = 2 * 2 * 0x1p-24 * abs(Double(loss))
-    guard u.count == theta.count, !u.isEmpty else { return float32NoiseUlps * 2 * abs(Double(loss)) }
+    try valueNoise(.loss(b, data), theta: theta, value: Double(loss), along: u)
+}
+
+/// lossNoise for any scalar function under test (`value` is its value at theta).
+func valueNoise(_ f: ScalarUnderTest, theta: [Float], value: Double, along u: [Double]) throws(BackboneError) -> Double {
+    let floor = 2 * 2 * 0x1p-24 * abs(value)
+    guard u.count == theta.count, !u.isEmpty else { return float32NoiseUlps * 2 * abs(value) }
     var values: [Double] = []
     for k in -2...2 {
         let point = zip(theta, u).map { Float(Double($0) + Double(k) * 1e-6 * $1) }
-        values.append(Double(try b.lossGrad(point, data, gradient: false).0))
+        values.append(try f.value(point))
     }
     let mean = values.reduce(0, +) / 5
     let slope = (-2 * values[0] - values[1] + values[3] + 2 * values[4]) / 10
@@ -376,9 +479,9 @@ func lossNoise(_ b: PluginBackbone, theta: [Float], loss: Float, along u: [Doubl
     return max(2 * 3 * residual, floor)
 }
 
-private func hint(_ ratio: Double) -> String {
-    if abs(ratio + 1) < 0.05 { return "; the gradient has the wrong sign" }
-    if ratio.isFinite && ratio > 0 { return "; the gradient is off by a factor \(sci(ratio))" }
+private func hint(_ ratio: Double, _ derivative: String) -> String {
+    if abs(ratio + 1) < 0.05 { return "; the \(derivative) has the wrong sign" }
+    if ratio.isFinite && ratio > 0 { return "; the \(derivative) is off by a factor \(sci(ratio))" }
     return ""
 }
 

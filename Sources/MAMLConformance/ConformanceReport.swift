@@ -22,6 +22,7 @@ public enum ConformanceCheck: String, CaseIterable, Sendable {
     case hvp
     case batchDuplication = "batch-duplication"
     case forwardLoss = "forward-loss"
+    case vjp
     case threads
     case buffers
     case lastError = "last-error"
@@ -36,13 +37,15 @@ public enum ConformanceCheck: String, CaseIterable, Sendable {
     /// skipped when one of these failed or was itself skipped for that reason. So one bug is
     /// reported once, by the check that tests it (a crashing loss_grad fails loss-finite, not
     /// every check that calls loss_grad; a wrong gradient fails gradient, not the HVP check that
-    /// differentiates it; a non-deterministic init fails init-seed, not threads).
+    /// differentiates it; a non-deterministic init fails init-seed, not threads; the VJP check
+    /// compares with loss_grad's gradient through forward's outputs, so it needs both right).
     public var prerequisites: [ConformanceCheck] {
         switch self {
         case .entry, .registry, .createDefaults: return []
         case .createExamples, .invalidConfig, .lossFinite: return [.createDefaults]
         case .paramCount, .initSeed, .gradient, .batchDuplication, .forwardLoss, .buffers, .lastError: return [.lossFinite]
         case .hvp: return [.gradient]
+        case .vjp: return [.gradient, .forwardLoss]
         case .threads: return [.lossFinite, .initSeed]
         }
     }
@@ -62,6 +65,7 @@ public enum ConformanceCheck: String, CaseIterable, Sendable {
         case .hvp: return "maml.hvp/1 matches central finite differences of gradients (skipped when not offered)"
         case .batchDuplication: return "the mean loss and gradient do not change when every example is duplicated"
         case .forwardLoss: return "loss_grad's loss equals the loss computed from forward's outputs"
+        case .vjp: return "maml.vjp/1 matches central finite differences of u . forward, and with u = d loss / d outputs equals loss_grad's gradient (skipped when not offered)"
         case .threads: return "two instances on two threads give the results of one instance alone"
         case .buffers: return "no reads or writes outside the given buffers (guard pages, canaries); outputs fully written"
         case .lastError: return "invalid calls return non-OK with a last_error message and leave the instance usable"

@@ -1,7 +1,7 @@
 // MARK: - The model-agnostic view of a backbone
 //
 // MAMLCore sees a model only as a flat Float parameter vector plus loss and
-// gradient (and optionally Hessian-vector product) functions. Plugins are
+// gradient (and optionally Hessian-vector and vector-Jacobian product) functions. Plugins are
 // adapted to this protocol by MAMLHost; tests use pure-Swift backbones whose
 // Hessians are known in closed form.
 
@@ -68,6 +68,8 @@ public protocol Backbone: AnyObject {
     var layout: [LayoutTensor]? { get }
     /// True if `hvp` is exact (the plugin's "maml.hvp/1").
     var providesHVP: Bool { get }
+    /// True if `vjp` is implemented (the plugin's "maml.vjp/1"). Defaults to false.
+    var providesVJP: Bool { get }
     /// True if the backbone itself guarantees that every gradient and Hessian-vector
     /// product it returns without throwing is finite (the plugin adapter checks them), so
     /// MAMLCore can skip its own check of those vectors. Defaults to false.
@@ -86,6 +88,14 @@ public protocol Backbone: AnyObject {
     func hvp(params: UnsafeBufferPointer<Float>, batch: Batch,
                               v vector: UnsafeBufferPointer<Float>,
                               output: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
+    /// `grad` = d s / d params = the sum over the batch's examples of J^T `outputGrad`, where J
+    /// is the Jacobian of the outputs `forward` returns for this batch and `outputGrad` (n *
+    /// outputElements floats, laid out like forward's output) is d s / d outputs for a scalar
+    /// s. Targets are ignored. For a loss on the outputs that a meta-learner computes itself
+    /// (e.g. Prototypical Networks on embeddings). The default throws `.unsupported`: only
+    /// call it when `providesVJP`.
+    func vjp(params: UnsafeBufferPointer<Float>, batch: Batch, outputGrad: UnsafeBufferPointer<Float>,
+             grad: UnsafeMutableBufferPointer<Float>) throws(BackboneError)
     /// Another instance of the same model and config, for another worker thread. It must
     /// compute bit-identical results to this one (parallel runs rely on it). The default
     /// throws `.unsupported`: such a backbone trains and evaluates on one thread only.
@@ -95,6 +105,12 @@ public protocol Backbone: AnyObject {
 public extension Backbone {
     /// Backbones promise nothing by default: MAMLCore checks their results.
     var checksFiniteness: Bool { false }
+    /// Backbones offer no vector-Jacobian product by default.
+    var providesVJP: Bool { false }
+    func vjp(params: UnsafeBufferPointer<Float>, batch: Batch, outputGrad: UnsafeBufferPointer<Float>,
+             grad: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+        throw BackboneError(.unsupported, "this backbone offers no vector-Jacobian product (maml.vjp/1)")
+    }
     func makeReplica() throws(BackboneError) -> any Backbone {
         throw BackboneError(.unsupported, "this backbone cannot make another instance of itself (needed for more than one thread)")
     }

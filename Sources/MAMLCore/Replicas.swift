@@ -22,11 +22,13 @@ func backboneInstances(_ backbone: any Backbone, count: Int) throws(MAMLError) -
         }
         guard replica.parameterCount == backbone.parameterCount, replica.inputShape == backbone.inputShape,
               replica.outputShape == backbone.outputShape, replica.lossKind == backbone.lossKind,
-              replica.providesHVP == backbone.providesHVP, replica !== backbone else {
+              replica.providesHVP == backbone.providesHVP, replica.providesVJP == backbone.providesVJP,
+              replica !== backbone else {
             throw .incompatible("the model's replica for worker thread \(w) differs from the original "
                 + "(\(replica.parameterCount) parameters, input \(replica.inputShape), output \(replica.outputShape), "
-                + "exact HVP \(replica.providesHVP); the original: \(backbone.parameterCount), \(backbone.inputShape), "
-                + "\(backbone.outputShape), \(backbone.providesHVP)) or is the same instance")
+                + "exact HVP \(replica.providesHVP), VJP \(replica.providesVJP); the original: \(backbone.parameterCount), "
+                + "\(backbone.inputShape), \(backbone.outputShape), \(backbone.providesHVP), \(backbone.providesVJP)) "
+                + "or is the same instance")
         }
         instances.append(replica)
     }

@@ -30,9 +30,10 @@ public final class PluginBackbone: Backbone {
     public let lossKind: LossKind
     public let layout: [LayoutTensor]?
     public var providesHVP: Bool { hvpFunction != nil }
+    public var providesVJP: Bool { vjpFunction != nil }
     /// Always true: every result is checked here (see the note above), so MAMLCore need not repeat it.
     public var checksFiniteness: Bool { true }
-    /// The known extension ids this instance offers, e.g. ["maml.hvp/1", "maml.layout/1"].
+    /// The known extension ids this instance offers, e.g. ["maml.hvp/1", "maml.layout/1", "maml.vjp/1"].
     public let offeredExtensions: [String]
     /// The raw "maml.ops/1" table, or nil. Only its functions are checked here (a NULL one refuses the
     /// instance); names and signatures are checked by `PluginOps` when the ops are asked for.
@@ -52,6 +53,9 @@ public final class PluginBackbone: Backbone {
     /// The hvp function of "maml.hvp/1", read and checked once at creation (nil: not offered). Callers
     /// that call it raw (the conformance checks) use this one, never a table fetched again.
     public let hvpFunction: HVPFunction?
+    /// The vjp function of "maml.vjp/1" (ABI 1.1), read and checked once at creation (nil: not offered;
+    /// always nil for a plugin built against ABI 1.0, whose get_extension knows no such id).
+    public let vjpFunction: VJPFunction?
 
     // MARK: Creation
 
@@ -96,10 +100,12 @@ public final class PluginBackbone: Backbone {
             let hvpTable = getExtension(instance, MAML_EXT_HVP)
             let layoutTable = getExtension(instance, MAML_EXT_LAYOUT)
             let opsTable = getExtension(instance, MAML_EXT_OPS)
+            let vjpTable = getExtension(instance, MAML_EXT_VJP)
             // A table get_extension offers must hold every function of its id: a NULL function, or a
             // struct_size too short to hold one, refuses the instance (docs/abi.md, section 8), so no
             // command silently runs without what the plugin claims to offer.
             let hvp = try hvpTable.map { (table) throws(HostError) in try readHVP(table) }
+            let vjp = try vjpTable.map { (table) throws(HostError) in try readVJP(table) }
             var layout: [LayoutTensor]?
             if let layoutTable {
                 do throws(HostError) { layout = try readLayout(layoutTable, instance: instance, parameterCount: Int(count)) }
@@ -121,8 +127,10 @@ public final class PluginBackbone: Backbone {
             self.lossKind = lossKind
             self.layout = layout
             self.hvpFunction = hvp
+            self.vjpFunction = vjp
             self.opsExtension = opsTable?.assumingMemoryBound(to: maml_ext_ops.self)
-            self.offeredExtensions = zip([MAML_EXT_HVP, MAML_EXT_LAYOUT, MAML_EXT_OPS], [hvpTable, layoutTable, opsTable])
+            self.offeredExtensions = zip([MAML_EXT_HVP, MAML_EXT_LAYOUT, MAML_EXT_OPS, MAML_EXT_VJP],
+                                         [hvpTable, layoutTable, opsTable, vjpTable])
                 .compactMap { $0.1 == nil ? nil : $0.0 }
             self.destroyFunction = d.destroy!
             self.initFunction = d.init_params!
@@ -208,6 +216,30 @@ public final class PluginBackbone: Backbone {
         guard allFinite(output.baseAddress!, count: parameterCount) else { throw nonFinite("Hessian-vector product") }
     }
 
+    /// d s / d params for d s / d outputs = `outputGrad` (the plugin's "maml.vjp/1"). Targets are not
+    /// passed: the ABI says the plugin ignores them, so the batch may have none.
+    public func vjp(params: UnsafeBufferPointer<Float>, batch: Batch, outputGrad: UnsafeBufferPointer<Float>,
+                    grad: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+        guard let vjpFunction else {
+            throw BackboneError(.unsupported, "\(model.name): no vector-Jacobian product (\(MAML_EXT_VJP))")
+        }
+        try checkCount(params.count, parameterCount, "params")
+        guard batch.n >= 1 else {
+            throw BackboneError(.invalidArgument, "\(model.name): batch has \(batch.n) examples, needs at least 1")
+        }
+        try checkCount(outputGrad.count, batch.n * outputCount, "VJP output gradient")
+        try checkCount(grad.count, parameterCount, "VJP gradient")
+        let u = UnsafeRawPointer(outputGrad.baseAddress!), out = UnsafeRawPointer(grad.baseAddress!)
+        guard u + outputGrad.count * MemoryLayout<Float>.stride <= out || out + parameterCount * MemoryLayout<Float>.stride <= u else {
+            throw BackboneError(.invalidArgument, "\(model.name): VJP output gradient and gradient overlap")
+        }
+        var cBatch = maml_batch(struct_size: UInt32(MemoryLayout<maml_batch>.size), n: UInt64(batch.n), x: batch.x,
+                                y_float: nil, y_class: nil)
+        let status = vjpFunction(instance, params.baseAddress, &cBatch, outputGrad.baseAddress, grad.baseAddress)
+        guard status == MAML_OK else { throw failure(status, "vjp") }
+        guard allFinite(grad.baseAddress!, count: parameterCount) else { throw nonFinite("vector-Jacobian product") }
+    }
+
     // MARK: Hot-path helpers (no allocation unless an error is thrown)
 
     /// The C batch for this call: only the target this model's loss uses is passed (ABI: exactly one is set).
@@ -272,15 +304,32 @@ public typealias HVPFunction = @convention(c) (OpaquePointer?, UnsafePointer<Flo
 /// The hvp function of a "maml.hvp/1" table. A table whose struct_size does not cover hvp, or whose
 /// hvp is NULL, is an error: a plugin without an exact HVP returns NULL from get_extension instead.
 private func readHVP(_ table: UnsafeRawPointer) throws(HostError) -> HVPFunction {
+    try readFunction(table, \maml_ext_hvp.hvp, id: MAML_EXT_HVP, field: "hvp", type: "maml_ext_hvp", absent: "no exact HVP")
+}
+
+/// The C type of maml_ext_vjp.vjp.
+public typealias VJPFunction = @convention(c) (OpaquePointer?, UnsafePointer<Float>?, UnsafePointer<maml_batch>?,
+                                                UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> maml_status
+
+/// The vjp function of a "maml.vjp/1" table, refused like an hvp table: a table too short to hold vjp,
+/// or whose vjp is NULL, is an error, never "no VJP".
+private func readVJP(_ table: UnsafeRawPointer) throws(HostError) -> VJPFunction {
+    try readFunction(table, \maml_ext_vjp.vjp, id: MAML_EXT_VJP, field: "vjp", type: "maml_ext_vjp", absent: "no VJP")
+}
+
+/// The one function of a one-function extension table (`field` at `path`), checked: struct_size covers
+/// it and it is not NULL. `absent` says what returning NULL from get_extension would offer instead.
+private func readFunction<Table, Function>(_ table: UnsafeRawPointer, _ path: KeyPath<Table, Function?>, id: String,
+                                           field: String, type: String, absent: String) throws(HostError) -> Function {
     let size = Int(table.load(as: UInt32.self))
-    let needed = MemoryLayout<maml_ext_hvp>.offset(of: \.hvp)! + MemoryLayout<HVPFunction?>.size
+    let needed = MemoryLayout<Table>.offset(of: path)! + MemoryLayout<Function?>.size
     guard size >= needed else {
-        throw HostError("\(MAML_EXT_HVP): struct_size is \(size) bytes, too small to hold hvp (maml_ext_hvp is \(needed) bytes): set it to sizeof(maml_ext_hvp), or return NULL from get_extension to offer no exact HVP")
+        throw HostError("\(id): struct_size is \(size) bytes, too small to hold \(field) (\(type) is \(needed) bytes): set it to sizeof(\(type)), or return NULL from get_extension to offer \(absent)")
     }
-    guard let hvp = table.assumingMemoryBound(to: maml_ext_hvp.self).pointee.hvp else {
-        throw HostError("\(MAML_EXT_HVP): hvp is NULL: get_extension offers the table without its function; return NULL from get_extension(\"\(MAML_EXT_HVP)\") to offer no exact HVP")
+    guard let function = table.assumingMemoryBound(to: Table.self).pointee[keyPath: path] else {
+        throw HostError("\(id): \(field) is NULL: get_extension offers the table without its function; return NULL from get_extension(\"\(id)\") to offer \(absent)")
     }
-    return hvp
+    return function
 }
 
 /// "MAML_ERR_INVALID_ARGUMENT" etc., for messages.

@@ -69,6 +69,7 @@ public final class CountingBackbone<Base: Backbone>: Backbone {
     public var lossKind: LossKind { base.lossKind }
     public var layout: [LayoutTensor]? { base.layout }
     public var providesHVP: Bool { base.providesHVP }
+    public var providesVJP: Bool { base.providesVJP }
     public var checksFiniteness: Bool { base.checksFiniteness }
 
     public func initParameters(seed: UInt64, into params: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
@@ -91,6 +92,12 @@ public final class CountingBackbone<Base: Backbone>: Backbone {
                                      output: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
         hvps.add(batch.n)
         try base.hvp(params: params, batch: batch, v: vector, output: output)
+    }
+
+    /// Not counted: bench's workloads make no vector-Jacobian products.
+    public func vjp(params: UnsafeBufferPointer<Float>, batch: Batch, outputGrad: UnsafeBufferPointer<Float>,
+                    grad: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+        try base.vjp(params: params, batch: batch, outputGrad: outputGrad, grad: grad)
     }
 }
 

@@ -20,4 +20,7 @@ _Static_assert(sizeof(maml_model_desc) == 144, "maml_model_desc size changed");
 MAML_LAYOUT(maml_batch, n, 8);
 MAML_LAYOUT(maml_batch, y_class, 32);
 _Static_assert(sizeof(maml_shape) == 20, "maml_shape size changed");
+MAML_LAYOUT(maml_ext_hvp, hvp, 8);
+MAML_LAYOUT(maml_ext_vjp, vjp, 8);
+_Static_assert(sizeof(maml_ext_vjp) == 16, "maml_ext_vjp size changed");
 #endif

@@ -17,6 +17,7 @@ final class InstanceBox {
     let inputShape: maml_shape
     let outputShape: maml_shape
     let providesHVP: Bool
+    let providesVJP: Bool
 
     /// NUL-terminated, valid until the next call that sets it.
     private(set) var lastError: UnsafeMutablePointer<CChar>
@@ -34,6 +35,7 @@ final class InstanceBox {
         parameterCount = model.parameterCount
         lossKind = model.lossKind
         providesHVP = model.providesHVP
+        providesVJP = model.providesVJP
         inputShape = try InstanceBox.cShape(model.inputShape, what: "input shape")
         outputShape = try InstanceBox.cShape(model.outputShape, what: "output shape")
         inputElements = model.inputShape.reduce(1, *)

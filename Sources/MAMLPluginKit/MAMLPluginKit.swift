@@ -7,9 +7,10 @@
 // the kit is the C ABI side and the numerics toolbox, nothing model-specific.
 //
 //   PluginModel.swift    the protocol a model implements (identity, config -> instance,
-//                        loss, gradient, optional HVP, layout, ops), PluginError,
+//                        loss, gradient, optional HVP and VJP, layout, ops), PluginError,
 //                        PluginBatch, reading a resolved config
-//   NetworkModel.swift   NetworkPluginModel: a whole PluginModel from an ExactNetwork
+//   NetworkModel.swift   NetworkPluginModel: a whole PluginModel (HVP and VJP included)
+//                        from an ExactNetwork
 //   Exports.swift        ModelDescriptor, PluginRegistry and the registry entry point
 //   Thunks.swift,        the C functions behind a maml_model *: argument checks,
 //   InstanceBox.swift    errors to status + last_error, non-finite result checks

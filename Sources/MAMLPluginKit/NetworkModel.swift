@@ -1,11 +1,18 @@
 // MARK: - A plugin model that is a network: the PluginModel methods forwarded
 //
-// A network with exact gradient and HVP (it owns its scratch and takes validated
+// A network with exact gradient, HVP and VJP (it owns its scratch and takes validated
 // batches: the bundled DenseNetwork, ConvNetwork and RecurrentNetwork in
-// Plugins/<Name>/Network are three) makes a whole PluginModel; the model class then
-// only names itself, builds the network from its config and lists its ops.
+// Plugins/<Name>/Network are three) makes a whole PluginModel with "maml.hvp/1" and
+// "maml.vjp/1"; the model class then only names itself, builds the network from its
+// config and lists its ops.
+//
+// VJP. A network's lossGrad is a forward pass, the loss head's d loss / d outputs, and
+// the backward pass from there. Its vjp is the same forward and backward pass with the
+// head's gradient replaced by the given d s / d outputs (so the product is the exact
+// derivative of the forward pass of this batch, batch statistics included): copy
+// outputGrad where the head would write its gradient and run the backward pass.
 
-/// A network with loss, gradient and exact Hessian-vector product.
+/// A network with loss, gradient, exact Hessian-vector product and vector-Jacobian product.
 public protocol ExactNetwork: AnyObject {
     var parameterCount: Int { get }
     var inputShape: [Int] { get }
@@ -17,9 +24,14 @@ public protocol ExactNetwork: AnyObject {
     func lossGrad(params: UnsafePointer<Float>, batch: PluginBatch, grad: UnsafeMutablePointer<Float>?) throws(PluginError) -> Float
     func hvp(params: UnsafePointer<Float>, batch: PluginBatch, v: UnsafePointer<Float>,
              output: UnsafeMutablePointer<Float>) throws(PluginError)
+    /// grad = d s / d params for d s / d outputs = outputGrad (n * outputElements floats, laid out
+    /// like forward's output): the backward pass of lossGrad seeded with outputGrad instead of
+    /// the loss head's gradient. Targets may be absent.
+    func vjp(params: UnsafePointer<Float>, batch: PluginBatch, outputGrad: UnsafePointer<Float>,
+             grad: UnsafeMutablePointer<Float>) throws(PluginError)
 }
 
-/// A PluginModel whose every method is its network's (exact HVP for every config).
+/// A PluginModel whose every method is its network's (exact HVP and VJP for every config).
 public protocol NetworkPluginModel: PluginModel {
     associatedtype Network: ExactNetwork
     var network: Network { get }
@@ -32,6 +44,7 @@ extension NetworkPluginModel {
     public var lossKind: PluginLossKind { network.lossKind }
     public var layout: [LayoutTensor] { network.layout }
     public var providesHVP: Bool { true }
+    public var providesVJP: Bool { true }
 
     public func initParameters(seed: UInt64, into params: UnsafeMutablePointer<Float>) throws(PluginError) {
         network.initParameters(seed: seed, into: params)
@@ -45,5 +58,9 @@ extension NetworkPluginModel {
     public func hvp(params: UnsafePointer<Float>, batch: PluginBatch, v: UnsafePointer<Float>,
                     output: UnsafeMutablePointer<Float>) throws(PluginError) {
         try network.hvp(params: params, batch: batch, v: v, output: output)
+    }
+    public func vjp(params: UnsafePointer<Float>, batch: PluginBatch, outputGrad: UnsafePointer<Float>,
+                    grad: UnsafeMutablePointer<Float>) throws(PluginError) {
+        try network.vjp(params: params, batch: batch, outputGrad: outputGrad, grad: grad)
     }
 }

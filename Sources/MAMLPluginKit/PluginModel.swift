@@ -87,6 +87,8 @@ public protocol PluginModel: AnyObject {
     var layout: [LayoutTensor] { get }
     /// True if `hvp` is implemented (offers "maml.hvp/1").
     var providesHVP: Bool { get }
+    /// True if `vjp` is implemented (offers "maml.vjp/1", ABI 1.1).
+    var providesVJP: Bool { get }
 
     /// Writes a fresh initialisation, a pure function of (config, seed).
     func initParameters(seed: UInt64, into params: UnsafeMutablePointer<Float>) throws(PluginError)
@@ -99,15 +101,25 @@ public protocol PluginModel: AnyObject {
     /// output = Hessian of the mean loss times v (v and output do not alias).
     func hvp(params: UnsafePointer<Float>, batch: PluginBatch, v: UnsafePointer<Float>,
              output: UnsafeMutablePointer<Float>) throws(PluginError)
+    /// grad = d s / d params = the sum over examples of J^T outputGrad, J the Jacobian of the
+    /// outputs `forward` computes for this batch; outputGrad = d s / d outputs (n * outputElements
+    /// floats, forward's layout), grad parameterCount floats (not aliased). Targets may be absent.
+    func vjp(params: UnsafePointer<Float>, batch: PluginBatch, outputGrad: UnsafePointer<Float>,
+             grad: UnsafeMutablePointer<Float>) throws(PluginError)
 }
 
 extension PluginModel {
     public static var ops: [PluginOp] { [] }
     public var layout: [LayoutTensor] { [] }
     public var providesHVP: Bool { false }
+    public var providesVJP: Bool { false }
     public func hvp(params: UnsafePointer<Float>, batch: PluginBatch, v: UnsafePointer<Float>,
                     output: UnsafeMutablePointer<Float>) throws(PluginError) {
         throw PluginError(.unsupported, "\(Self.info.name) does not provide Hessian-vector products")
+    }
+    public func vjp(params: UnsafePointer<Float>, batch: PluginBatch, outputGrad: UnsafePointer<Float>,
+                    grad: UnsafeMutablePointer<Float>) throws(PluginError) {
+        throw PluginError(.unsupported, "\(Self.info.name) does not provide vector-Jacobian products")
     }
 }
 

@@ -109,6 +109,28 @@ enum Thunks {
         } ?? MAML_ERR_INVALID_ARGUMENT
     }
 
+    static let vjp: @convention(c) (OpaquePointer?, UnsafePointer<Float>?, UnsafePointer<maml_batch>?,
+                                     UnsafePointer<Float>?, UnsafeMutablePointer<Float>?) -> maml_status = { m, params, batch, u, out in
+        withBox(m) { box in
+            do throws(PluginError) {
+                let b = try checkCall("vjp", box, params, batch, needTargets: false)
+                guard let u else { throw PluginError(.invalidArgument, "vjp: output_grad is NULL") }
+                guard let out else { throw PluginError(.invalidArgument, "vjp: grad_out is NULL") }
+                let p = box.parameterCount, count = b.n * box.outputElements
+                let uStart = UnsafeRawPointer(u), uEnd = UnsafeRawPointer(u + count)
+                let outStart = UnsafeRawPointer(out), outEnd = UnsafeRawPointer(out + p)
+                if outStart < uEnd && uStart < outEnd {
+                    throw PluginError(.invalidArgument, "vjp: output_grad and grad_out overlap; they must not alias")
+                }
+                try box.model.vjp(params: params!, batch: b, outputGrad: u, grad: out)
+                if let bad = firstNonFinite(out, p) {
+                    throw PluginError(.numerical, "vjp: product element \(bad) is \(out[bad])")
+                }
+                return MAML_OK
+            } catch { return box.fail(error) }
+        } ?? MAML_ERR_INVALID_ARGUMENT
+    }
+
     // MARK: Extensions
 
     static let getExtension: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> UnsafeRawPointer? = { m, id in
@@ -117,12 +139,16 @@ enum Thunks {
             if cStringEquals(id, MAML_EXT_HVP) { return box.providesHVP ? UnsafeRawPointer(hvpTable) : nil }
             if cStringEquals(id, MAML_EXT_LAYOUT) { return box.tensorCount > 0 ? UnsafeRawPointer(layoutTable) : nil }
             if cStringEquals(id, MAML_EXT_OPS) { return box.opCount > 0 ? UnsafeRawPointer(opsTable) : nil }
+            if cStringEquals(id, MAML_EXT_VJP) { return box.providesVJP ? UnsafeRawPointer(vjpTable) : nil }
             return nil
         } ?? nil
     }
 
     nonisolated(unsafe) static let hvpTable: UnsafeMutablePointer<maml_ext_hvp> = leak(
         maml_ext_hvp(struct_size: UInt32(MemoryLayout<maml_ext_hvp>.size), hvp: hvp))
+
+    nonisolated(unsafe) static let vjpTable: UnsafeMutablePointer<maml_ext_vjp> = leak(
+        maml_ext_vjp(struct_size: UInt32(MemoryLayout<maml_ext_vjp>.size), vjp: vjp))
 
     nonisolated(unsafe) static let layoutTable: UnsafeMutablePointer<maml_ext_layout> = leak(maml_ext_layout(
         struct_size: UInt32(MemoryLayout<maml_ext_layout>.size),

@@ -45,6 +45,7 @@ struct Info: ParsableCommand {
               loss:          \(backbone.lossKind.rawValue)
               extensions:    \(backbone.offeredExtensions.isEmpty ? "none" : backbone.offeredExtensions.joined(separator: ", "))
               hessian-vector products: \(backbone.providesHVP ? "exact (maml.hvp/1)" : "finite differences of gradients (no maml.hvp/1)")
+              vector-Jacobian products: \(backbone.providesVJP ? "exact (maml.vjp/1)" : "none (no maml.vjp/1)")
             """)
         if let layout = backbone.layout {
             print("\nparameter layout:")

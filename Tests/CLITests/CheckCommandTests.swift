@@ -6,7 +6,7 @@ import TestSupport
 /// Every check name, in report order (docs/cli.md).
 let conformanceCheckNames = ["entry", "registry", "create-defaults", "create-examples", "invalid-config", "loss-finite",
                              "param-count", "init-seed", "gradient", "hvp", "batch-duplication", "forward-loss",
-                             "threads", "buffers", "last-error"]
+                             "vjp", "threads", "buffers", "last-error"]
 
 /// `maml-host check TARGET --json` exits 0 with every check passed (or skipped, for those in
 /// `mayBeSkipped`); a failed check is reported with its detail. Returns the report's checks.
@@ -58,7 +58,7 @@ struct CheckCommandTests {
         #expect(lines.first?.split(separator: " ", omittingEmptySubsequences: true) == ["CHECK", "MODEL", "RESULT", "TIME", "DETAIL"])
         let entry = try #require(lines.first { $0.hasPrefix("entry ") })
         #expect(entry.contains("FAIL") && entry.contains("cannot load"))
-        #expect(lines.last == "FAILED: 0 passed, 1 failed, 14 skipped (\(file))")
+        #expect(lines.last == "FAILED: 0 passed, 1 failed, 15 skipped (\(file))")
         #expect(run.stderr.contains("checking \(file)"))
     }
 

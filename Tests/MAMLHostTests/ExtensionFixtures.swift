@@ -18,16 +18,19 @@ let nullFunctionVariants: [(file: String, flags: [String], refusal: String)] = [
     ("libextopatnull.so", ["-DFX_OP_AT_NULL"], "maml.ops/1: op_at is NULL"),
     ("libextopsshort.so", ["-DFX_OPS_SHORT_TABLE"], "maml.ops/1: table struct_size is 16 bytes, shorter than maml_ext_ops (24 bytes)"),
     ("libextopfnnull.so", ["-DFX_OP_FN_NULL"], "maml.ops/1: op #0 ('flops'): fn is NULL"),
+    ("libextvjpnull.so", ["-DFX_VJP_NULL"], "maml.vjp/1: vjp is NULL"),
+    ("libextvjpshort.so", ["-DFX_VJP_SHORT"], "maml.vjp/1: struct_size is 4 bytes, too small to hold vjp (maml_ext_vjp is 16 bytes)"),
 ]
 
 /// The numerical variants: the good file, a gradient wrong in one element (with and without a
-/// layout) or in one tensor, a wrong HVP of the zero-Hessian model.
+/// layout) or in one tensor, a wrong HVP of the zero-Hessian model, a VJP wrong in one element.
 let numericExtensionVariants: [(file: String, flags: [String])] = [
     ("libext.so", []),
     ("libextgradone.so", ["-DFX_GRAD_ONE"]),
     ("libextgradonenolayout.so", ["-DFX_GRAD_ONE", "-DFX_NO_LAYOUT"]),
     ("libextgradtensor.so", ["-DFX_GRAD_TENSOR"]),
     ("libextlinhvpwrong.so", ["-DFX_LINSUM_HVP_WRONG"]),
+    ("libextvjpone.so", ["-DFX_VJP_ONE"]),
 ]
 
 /// The tag of a variant's ids and names: "libexthvpnull.so" -> "-hvpnull" ("" for libext.so).

@@ -36,12 +36,13 @@ struct ExtensionTableTests {
         }
     }
 
-    @Test("the good extension fixture loads with all three extensions, its exact HVP and its layout")
+    @Test("the good extension fixture loads with all four extensions, its exact HVP, its VJP and its layout")
     func goodTablesLoad() throws {
         for model in ["affine", "linsum"] {
             let b = try extensionModel(model)
             #expect(b.providesHVP && b.hvpFunction != nil)
-            #expect(b.offeredExtensions == ["maml.hvp/1", "maml.layout/1", "maml.ops/1"])
+            #expect(b.providesVJP && b.vjpFunction != nil)
+            #expect(b.offeredExtensions == ["maml.hvp/1", "maml.layout/1", "maml.ops/1", "maml.vjp/1"])
             #expect(b.layout?.count == 2)
             #expect(try PluginOps(backbone: b).operations.map(\.name) == ["flops"])
         }

@@ -35,7 +35,7 @@ struct HeaderTests {
     /// Functions the header declares today: the scan must find at least these.
     static let knownFunctions: Set<String> = [
         "maml_entry_fn", "log", "model_at", "create", "destroy", "param_count", "input_shape", "output_shape",
-        "loss_kind", "init_params", "forward", "loss_grad", "last_error", "get_extension", "hvp",
+        "loss_kind", "init_params", "forward", "loss_grad", "last_error", "get_extension", "hvp", "vjp",
         "tensor_count", "tensor_at", "fn", "op_count", "op_at",
     ]
 

@@ -21,7 +21,7 @@ struct LoaderTests {
         var expected: Set<String> = ["org.test.linreg", "org.test.logreg",
                                      "org.test.logreg-nullfn",    // its sibling linreg was refused alone
                                      "org.test.logreg-emptyname", "org.test.logreg-badschema"]
-        for tag in ["nan", "fail", "badlayout", "badshape", "badloss", "shorthvp", "noext"] {
+        for tag in ["nan", "fail", "badlayout", "badshape", "badloss", "shorthvp", "noext", "v10"] {
             expected.insert("org.test.linreg-\(tag)"); expected.insert("org.test.logreg-\(tag)")
         }
         #expect(ids == expected)
@@ -33,15 +33,15 @@ struct LoaderTests {
         #expect(linreg.pluginID == "org.test.fixture" && linreg.pluginVersion == "0.1.0" && linreg.builtWith == "c")
         #expect(linreg.configSchema.contains("\"outputs\""))
         let good = try #require(catalog.plugins.first { $0.path == linreg.pluginPath })
-        #expect(good.modelIDs == ["org.test.linreg", "org.test.logreg"] && good.abiMajor == 1 && good.abiMinor == 0)
+        #expect(good.modelIDs == ["org.test.linreg", "org.test.logreg"] && good.abiMajor == 1 && good.abiMinor == 1)
     }
 
     /// Each broken file: the text every one of its problems must contain.
     static let brokenFiles: [(file: String, message: String)] = [
         ("libnoentry.so", "not a maml plugin (no maml_plugin_registry symbol)"),
         ("libnull.so", "maml_plugin_registry returned no registry; it may have logged why"),
-        ("libabi2.so", "built for plugin ABI 2.0, this host speaks 1.0"),
-        ("libminor.so", "requires plugin ABI 1.1 or newer, this host speaks 1.0"),
+        ("libabi2.so", "built for plugin ABI 2.0, this host speaks 1.1"),
+        ("libminor.so", "requires plugin ABI 1.2 or newer, this host speaks 1.1"),
         ("libshortreg.so", "registry struct_size is 48 bytes, shorter than the ABI 1.0 registry (56 bytes)"),
         ("libswift59.so", "built with swift-5.9, this host is swift-6.3.1; Swift is not ABI-stable on Linux: rebuild the plugin with this toolchain"),
         ("libnullfn.so", "model #0 ('org.test.linreg-nullfn'): required function loss_grad is NULL"),

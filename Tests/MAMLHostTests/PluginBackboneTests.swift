@@ -63,8 +63,8 @@ struct PluginBackboneTests {
         #expect(backbone.inputShape == [4] && backbone.outputShape == [2] && backbone.lossKind == .mse)
         #expect(backbone.layout == [LayoutTensor(name: "weight", offset: 0, shape: [2, 4], role: "head"),
                                     LayoutTensor(name: "bias", offset: 8, shape: [2], role: "head")])
-        #expect(backbone.providesHVP)
-        #expect(backbone.offeredExtensions == ["maml.hvp/1", "maml.layout/1", "maml.ops/1"])
+        #expect(backbone.providesHVP && backbone.providesVJP)
+        #expect(backbone.offeredExtensions == ["maml.hvp/1", "maml.layout/1", "maml.ops/1", "maml.vjp/1"])
         #expect(backbone.extensionTable("maml.nothing/1") == nil)
         // The raw ops table is usable as-is: call flops(batch = 5) = 2 * 5 * k * d.
         let ops = try #require(backbone.opsExtension).pointee

@@ -35,6 +35,7 @@ final class ToyModel: PluginModel {
     var layout: [LayoutTensor] { [LayoutTensor(name: "w", offset: 0, shape: [2], role: "body"),
                                   LayoutTensor(name: "b", offset: 2, shape: [1], role: "head")] }
     var providesHVP: Bool { true }
+    var providesVJP: Bool { true }
     func initParameters(seed: UInt64, into params: UnsafeMutablePointer<Float>) throws(PluginError) {
         for i in 0..<3 { params[i] = Float(seed) + Float(i) }
     }
@@ -49,6 +50,17 @@ final class ToyModel: PluginModel {
     func hvp(params: UnsafePointer<Float>, batch: PluginBatch, v: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) throws(PluginError) {
         for i in 0..<3 { output[i] = 2 * v[i] }
         if explode { output[2] = -.infinity }
+    }
+    /// d/dw of sum_r u_r scale (w . x_r + b): scale sum_r u_r x_r, and scale sum_r u_r for b.
+    func vjp(params: UnsafePointer<Float>, batch: PluginBatch, outputGrad: UnsafePointer<Float>,
+             grad: UnsafeMutablePointer<Float>) throws(PluginError) {
+        grad.update(repeating: 0, count: 3)
+        for r in 0..<batch.n {
+            grad[0] += scale * outputGrad[r] * batch.x[2 * r]
+            grad[1] += scale * outputGrad[r] * batch.x[2 * r + 1]
+            grad[2] += scale * outputGrad[r]
+        }
+        if explode { grad[0] = .nan }
     }
 }
 
@@ -149,7 +161,7 @@ func withBatch<R>(n: UInt64, x: [Float], y: [Float]?, _ body: (inout maml_batch)
         #expect(swiftToolchain == "swift-6.3.1")
         let r = try #require(testRegistry.entry(hostMajor: 1, hostMinor: 0, host: nil)).pointee
         #expect(r.struct_size == UInt32(MemoryLayout<maml_registry>.size))
-        #expect(r.abi.major == 1 && r.abi.minor == 0 && r.requires_minor == 0)
+        #expect(r.abi.major == 1 && r.abi.minor == 1 && r.requires_minor == 0)   // ABI 1.1; served to 1.0 hosts too
         #expect(String(cString: r.built_with) == "swift-6.3.1")
         #expect(String(cString: r.plugin_id) == "test.plugin")
         #expect(r.model_count == 3)
@@ -170,7 +182,7 @@ func withBatch<R>(n: UInt64, x: [Float], y: [Float]?, _ body: (inout maml_batch)
                                      Unmanaged<Log>.fromOpaque(ctx!).takeUnretainedValue().lines.append("\(level) \(String(cString: msg!))")
                                  }, log_ctx: Unmanaged.passUnretained(log).toOpaque())
         #expect(testRegistry.entry(hostMajor: 2, hostMinor: 0, host: &host) == nil)
-        #expect(log.lines == ["3 test.plugin: built for plugin ABI 1.0, host speaks 2.0"])
+        #expect(log.lines == ["3 test.plugin: built for plugin ABI 1.1, host speaks 2.0"])
     }
 
     @Test func createReportsConfigErrorsWithStatusAndMessage() {
@@ -261,7 +273,7 @@ func withBatch<R>(n: UInt64, x: [Float], y: [Float]?, _ body: (inout maml_batch)
 
     @Test func extensionsAreOfferedOnlyWhenProvided() throws {
         let toy = try Instance(0, nil), plain = try Instance(1, nil)
-        for id in [MAML_EXT_HVP, MAML_EXT_LAYOUT, MAML_EXT_OPS] {
+        for id in [MAML_EXT_HVP, MAML_EXT_LAYOUT, MAML_EXT_OPS, MAML_EXT_VJP] {
             #expect(toy.desc.get_extension(toy.m, id) != nil, "\(id)")
             #expect(plain.desc.get_extension(plain.m, id) == nil, "\(id)")
         }
@@ -301,5 +313,39 @@ func withBatch<R>(n: UInt64, x: [Float], y: [Float]?, _ body: (inout maml_batch)
         let fn = unsafeBitCast(op.fn, to: (@convention(c) (OpaquePointer?, UInt64) -> UInt64).self)
         #expect(fn(toy.m, 21) == 42 && fn(plain.m, 21) == 0)
         #expect(ops.op_at(toy.m, 1) == nil)
+    }
+
+    @Test func vjpTableChecksItsArgumentsAndResults() throws {
+        let toy = try Instance(0, #"{"scale": 2}"#)
+        let vjp = toy.desc.get_extension(toy.m, MAML_EXT_VJP)!.assumingMemoryBound(to: maml_ext_vjp.self).pointee
+        #expect(vjp.struct_size == UInt32(MemoryLayout<maml_ext_vjp>.size))
+        let x: [Float] = [1, 2, 3, 4], u: [Float] = [1, -1]
+        var out = [Float](repeating: .nan, count: 3)
+        // No targets needed: 2 * (1 * [1, 2] - 1 * [3, 4]) and 2 * (1 - 1).
+        #expect(withBatch(n: 2, x: x, y: nil) { vjp.vjp(toy.m, [0, 0, 0], &$0, u, &out) } == MAML_OK && out == [-4, -4, 0])
+        #expect(withBatch(n: 2, x: x, y: nil) { vjp.vjp(toy.m, [0, 0, 0], &$0, nil, &out) } == MAML_ERR_INVALID_ARGUMENT)
+        #expect(toy.lastError == "vjp: output_grad is NULL")
+        #expect(withBatch(n: 2, x: x, y: nil) { vjp.vjp(toy.m, [0, 0, 0], &$0, u, nil) } == MAML_ERR_INVALID_ARGUMENT)
+        #expect(toy.lastError == "vjp: grad_out is NULL")
+        #expect(withBatch(n: 0, x: x, y: nil) { vjp.vjp(toy.m, [0, 0, 0], &$0, u, &out) } == MAML_ERR_INVALID_ARGUMENT)
+        // output_grad (2 floats) overlapping grad_out (3 floats).
+        var shared: [Float] = [1, -1, 0, 0]
+        let aliased = shared.withUnsafeMutableBufferPointer { sp in
+            withBatch(n: 2, x: x, y: nil) { vjp.vjp(toy.m, [0, 0, 0], &$0, sp.baseAddress! + 1, sp.baseAddress) }
+        }
+        #expect(aliased == MAML_ERR_INVALID_ARGUMENT && toy.lastError == "vjp: output_grad and grad_out overlap; they must not alias")
+        let bad = try Instance(0, #"{"explode": true}"#)
+        #expect(withBatch(n: 2, x: x, y: nil) { vjp.vjp(bad.m, [0, 0, 0], &$0, u, &out) } == MAML_ERR_NUMERICAL)
+        #expect(bad.lastError == "vjp: product element 0 is nan")
+        // A model without it offers no table, and the protocol's default refuses.
+        let plain = try Instance(1, nil)
+        #expect(plain.desc.get_extension(plain.m, MAML_EXT_VJP) == nil)
+        let model = try PlainModel(config: JSONObject())
+        #expect(!model.providesVJP)
+        #expect(throws: PluginError(.unsupported, "plain does not provide vector-Jacobian products")) {
+            try x.withUnsafeBufferPointer { xp in
+                try model.vjp(params: [0], batch: PluginBatch(n: 1, x: xp.baseAddress!), outputGrad: [1], grad: &out)
+            }
+        }
     }
 }

@@ -12,8 +12,9 @@ struct DenseReference {
     var activation: DenseNetwork.Activation
     var loss: DenseNetwork.Loss
 
-    /// Mean loss at theta, and the hidden pre-activations (to keep relu away from kinks).
-    func evaluate(_ theta: [Double], x: [Double], n: Int, y: [Double], labels: [Int32]) -> (loss: Double, hidden: [Double]) {
+    /// Mean loss at theta, the hidden pre-activations (to keep relu away from kinks) and the outputs [n, dL].
+    func evaluate(_ theta: [Double], x: [Double], n: Int, y: [Double], labels: [Int32])
+        -> (loss: Double, hidden: [Double], outputs: [Double]) {
         var a = x, offset = 0, hidden: [Double] = []
         let layers = sizes.count - 1
         for l in 0..<layers {
@@ -35,7 +36,7 @@ struct DenseReference {
         let d = sizes.last!
         switch loss {
         case .mse:
-            return (zip(a, y).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(n * d), hidden)
+            return (zip(a, y).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(n * d), hidden, a)
         case .softmaxCrossEntropy:
             var total = 0.0
             for r in 0..<n {
@@ -43,7 +44,7 @@ struct DenseReference {
                 let m = row.max()!
                 total += m + Glibc.log(row.reduce(0) { $0 + Glibc.exp($1 - m) }) - row[r * d + Int(labels[r])]
             }
-            return (total / Double(n), hidden)
+            return (total / Double(n), hidden, a)
         }
     }
 }

@@ -45,3 +45,17 @@ public func expectSymmetricHessian(u: [Float], hv: [Float], v: [Float], hu: [Flo
     let norm = zip(u, hv).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
     #expect(abs(uHv - vHu) <= 1e-5 * max(1, norm), "u.Hv \(uHv) vs v.Hu \(vHu)", sourceLocation: sourceLocation)
 }
+
+/// A vector-Jacobian product by central differences: the gradient of s(theta) = u . outputs(theta).
+public func centralVJP(_ outputs: ([Double]) -> [Double], u: [Float], at params: [Float], h: Double) -> [Double] {
+    centralGradient({ theta in zip(outputs(theta), u).reduce(0.0) { $0 + $1.0 * Double($1.1) } },
+                    at: params.map(Double.init), h: h)
+}
+
+/// Expects `got` within `tolerance` * max(1, scale) of `want` (maxError), on a problem that is not degenerate.
+public func expectClose(_ got: [Float], _ want: [Double], tolerance: Double, _ what: String,
+                        sourceLocation: SourceLocation = #_sourceLocation) {
+    let (err, scale) = maxError(got, want)
+    #expect(scale > 1e-3, "degenerate problem", sourceLocation: sourceLocation)
+    #expect(err <= tolerance * max(1, scale), "\(what) error \(err), scale \(scale)", sourceLocation: sourceLocation)
+}

@@ -14,6 +14,9 @@ import MAMLPluginKit
 //              R dW = Rg cols^T + g (R cols)^T,  R g in = col2im(W^T Rg + V^T g)
 // The head is a dense layer on the flattened features (the same math as the MLP's
 // DenseNetwork, written here: CNNNetwork does not depend on MLPNetwork).
+// Vector-Jacobian product: the forward pass, then backward from the given d s / d logits
+// instead of the loss head's; batch norm's backward is that of the batch statistics the
+// forward pass used, so the product is the exact derivative of forward on this batch.
 
 extension ConvNetwork {
     // MARK: Entry points (the batch must be valid: see PluginBatch)
@@ -45,6 +48,17 @@ extension ConvNetwork {
         LossHead.hessianTimes(config.loss, buffer(rLogitUnit), n: batch.n, d: config.classes,
                               probabilities: buffer(probUnit), into: buffer(rgLogitUnit))
         backward(params, batch.x, batch.n, direction: v, output: output)
+    }
+
+    /// grad = d s / d params for d s / d logits = outputGrad (n * classes floats): backward from
+    /// outputGrad instead of the loss head's gradient, through the same forward pass (batch
+    /// statistics of this batch). Targets are not read.
+    public func vjp(params: UnsafePointer<Float>, batch: PluginBatch, outputGrad: UnsafePointer<Float>,
+                    grad: UnsafeMutablePointer<Float>) throws(PluginError) {
+        try reserve(batch.n)
+        forwardPass(params, batch.x, batch.n, direction: nil)
+        buffer(gLogitUnit).update(from: outputGrad, count: batch.n * config.classes)
+        backward(params, batch.x, batch.n, direction: nil, output: grad)
     }
 
     // MARK: Block inputs

@@ -23,6 +23,9 @@ import Darwin
 //               Rga = Rg_l W_l + g_l V_l,   Rg_{l-1} = s'(z) Rga + s''(z) ga Rz_{l-1}
 // where s'' = 0 for relu and s'' = -2 a (1 - a^2) for tanh (a = tanh z).
 //
+// Vector-Jacobian product ("maml.vjp/1"): the forward pass, then the gradient chain and
+// weight gradients of loss_grad from g_L = the given d s / d z_out instead of the head's.
+//
 // hvp reuses the forward pass and gradient chain of the last loss_grads (two slots)
 // when params and batch are bitwise the same, as in MAML's support HVP at theta_j.
 // Scratch is preallocated for the largest batch seen so far and reused: no
@@ -206,6 +209,19 @@ public final class DenseNetwork {
         rForwardPass(params, batch.x, batch.n, direction: v, slot)
         headHessian(batch.n, slot, into: buffer(rgRow))
         rBackward(params, batch.x, batch.n, v: v, slot, output: output)
+    }
+
+    /// grad = d s / d params for d s / d outputs = outputGrad (n * outputCount floats): the backward
+    /// pass of lossGrad from outputGrad instead of the loss head's gradient. Targets are not read.
+    /// The slot it uses is not kept for hvp (its chain is not the loss's).
+    public func vjp(params: UnsafePointer<Float>, batch: PluginBatch, outputGrad: UnsafePointer<Float>,
+                    grad: UnsafeMutablePointer<Float>) {
+        reserve(batch.n)
+        let slot = claimSlot()
+        forwardPass(params, batch.x, batch.n, slot)
+        g(slot, layers - 1).update(from: outputGrad, count: batch.n * outputCount)
+        gradientChain(params, batch.n, slot)
+        weightGradients(batch.x, batch.n, slot, into: grad)
     }
 
     // MARK: Scratch

@@ -14,6 +14,9 @@ import MAMLPluginKit
 //               products: R carry += dA_h V_hh, R dW_ih += dA_in^T R X, R dW_hh += dA_h^T R H,
 //               R below += dA_in V_ih
 // The head is an affine map on the top layer's hidden states (all steps or the last).
+// Vector-Jacobian product: the forward pass, then backward from the given d s / d outputs
+// ([n, steps, classes], forward's layout: every step, or the last only) instead of the
+// loss head's.
 
 extension RecurrentNetwork {
     // MARK: Entry points (the batch must be valid: see PluginBatch)
@@ -46,6 +49,17 @@ extension RecurrentNetwork {
         LossHead.hessianTimes(config.loss, buffer(rLogits), n: rows, d: config.classes,
                               probabilities: buffer(probs), into: buffer(rGrad))
         backward(params, batch.n, direction: v, output: output)
+    }
+
+    /// grad = d s / d params for d s / d outputs = outputGrad (n * outputElements floats, laid out
+    /// like forward's output: [n, length, classes] for head "every", [n, classes] for "last"):
+    /// BPTT from outputGrad instead of the loss head's gradient. Targets are not read.
+    public func vjp(params: UnsafePointer<Float>, batch: PluginBatch, outputGrad: UnsafePointer<Float>,
+                    grad out: UnsafeMutablePointer<Float>) throws(PluginError) {
+        try reserve(batch.n)
+        try forwardPass(params, batch.x, batch.n, direction: nil)
+        buffer(grad).update(from: outputGrad, count: batch.n * outSteps * config.classes)
+        backward(params, batch.n, direction: nil, output: out)
     }
 
     // MARK: Helpers

@@ -1,13 +1,14 @@
 /*
- * maml_plugin.h - the maml-zoo plugin ABI, version 1.0.
+ * maml_plugin.h - the maml-zoo plugin ABI, version 1.1.
  *
  * One header, one contract. A plugin is a shared library that exports ONE
  * function, maml_plugin_registry(). maml-host dlopen()s the library, calls that
  * function with its own ABI version and a table of host services, and gets
  * back a registry: a list of model descriptors. Each descriptor creates model
  * instances from a JSON config; an instance is a backbone seen as a flat float
- * parameter vector plus loss / gradient (and optionally Hessian-vector product)
- * functions. The meta-learner never sees layers, only that vector.
+ * parameter vector plus loss / gradient (and optionally Hessian-vector product
+ * and vector-Jacobian product) functions. The meta-learner never sees layers,
+ * only that vector.
  *
  * Writing a plugin, in five steps (docs/authoring.md has the full tutorial,
  * docs/abi.md is the normative text, docs/examples/ has complete plugins):
@@ -49,11 +50,17 @@
  *     tag of each function (below) says which rule it follows.
  *   - Optional capabilities are extensions fetched by a versioned string id
  *     ("maml.hvp/1"); absent means NULL, never a crash. An id's layout never
- *     changes: a new layout gets a new id ("maml.hvp/2").
+ *     changes: a new layout gets a new id ("maml.hvp/2"). The extensions:
+ *       maml.hvp/1     exact Hessian-vector products of the loss (ABI 1.0)
+ *       maml.layout/1  the parameter vector as named tensors (ABI 1.0)
+ *       maml.ops/1     extra operations called by signature (ABI 1.0)
+ *       maml.vjp/1     vector-Jacobian products of the outputs: d s / d params
+ *                      for a scalar s of forward's outputs (ABI 1.1)
  *
  * Versioning: a new required function or a changed meaning is a MAJOR bump
  * (the host refuses other majors); new optional fields or extensions are a
- * MINOR bump. C99 and C++ compatible; compiled by the tests with
+ * MINOR bump. 1.1 added maml.vjp/1; a plugin built against 1.0 offers no VJP
+ * and loads on every 1.x host. C99 and C++ compatible; compiled by the tests with
  * -Wall -Wextra -Werror -pedantic as both.
  *
  * Tags. Every function pointer and function type below carries one tag line:
@@ -92,7 +99,7 @@ extern "C" {
 /* ---------------------------------------------------------------- versions */
 
 #define MAML_ABI_MAJOR 1
-#define MAML_ABI_MINOR 0
+#define MAML_ABI_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define MAML_ENTRY_SYMBOL "maml_plugin_registry"
@@ -337,6 +344,27 @@ typedef struct maml_ext_ops {
      * [instance] [instance-lifetime] */
     const maml_op *(*op_at)(const maml_model *m, uint32_t index);
 } maml_ext_ops;
+
+/* "maml.vjp/1" (ABI 1.1): vector-Jacobian products of the model's outputs, for
+ * hosts that put their own loss on forward's outputs (e.g. Prototypical
+ * Networks on embeddings) and need its gradient with respect to params. */
+#define MAML_EXT_VJP "maml.vjp/1"
+typedef struct maml_ext_vjp {
+    uint32_t struct_size;
+    /* grad_out = sum over the batch's examples of J^T output_grad, where J is
+     * the Jacobian of the outputs forward() returns for this batch (logits or
+     * predictions, before any loss) with respect to params: d s / d params for
+     * any scalar s whose d s / d outputs is output_grad. output_grad holds
+     * batch->n * elements(output_shape) floats laid out like forward's out;
+     * grad_out has param_count floats, all overwritten; the two must not
+     * alias. Targets in the batch are ignored (they may be NULL). The exact
+     * derivative of the same forward pass (batch statistics included), not a
+     * finite difference. A non-finite product is MAML_ERR_NUMERICAL. Same
+     * thread rule as loss_grad.
+     * [instance] [borrowed] */
+    maml_status (*vjp)(maml_model *m, const float *params, const maml_batch *batch,
+                       const float *output_grad, float *grad_out);
+} maml_ext_vjp;
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -3,8 +3,8 @@
  * checks' messages, built by MAMLHostTests (ExtensionFixtures.swift) like
  * fixture_plugin.c, one -D flag per variant.
  *
- * Without flags, two good models, each with maml.hvp/1, maml.layout/1 and
- * maml.ops/1 (one op, "flops"):
+ * Without flags, two good models, each with maml.hvp/1, maml.layout/1,
+ * maml.ops/1 (one op, "flops") and maml.vjp/1:
  *   affine  y = W x + b, MSE loss, 3 inputs, 5 outputs; layout "layer1.weight"
  *           [5, 3] and "layer1.bias" [5] (role "head"). Its Hessian is constant
  *           and not zero.
@@ -24,6 +24,9 @@
  *   FX_OP_AT_NULL        maml.ops/1 with op_at == NULL
  *   FX_OPS_SHORT_TABLE   maml.ops/1 struct_size covers op_count only
  *   FX_OP_FN_NULL        the op "flops" has fn == NULL
+ *   FX_VJP_NULL          maml.vjp/1 offered with vjp == NULL
+ *   FX_VJP_SHORT         maml.vjp/1 struct_size 4: too small to hold vjp
+ *   FX_VJP_ONE           affine's VJP of layer1.bias[3] is half what it should be -> vjp
  *   FX_GRAD_ONE          affine's gradient of layer1.bias[3] is half what it should be
  *                        (every other element exact)          -> gradient
  *   FX_GRAD_TENSOR       affine's gradient of all of layer1.bias is 0.8 of what it should be
@@ -238,7 +241,40 @@ static maml_status hvp(maml_model *m, const float *params, const maml_batch *b, 
     return MAML_OK;
 }
 
+/* Both models output W x + b: grad_out = sum_e u_e x_e^T, and sum_e u_e for the bias. */
+static maml_status vjp(maml_model *m, const float *params, const maml_batch *b, const float *u, float *out) {
+    uint64_t e, i;
+    uint32_t j;
+    double r[8], acc[40];
+    if (!params || !b || !b->x) return fail(m, MAML_ERR_INVALID_ARGUMENT, "NULL params or batch");
+    if (b->n == 0) return fail(m, MAML_ERR_INVALID_ARGUMENT, "batch has no examples");
+    if (!u || !out) return fail(m, MAML_ERR_INVALID_ARGUMENT, "output_grad or grad_out is NULL");
+    memset(acc, 0, sizeof acc);
+    for (e = 0; e < b->n; e++) {
+        for (j = 0; j < m->k; j++) r[j] = u[e * m->k + j];
+        accumulate(m, acc, r, b->x + e * FX_INPUTS);
+    }
+    for (i = 0; i < m->p; i++) out[i] = (float)acc[i];
+#ifdef FX_VJP_ONE
+    if (!m->linear) out[(uint64_t)m->k * FX_INPUTS + 3] *= 0.5f; /* layer1.bias[3] */
+#endif
+    return MAML_OK;
+}
+
 /* ------------------------------------------------------------ extensions */
+
+static const maml_ext_vjp vjp_ext = {
+#ifdef FX_VJP_SHORT
+    sizeof(uint32_t),
+#else
+    sizeof(maml_ext_vjp),
+#endif
+#ifdef FX_VJP_NULL
+    NULL
+#else
+    vjp
+#endif
+};
 
 static const maml_ext_hvp hvp_ext = {
 #ifdef FX_HVP_SHORT
@@ -316,6 +352,7 @@ static const void *get_extension(const maml_model *m, const char *id) {
     (void)layout_ext;
 #endif
     if (strcmp(id, MAML_EXT_OPS) == 0) return &ops_ext;
+    if (strcmp(id, MAML_EXT_VJP) == 0) return &vjp_ext;
     return NULL;
 }
 
@@ -337,7 +374,7 @@ static const maml_model_desc linsum_desc = {
 
 static const maml_model_desc *model_at(uint32_t index) {
     /* Referenced here so a variant that leaves one out of its table still compiles. */
-    (void)hvp; (void)tensor_count; (void)tensor_at; (void)op_count; (void)op_at; (void)flops;
+    (void)hvp; (void)vjp; (void)tensor_count; (void)tensor_at; (void)op_count; (void)op_at; (void)flops;
     return index == 0 ? &affine_desc : index == 1 ? &linsum_desc : NULL;
 }
 

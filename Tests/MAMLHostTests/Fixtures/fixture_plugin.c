@@ -1,8 +1,8 @@
 /*
  * fixture_plugin.c - the C plugins MAMLHostTests builds at test time.
  *
- * Without flags this is the GOOD plugin: two models with exact gradients and
- * exact Hessian-vector products,
+ * Without flags this is the GOOD plugin: two models with exact gradients,
+ * exact Hessian-vector products and vector-Jacobian products (maml.vjp/1),
  *   linreg  y = W x + b, MSE loss               (config: inputs, outputs)
  *   logreg  logits = W x + b, softmax CE loss   (config: inputs, classes)
  * plus the layout extension (W "weight", b "bias", both role "head": a linear
@@ -26,6 +26,8 @@
  *   FX_NO_ENTRY         exports no maml_plugin_registry
  *   FX_ENTRY_NULL       entry logs why and returns NULL
  *   FX_ABI_MAJOR=n      registry claims ABI major n
+ *   FX_ABI_MINOR=n      registry claims ABI minor n; 0 is a plugin of ABI 1.0: it offers no
+ *                       maml.vjp/1 (that id did not exist yet)
  *   FX_REQUIRES_MINOR=n registry needs host minor >= n
  *   FX_SHORT_REGISTRY   registry struct_size too small
  *   FX_BUILT_WITH="x"   registry built_with
@@ -33,7 +35,7 @@
  *   FX_EMPTY_NAME       linreg name is ""
  *   FX_BAD_SCHEMA       linreg config_schema is not JSON
  *   FX_SELF_DUP         logreg reuses linreg's id
- *   FX_NAN              loss is NaN when no gradient is asked, else gradient and HVP hold a NaN; status OK
+ *   FX_NAN              loss is NaN when no gradient is asked, else gradient, HVP and VJP hold a NaN; status OK
  *   FX_FAIL             loss_grad fails with a message, forward with an empty message,
  *                       init_params with an unknown status
  *   FX_BAD_LAYOUT       the bias tensor overlaps the weight
@@ -63,6 +65,7 @@
  *   FX_GRAD_FACTOR=f    the factor of FX_GRAD_SCALE (default 1.05f; 1.02f: the smallest error
  *                       the gradient check promises to catch)
  *   FX_HVP_WRONG        HVP half what it should be               -> hvp
+ *   FX_VJP_WRONG        VJP's bias part twice what it should be (weight part exact) -> vjp
  *   FX_NONDET_INIT      init_params depends on a call counter    -> init-seed
  *   FX_WRITE_PAST_GRAD  loss_grad writes grad[P]                 -> buffers
  *   FX_CRASH_LOSS_GRAD  loss_grad dereferences NULL              -> loss-finite (crash)
@@ -83,6 +86,9 @@
 #endif
 #ifndef FX_REQUIRES_MINOR
 #define FX_REQUIRES_MINOR 0
+#endif
+#ifndef FX_ABI_MINOR
+#define FX_ABI_MINOR MAML_ABI_MINOR
 #endif
 
 /* ------------------------------------------------- misbehaving at load time */
@@ -495,7 +501,32 @@ static maml_status hvp(maml_model *m, const float *params, const maml_batch *b, 
     return MAML_OK;
 }
 
+/* grad_out = sum_e u_e x_e^T (and sum_e u_e for the bias): the outputs W x + b are linear in
+ * the parameters. Targets are not needed. */
+static maml_status vjp(maml_model *m, const float *params, const maml_batch *b, const float *u, float *out) {
+    uint64_t e, i;
+    uint32_t j;
+    if (!params || !b || !b->x) return fail(m, MAML_ERR_INVALID_ARGUMENT, "vjp: NULL params or batch");
+    if (b->n == 0) return fail(m, MAML_ERR_INVALID_ARGUMENT, "vjp: batch has no examples");
+    if (!u || !out) return fail(m, MAML_ERR_INVALID_ARGUMENT, "vjp: output_grad or grad_out is NULL");
+    memset(m->acc, 0, m->p * sizeof(double));
+    for (e = 0; e < b->n; e++) {
+        for (j = 0; j < m->k; j++) m->dz[j] = u[e * m->k + j];
+        accumulate(m, m->dz, b->x + e * m->d);
+    }
+    for (i = 0; i < m->p; i++) out[i] = (float)m->acc[i];
+#ifdef FX_VJP_WRONG
+    for (j = 0; j < m->k; j++) out[(uint64_t)m->k * m->d + j] *= 2.0f; /* the bias part only */
+#endif
+#ifdef FX_NAN
+    out[0] = NAN;
+#endif
+    return MAML_OK;
+}
+
 /* ------------------------------------------------------------ extensions */
+
+static const maml_ext_vjp vjp_ext = {sizeof(maml_ext_vjp), vjp};
 
 static const maml_ext_hvp hvp_ext = {
 #ifdef FX_SHORT_HVP
@@ -604,9 +635,13 @@ static const void *get_extension(const maml_model *m, const char *id) {
     if (strcmp(id, MAML_EXT_HVP) == 0) return &hvp_ext;
     if (strcmp(id, MAML_EXT_LAYOUT) == 0) return &layout_ext;
     if (strcmp(id, MAML_EXT_OPS) == 0) return &ops_ext;
+#if FX_ABI_MINOR >= 1
+    if (strcmp(id, MAML_EXT_VJP) == 0) return &vjp_ext;
+#endif
 #else
     (void)hvp_ext; (void)layout_ext; (void)ops_ext;
 #endif
+    (void)vjp_ext;
     return NULL;
 }
 
@@ -674,7 +709,7 @@ static const maml_registry registry = {
 #else
     sizeof(maml_registry),
 #endif
-    {FX_ABI_MAJOR, MAML_ABI_MINOR}, FX_REQUIRES_MINOR,
+    {FX_ABI_MAJOR, FX_ABI_MINOR}, FX_REQUIRES_MINOR,
     "org.test.fixture" FX_TAG, "0.1.0", FX_BUILT_WITH, 2, model_at};
 
 /* ----------------------------------------------------------------- entry */

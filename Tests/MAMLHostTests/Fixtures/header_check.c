@@ -16,6 +16,7 @@ static maml_status fn_loss_grad(maml_model *m, const float *p, const maml_batch 
 static const char *fn_last_error(const maml_model *m) { (void)m; return ""; }
 static const void *fn_get_extension(const maml_model *m, const char *id) { (void)m; (void)id; return 0; }
 static maml_status fn_hvp(maml_model *m, const float *p, const maml_batch *b, const float *v, float *o) { (void)m; (void)p; (void)b; (void)v; (void)o; return MAML_ERR_NUMERICAL; }
+static maml_status fn_vjp(maml_model *m, const float *p, const maml_batch *b, const float *u, float *g) { (void)m; (void)p; (void)b; (void)u; (void)g; return MAML_ERR_UNSUPPORTED; }
 static uint32_t fn_count(const maml_model *m) { (void)m; return 0; }
 static const maml_tensor_info *fn_tensor_at(const maml_model *m, uint32_t i) { (void)m; (void)i; return 0; }
 static const maml_op *fn_op_at(const maml_model *m, uint32_t i) { (void)m; (void)i; return 0; }
@@ -38,16 +39,18 @@ MAML_EXPORT int header_check(void) {
     maml_registry registry = {sizeof(maml_registry), {MAML_ABI_MAJOR, MAML_ABI_MINOR}, 0, "org.test.p", "1.0.0",
                               "c", 1, fn_model_at};
     maml_ext_hvp hvp = {sizeof(maml_ext_hvp), fn_hvp};
+    maml_ext_vjp vjp = {sizeof(maml_ext_vjp), fn_vjp};
     maml_tensor_info tensor = {sizeof(maml_tensor_info), "w", 0, {1, {1, 0, 0, 0}}, "head"};
     maml_ext_layout layout = {sizeof(maml_ext_layout), fn_count, fn_tensor_at};
     maml_op op = {sizeof(maml_op), "flops", "help", "u64(u64)", fn_op};
     maml_ext_ops ops = {sizeof(maml_ext_ops), fn_count, fn_op_at};
     maml_entry_fn entry = 0;
     maml_status status = MAML_OK + MAML_ERR_UNSUPPORTED - MAML_ERR_INTERNAL + MAML_ERR_INTERNAL - MAML_ERR_UNSUPPORTED;
-    const char *names[] = {MAML_ENTRY_SYMBOL, MAML_EXT_HVP, MAML_EXT_LAYOUT, MAML_EXT_OPS};
+    const char *names[] = {MAML_ENTRY_SYMBOL, MAML_EXT_HVP, MAML_EXT_LAYOUT, MAML_EXT_OPS, MAML_EXT_VJP};
     int levels = MAML_LOG_DEBUG + MAML_LOG_INFO + MAML_LOG_WARN + MAML_LOG_ERROR;
     host.log(host.log_ctx, MAML_LOG_INFO, names[0]);
-    status += desc.loss_grad(model, &x, &batch, &y, 0) + hvp.hvp(model, &x, &batch, &x, &y);
+    status += desc.loss_grad(model, &x, &batch, &y, 0) + hvp.hvp(model, &x, &batch, &x, &y)
+              + vjp.vjp(model, &x, &batch, &x, &y);
     return (int)(status + levels + (int)version.major + (int)shape.rank + (registry.model_at(0) != 0) +
                  (int)tensor.offset + (int)layout.tensor_count(model) + (int)ops.op_count(model) +
                  (op.fn != 0) + (entry != 0));

@@ -5,8 +5,9 @@
  *
  *     a = W1 x + b1,   h = tanh(a),   o = W2 h + b2,   loss = mean squared error,
  *
- * with the exact gradient (backpropagation) and the exact Hessian-vector product
+ * with the exact gradient (backpropagation), the exact Hessian-vector product
  * (Pearlmutter's R-operator: the directional derivative of the backward pass),
+ * the vector-Jacobian product (the backward pass from a given output gradient),
  * the parameter layout, and one operation, flops. Config keys: inputs, hidden,
  * outputs (integers). Build: make (cc -shared -fPIC, nothing but the header).
  *
@@ -28,7 +29,7 @@ struct maml_model {
     uint64_t p;                /* parameter count */
     double *a, *t;             /* per example: pre-activations and tanh (h each) */
     double *ra, *rt;           /* their directional derivatives (HVP) */
-    double *dout, *rdout;      /* dL/do and its directional derivative (k each) */
+    double *dout, *rdout;      /* dL/do (or the VJP's output gradient) and its directional derivative (k each) */
     double *dh, *rdh;          /* dL/dh and its directional derivative (h each) */
     double *acc;               /* p doubles: gradient or HVP accumulator */
     maml_tensor_info tensors[4];
@@ -222,12 +223,30 @@ static maml_status tinymlp_forward(maml_model *m, const float *params, const mam
     return MAML_OK;
 }
 
+/* Backpropagation of one example: adds d/dparams of m->dout . o into m->acc, from the
+ * example's hidden layer (m->t, by hidden()) and input x. loss_grad seeds m->dout with
+ * dL/do, vjp with the given output gradient. */
+static void backward(maml_model *m, const float *params, const float *x) {
+    const float *w2 = params + off_w2(m);
+    double *gw1 = m->acc, *gb1 = m->acc + off_b1(m), *gw2 = m->acc + off_w2(m), *gb2 = m->acc + off_b2(m);
+    for (uint32_t j = 0; j < m->h; j++) {
+        double dh = 0;
+        for (uint32_t c = 0; c < m->k; c++) {
+            gw2[c * m->h + j] += m->dout[c] * m->t[j];
+            dh += w2[c * m->h + j] * m->dout[c];
+        }
+        double da = dh * (1 - m->t[j] * m->t[j]);            /* tanh' = 1 - tanh^2 */
+        gb1[j] += da;
+        for (uint32_t i = 0; i < m->d; i++) gw1[j * m->d + i] += da * x[i];
+    }
+    for (uint32_t c = 0; c < m->k; c++) gb2[c] += m->dout[c];
+}
+
 /* Mean squared error over all n * k outputs, and its gradient (backpropagation). */
 static maml_status tinymlp_loss_grad(maml_model *m, const float *params, const maml_batch *b, float *loss, float *grad) {
     maml_status status = check_batch(m, "loss_grad", params, b, 1);
     if (status != MAML_OK) return status;
     if (!loss) return fail(m, MAML_ERR_INVALID_ARGUMENT, "loss_grad: loss is NULL");
-    const float *w2 = params + off_w2(m);
     double scale = 1.0 / ((double)b->n * m->k), total = 0;
     if (grad) memset(m->acc, 0, m->p * sizeof(double));
     for (uint64_t e = 0; e < b->n; e++) {
@@ -238,19 +257,7 @@ static maml_status tinymlp_loss_grad(maml_model *m, const float *params, const m
             total += r * r;
             m->dout[c] = 2 * scale * r;                      /* dL/do */
         }
-        if (!grad) continue;
-        double *gw1 = m->acc, *gb1 = m->acc + off_b1(m), *gw2 = m->acc + off_w2(m), *gb2 = m->acc + off_b2(m);
-        for (uint32_t j = 0; j < m->h; j++) {
-            double dh = 0;
-            for (uint32_t c = 0; c < m->k; c++) {
-                gw2[c * m->h + j] += m->dout[c] * m->t[j];
-                dh += w2[c * m->h + j] * m->dout[c];
-            }
-            double da = dh * (1 - m->t[j] * m->t[j]);        /* tanh' = 1 - tanh^2 */
-            gb1[j] += da;
-            for (uint32_t i = 0; i < m->d; i++) gw1[j * m->d + i] += da * x[i];
-        }
-        for (uint32_t c = 0; c < m->k; c++) gb2[c] += m->dout[c];
+        if (grad) backward(m, params, x);
     }
     *loss = (float)(total * scale);
     if (!isfinite(*loss)) return fail(m, MAML_ERR_NUMERICAL, "loss_grad: the loss is not finite (%g)", total * scale);
@@ -310,9 +317,33 @@ static maml_status tinymlp_hvp(maml_model *m, const float *params, const maml_ba
     return MAML_OK;
 }
 
+/* ------------------------------------------------- vector-Jacobian product */
+
+/* grad_out = sum over the examples of J^T output_grad (J = d outputs / d params): the
+ * backward pass of loss_grad, seeded with the given d s / d o instead of dL/do. */
+static maml_status tinymlp_vjp(maml_model *m, const float *params, const maml_batch *b, const float *output_grad,
+                               float *grad_out) {
+    maml_status status = check_batch(m, "vjp", params, b, 0);
+    if (status != MAML_OK) return status;
+    if (!output_grad || !grad_out) return fail(m, MAML_ERR_INVALID_ARGUMENT, "vjp: %s is NULL", output_grad ? "grad_out" : "output_grad");
+    memset(m->acc, 0, m->p * sizeof(double));
+    for (uint64_t e = 0; e < b->n; e++) {
+        const float *x = b->x + e * m->d;
+        hidden(m, params, x);
+        for (uint32_t c = 0; c < m->k; c++) m->dout[c] = output_grad[e * m->k + c];
+        backward(m, params, x);
+    }
+    for (uint64_t i = 0; i < m->p; i++) {
+        grad_out[i] = (float)m->acc[i];
+        if (!isfinite(grad_out[i])) return fail(m, MAML_ERR_NUMERICAL, "vjp: grad_out[%llu] is not finite", (unsigned long long)i);
+    }
+    return MAML_OK;
+}
+
 /* ------------------------------------------------------------- extensions */
 
 static const maml_ext_hvp hvp_table = {sizeof(maml_ext_hvp), tinymlp_hvp};
+static const maml_ext_vjp vjp_table = {sizeof(maml_ext_vjp), tinymlp_vjp};
 
 static uint32_t tensor_count(const maml_model *m) { (void)m; return 4; }
 static const maml_tensor_info *tensor_at(const maml_model *m, uint32_t i) { return i < 4 ? &m->tensors[i] : NULL; }
@@ -338,6 +369,7 @@ static const void *tinymlp_get_extension(const maml_model *m, const char *id) {
     if (strcmp(id, MAML_EXT_HVP) == 0) return &hvp_table;
     if (strcmp(id, MAML_EXT_LAYOUT) == 0) return &layout_table;
     if (strcmp(id, MAML_EXT_OPS) == 0) return &ops_table;
+    if (strcmp(id, MAML_EXT_VJP) == 0) return &vjp_table;
     return NULL;
 }
 
