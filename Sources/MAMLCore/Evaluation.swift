@@ -259,6 +259,10 @@ final class EvalWorker {
                 metrics.losses[metrics.slot(shotIndex: k, stepIndex: s, task: i)] = .infinity
                 if classify { metrics.accuracies[metrics.slot(shotIndex: k, stepIndex: s, task: i)] = 0 }
             }
+            if plan.learner.algorithm == .protonet {
+                try prototypeMetrics(task: i, shotIndex: k, shots: shots, parameters: parameters, into: metrics)
+                continue
+            }
             do {
                 for step in 0...maxSteps {
                     for (s, want) in config.steps.enumerated() where want == step {
@@ -281,6 +285,31 @@ final class EvalWorker {
             } catch {
                 throw error.error(at: "evaluation task \(i), K = \(shots)")
             }
+        }
+    }
+
+    /// Prototypical Networks: no fine-tuning; the query metrics from the support set's
+    /// prototypes, the same for every requested step count.
+    private let prototypes = PrototypeBuffers()
+    private func prototypeMetrics(task i: Int, shotIndex k: Int, shots: Int, parameters: UnsafeBufferPointer<Float>,
+                                  into metrics: TaskMetrics) throws(MAMLError) {
+        let d = backbone.outputShape.reduce(1, *)
+        do {
+            Activity.mark(worker: index, stage: .evalQuery, step: 0)
+            try embed(backbone, parameters.baseAddress!, task, prototypes, dimensions: d)
+            guard let ys = task.support.yClass, let yq = task.query.yClass else { return }
+            let (loss, accuracy) = try prototypeLoss(prototypes, supportLabels: ys, supportCount: task.support.n,
+                                                     queryLabels: yq, queryCount: task.query.n, dimensions: d,
+                                                     ways: task.outputElements, gradients: false)
+            for s in 0..<metrics.steps {
+                let slot = metrics.slot(shotIndex: k, stepIndex: s, task: i)
+                metrics.losses[slot] = loss
+                if !metrics.accuracies.isEmpty { metrics.accuracies[slot] = accuracy }
+            }
+        } catch where error.isDivergence {
+            // counted as diverged (the slots hold +infinity)
+        } catch {
+            throw error.error(at: "evaluation task \(i), K = \(shots)")
         }
     }
 

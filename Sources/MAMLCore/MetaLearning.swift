@@ -54,6 +54,8 @@ public final class MetaWorkspace {
     /// What the plan's algorithm needs besides the buffers above, sized for it (see MetaPlan).
     let plan: MetaPlan?
     let extra: [FloatBuffer]
+    /// Prototypical Networks' embeddings and their gradients (grown on first use).
+    let prototypes = PrototypeBuffers()
 
     /// Buffers for `parameterCount` parameters and up to `innerSteps` inner steps (MAML,
     /// first-order MAML, pretraining).

@@ -48,13 +48,13 @@ public struct MetaPlan: Sendable, Equatable {
                                     + "tensors have the roles \(roles)")
             }
         case .protonet:
+            guard backbone.providesVJP else {
+                throw .incompatible("protonet needs the gradient of a loss computed on the model's outputs: "
+                                    + "the plugin must offer \"maml.vjp/1\" (ABI 1.1), and this one does not")
+            }
             guard taskLoss == .softmaxCrossEntropy else {
                 throw .incompatible("protonet classifies by distance to class prototypes: it needs classification "
                                     + "tasks (softmax-ce), not \(taskLoss.rawValue) tasks")
-            }
-            guard vjpAvailable(backbone) else {
-                throw .incompatible("protonet needs the gradient of a loss computed on the model's outputs: "
-                                    + "the plugin must offer \"maml.vjp/1\" (ABI 1.1), and this one does not")
             }
         default: break
         }
@@ -76,6 +76,3 @@ public struct MetaPlan: Sendable, Equatable {
         }
     }
 }
-
-// Replaced by Backbone.providesVJP when the maml.vjp/1 extension lands.
-private func vjpAvailable(_ backbone: any Backbone) -> Bool { false }

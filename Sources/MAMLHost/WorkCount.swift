@@ -8,13 +8,16 @@ import MAMLCore
 //
 //   FLOPs = sum over loss_grad calls with a gradient of flops(n)
 //         + sum over exact HVP calls of 2 * flops(n)
+//         + sum over VJP calls of flops(n)
 //
 // where flops(n) is the model's own "flops" op (maml.ops/1, "u64(u64)": floating-point
 // operations of one loss_grad on n examples). An exact HVP is costed as two loss_grads
 // of the same batch (forward-over-reverse does about that much matrix work); a
 // finite-difference HVP is two real loss_grads and is counted as such. Loss-only calls
 // (no gradient: pretrain's query loss) are counted but not costed, so GFLOP/s is a
-// lower bound for `--algorithm pretrain`. Calls are counted by batch size, so flops(n)
+// lower bound for `--algorithm pretrain`. A VJP runs a forward and a backward pass, so it
+// is costed as one loss_grad; forward-only calls (protonet's embeddings) are not costed,
+// so GFLOP/s is a lower bound for `--algorithm protonet` too. Calls are counted by batch size, so flops(n)
 // need not be linear in n.
 
 /// Calls of one kind, by batch size (a few distinct sizes: a linear scan is cheapest).
@@ -47,17 +50,21 @@ public final class CountingBackbone<Base: Backbone>: Backbone {
     public private(set) var gradients = BatchHistogram()
     public private(set) var lossOnly = BatchHistogram()
     public private(set) var hvps = BatchHistogram()
+    public private(set) var vjps = BatchHistogram()
 
     public init(_ base: Base) { self.base = base }
 
     /// Forgets the counts so far (e.g. after a warm-up).
-    public func reset() { gradients = BatchHistogram(); lossOnly = BatchHistogram(); hvps = BatchHistogram() }
+    public func reset() {
+        gradients = BatchHistogram(); lossOnly = BatchHistogram(); hvps = BatchHistogram(); vjps = BatchHistogram()
+    }
 
     /// FLOPs of the counted work by the formula above, given flops(n) of one loss_grad.
     public func flops(perLossGrad flopsOf: (Int) throws(HostError) -> UInt64) throws(HostError) -> Double {
         var total = 0.0
         for (n, calls) in zip(gradients.sizes, gradients.counts) { total += Double(calls) * Double(try flopsOf(n)) }
         for (n, calls) in zip(hvps.sizes, hvps.counts) { total += 2 * Double(calls) * Double(try flopsOf(n)) }
+        for (n, calls) in zip(vjps.sizes, vjps.counts) { total += Double(calls) * Double(try flopsOf(n)) }
         return total
     }
 
@@ -94,9 +101,9 @@ public final class CountingBackbone<Base: Backbone>: Backbone {
         try base.hvp(params: params, batch: batch, v: vector, output: output)
     }
 
-    /// Not counted: bench's workloads make no vector-Jacobian products.
     public func vjp(params: UnsafeBufferPointer<Float>, batch: Batch, outputGrad: UnsafeBufferPointer<Float>,
                     grad: UnsafeMutableBufferPointer<Float>) throws(BackboneError) {
+        vjps.add(batch.n)
         try base.vjp(params: params, batch: batch, outputGrad: outputGrad, grad: grad)
     }
 }

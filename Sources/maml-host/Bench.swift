@@ -46,7 +46,8 @@ struct Bench: ParsableCommand {
         }
         guard only == nil, !quick else { throw ValidationError("--only and --quick go with --suite") }
         let setup = try Setup(catalog: plugins.catalog(quiet: json), model: options.model, config: options.config,
-                              task: options.task, taskConfig: try options.resolvedTaskConfig())
+                              task: options.task, taskConfig: try options.resolvedTaskConfig(),
+                              algorithm: options.algorithm)
         let config = options.trainerConfig(iterations: warmup + iterations)
         // The call counter wraps one instance. With more threads each worker has its own
         // replica, so the calls of one meta-iteration are counted afterwards on one thread:

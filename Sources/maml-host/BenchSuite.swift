@@ -64,7 +64,11 @@ enum BenchSuite {
             ("maml-plusplus", ["--algorithm", "maml", "--inner-steps", "5", "--lslr", "--multi-step-loss"],
              "MAML++: 5 steps, LSLR, multi-step loss"),
         ]
-        return variants.flatMap { (name, arguments, what) in [
+        let protonet = SuiteWorkload(name: "conv4-protonet",
+                                     what: "conv4 (64-d linear embedding) 5-way 1-shot as above, meta-batch 32, ProtoNets",
+                                     arguments: conv4 + ["--meta-batch", "32", "--algorithm", "protonet",
+                                                         "--config", #"{"classes":64}"#], iterations: 4, warmup: 1)
+        return [protonet] + variants.flatMap { (name, arguments, what) in [
             SuiteWorkload(name: "sinusoid-\(name)", what: "MLP sinusoid as above, \(what)",
                           arguments: ["--model", "mlp", "--task", "sinusoid"] + arguments, iterations: 1000, warmup: 100),
             SuiteWorkload(name: "conv4-\(name)", what: "conv4 5-way 1-shot as above, meta-batch 32, \(what)",

@@ -47,15 +47,17 @@ struct Eval: ParsableCommand {
         }
         let setup = try Setup(checkpoint: saved, path: checkpoint, catalog: plugins.catalog(quiet: json))
         let queryShots = queries ?? (setup.family.lossKind == .mse ? 100 : 15)
+        // Prototypical Networks do not fine-tune: one row per K, no step column.
+        let fineTunes = header.training.algorithm != .protonet
         let config = EvaluationConfig(tasks: tasks, shots: try parseList(shots, "--shots"),
-                                      steps: try parseList(steps, "--steps"), queryShots: queryShots,
+                                      steps: fineTunes ? try parseList(steps, "--steps") : [0], queryShots: queryShots,
                                       innerLR: innerLR ?? header.training.innerLR, seed: evalSeed, learner: header.training.learner)
         let results = try evaluate(setup: setup, parameters: saved.parameters, config: config,
                                    threads: threading.threads)
         // Every task diverging at some scored step is a failed evaluation, not a result.
         let failed = results.filter { $0.diverged == tasks }
         if json {
-            print(evaluationJSON(results, lossKind: setup.family.lossKind,
+            print(evaluationJSON(results, lossKind: setup.family.lossKind, steps: fineTunes,
                                  extra: ["checkpoint": .string(checkpoint), "model": .string(header.model.id),
                                          "task": .string(header.task.family), "iteration": .number(Double(header.iteration)),
                                          "tasks": .number(Double(tasks)), "queries": .number(Double(queryShots)),
@@ -63,8 +65,9 @@ struct Eval: ParsableCommand {
         } else {
             print("\(checkpoint): \(displaySafe(header.model.id)) on \(header.task.family), \(header.training.algorithm.rawValue), "
                   + "iteration \(header.iteration); \(tasks) unseen tasks, \(queryShots) query "
-                  + (setup.family.lossKind == .mse ? "points" : "examples per class") + ", fine-tuning lr \(config.innerLR)")
-            print(evaluationTable(results, lossKind: setup.family.lossKind))
+                  + (setup.family.lossKind == .mse ? "points" : "examples per class")
+                  + (fineTunes ? ", fine-tuning lr \(config.innerLR)" : ", classified by distance to the support set's prototypes"))
+            print(evaluationTable(results, lossKind: setup.family.lossKind, steps: fineTunes))
         }
         if let f = failed.first {
             printError("every one of the \(tasks) tasks diverged (K = \(f.shots), \(f.steps) steps): "
@@ -113,14 +116,15 @@ extension Substring {
 
 /// The evaluation table: one row per (K, steps).
 /// A DIVERGED column appears when any task's fine-tuning diverged (its loss counts as infinite).
-func evaluationTable(_ results: [EvalResult], lossKind: LossKind) -> String {
+func evaluationTable(_ results: [EvalResult], lossKind: LossKind, steps: Bool = true) -> String {
     let metric = lossKind == .mse ? "MSE" : "LOSS"
     var header = lossKind == .mse ? ["K", "STEPS", metric, "±95% CI"] : ["K", "STEPS", "ACCURACY", "±95% CI", metric]
+    if !steps { header.remove(at: 1) }
     let anyDiverged = results.contains { $0.diverged > 0 }
     if anyDiverged { header.append("DIVERGED") }
     var table = Table(header: header)
     for r in results {
-        var row = [String(r.shots), String(r.steps)]
+        var row = steps ? [String(r.shots), String(r.steps)] : [String(r.shots)]
         if lossKind == .mse {
             row += [fmt(r.loss), fmt(r.lossCI95)]
         } else {
@@ -133,10 +137,12 @@ func evaluationTable(_ results: [EvalResult], lossKind: LossKind) -> String {
 }
 
 /// {"results": [{"shots", "steps", "mse" | "accuracy" + "loss", "ci95"}], ...extra}
-func evaluationJSON(_ results: [EvalResult], lossKind: LossKind, extra: KeyValuePairs<String, JSONValue>) -> String {
+func evaluationJSON(_ results: [EvalResult], lossKind: LossKind, steps: Bool = true,
+                    extra: KeyValuePairs<String, JSONValue>) -> String {
     let rows: [JSONValue] = results.map { r in
-        var o = JSONObject([("shots", .number(Double(r.shots))), ("steps", .number(Double(r.steps))),
-                            ("diverged", .number(Double(r.diverged)))])
+        var o = JSONObject([("shots", .number(Double(r.shots)))])
+        if steps { o["steps"] = .number(Double(r.steps)) }
+        o["diverged"] = .number(Double(r.diverged))
         if lossKind == .mse {
             o["mse"] = .number(r.loss); o["ci95"] = .number(r.lossCI95)
         } else {

@@ -81,7 +81,8 @@ struct Train: ParsableCommand {
             print("resuming \(resume) at iteration \(trainer.iteration) of \(iterations)")
         } else {
             setup = try Setup(catalog: catalog, model: options.model, config: options.config,
-                              task: options.task, taskConfig: try options.resolvedTaskConfig())
+                              task: options.task, taskConfig: try options.resolvedTaskConfig(),
+                              algorithm: options.algorithm)
             trainer = try Trainer(backbone: setup.backbone, family: setup.family,
                                   config: options.trainerConfig(iterations: iterations),
                                   threads: options.threading.threads, log: noteToStderr)

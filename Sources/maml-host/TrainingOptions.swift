@@ -120,7 +120,9 @@ struct Setup {
     /// Finds `model` in the catalog, builds the task family, creates the model from `config` with
     /// the keys it takes from the task (schema keyword "task") and `config` leaves out set from
     /// the family, and checks they fit.
-    init(catalog: PluginCatalog, model: String, config: String, task: String, taskConfig: String) throws {
+    /// `algorithm` matters for protonet, whose backbone embeds: its outputs need not match the task's.
+    init(catalog: PluginCatalog, model: String, config: String, task: String, taskConfig: String,
+         algorithm: MetaAlgorithm = .maml) throws {
         let entry = try catalog.model(named: model)
         Activity.setModel(entry.description)   // for the supervisor's report if the plugin crashes
         family = try makeTaskFamily(name: task, config: taskConfig)
@@ -130,7 +132,7 @@ struct Setup {
         do throws(HostError) { filled = try fillConfig(schema: entry.configSchema, config: config, from: fromTask) }
         catch { throw CLIError("model '\(entry.name)' (\(entry.id)) on \(family.name) tasks: invalid config: \(error.message)") }
         backbone = try PluginBackbone(model: entry, config: filled)
-        try checkCompatible(backbone: backbone, family: family)
+        try checkCompatible(backbone: backbone, family: family, algorithm: algorithm)
         identity = ModelIdentity(id: entry.id, version: entry.version, config: backbone.config)
     }
 }
@@ -142,7 +144,7 @@ extension Setup {
     init(checkpoint saved: Checkpoint, path: String, catalog: PluginCatalog) throws {
         let h = saved.header
         try self.init(catalog: catalog, model: h.model.id, config: h.model.config,
-                      task: h.task.family, taskConfig: h.task.config)
+                      task: h.task.family, taskConfig: h.task.config, algorithm: h.training.algorithm)
         try saved.check(modelID: identity.id, parameterCount: backbone.parameterCount, path: path)
         let major = { (v: String) in v.split(separator: ".").first.map(String.init) ?? v }
         if major(h.model.version) != major(identity.version) {

@@ -67,4 +67,27 @@ import MAMLCore
                                 in: dir)
         #expect(anil.status == 1 && anil.stderr.contains("publishes no layout"), "\(anil.stderr)")
     }
+
+    @Test("protonet trains the CNN as an embedding, evaluates with no step column, and is refused where it cannot run")
+    func protoNets() throws {
+        let dir = try temporaryDirectory()
+        let train = try mamlHost(["train", "--model", "cnn", "--config", #"{"channels":[8],"classes":16}"#, "--task", "glyphs",
+                                  "--ways", "3", "--shots", "1", "--query", "2", "--algorithm", "protonet", "--meta-batch", "2",
+                                  "--iterations", "2", "--output", "p.ckpt"], in: dir)
+        #expect(train.status == 0, "\(train.stderr)")
+        let table = try mamlHost(["eval", "--checkpoint", "p.ckpt", "--tasks", "4", "--shots", "1,2"], in: dir)
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("K  ACCURACY") && !table.stdout.contains("STEPS"), "\(table.stdout)")
+        #expect(table.stdout.contains("classified by distance to the support set's prototypes"))
+        let json = try mamlHost(["eval", "--checkpoint", "p.ckpt", "--tasks", "4", "--shots", "1", "--json"], in: dir)
+        let rows = try #require(try jsonObject(json.stdout)["results"] as? [[String: Any]])
+        #expect(rows.count == 1 && rows[0]["steps"] == nil && rows[0]["accuracy"] as? Double != nil)
+
+        let regression = try mamlHost(["train", "--algorithm", "protonet", "--iterations", "1", "--output", "r.ckpt"], in: dir)
+        #expect(regression.status == 1 && regression.stderr.contains("needs classification tasks"), "\(regression.stderr)")
+        let plugins = try buildFixturePlugin("libv10.so", ["-DFX_ABI_MINOR=0", "-DFX_TAG=\"-v10\""])
+        let old = try mamlHost(["train", "--plugin-dir", plugins, "--model", "linreg-v10", "--config", #"{"inputs":1,"outputs":1}"#,
+                                "--algorithm", "protonet", "--iterations", "1", "--output", "o.ckpt"], in: dir)
+        #expect(old.status == 1 && old.stderr.contains("must offer \"maml.vjp/1\" (ABI 1.1)"), "\(old.stderr)")
+    }
 }
