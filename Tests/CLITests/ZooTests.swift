@@ -12,9 +12,10 @@ struct ZooResult {
     var shots: Int, steps: Int, metric: String, value: Double, ci95: Double
 
     init(_ r: [String: Any]) throws {
-        shots = try #require(r["shots"] as? Int); steps = try #require(r["steps"] as? Int)
+        // No "steps" for Prototypical Networks (no fine-tuning); null for a non-finite mean (diverged tasks).
+        shots = try #require(r["shots"] as? Int); steps = r["steps"] as? Int ?? 0
         metric = r["accuracy"] != nil ? "accuracy" : "mse"
-        value = try #require(r[metric] as? Double); ci95 = try #require(r["ci95"] as? Double)
+        value = r[metric] as? Double ?? .infinity; ci95 = r["ci95"] as? Double ?? .infinity
     }
 }
 
@@ -78,7 +79,8 @@ func sha256(_ path: String) throws -> String {
     @Test func manifestChecksumsMatchTheShippedFiles() throws {
         let entries = try ZooEntry.all()
         #expect(entries.map(\.name) == ["mlp-sinusoid-maml", "mlp-sinusoid-pretrain", "conv4-glyphs-maml-1shot",
-                                       "rnn-elman-sine-sequences-maml", "rnn-elman-sine-sequences-len2-maml"])
+                                       "rnn-elman-sine-sequences-maml", "rnn-elman-sine-sequences-len2-maml",
+                                       "mlp-sinusoid-meta-sgd", "conv4-glyphs-protonet-1shot"])
         for e in entries {
             #expect(try sha256(repositoryRoot + "/models/zoo/" + e.checkpoint) == e.sha256, "\(e.checkpoint)")
         }
@@ -148,5 +150,31 @@ func sha256(_ path: String) throws -> String {
         let scratch = try #require(rnn.baselines["scratch"]?.min { $0.value < $1.value })
         let ten = try #require(rnn.mse(shots: 10, steps: 10))
         #expect(scratch.steps == 100 && ten.mse * 10 < scratch.value - scratch.ci95, "scratch best \(scratch.value) after \(scratch.steps)")
+    }
+
+    /// Meta-SGD learns the inner step itself, so one step of it adapts further than one step of MAML
+    /// on the same family and network (its paper's claim for few-shot regression).
+    @Test("Meta-SGD after one step is clearly below MAML after one step (K = 5 and 10)")
+    func metaSGDOneStep() throws {
+        let entries = try ZooEntry.all()
+        let metaSGD = try #require(entries.first { $0.name == "mlp-sinusoid-meta-sgd" })
+        let maml = try #require(entries.first { $0.name == "mlp-sinusoid-maml" })
+        let m = try #require(metaSGD.mse(shots: 5, steps: 1)), b = try #require(maml.mse(shots: 5, steps: 1))
+        #expect(m.mse + m.ci95 < b.mse - b.ci95, "K=5: Meta-SGD \(m.mse) ± \(m.ci95) vs MAML \(b.mse) ± \(b.ci95)")
+        let m10 = try #require(metaSGD.mse(shots: 10, steps: 1))
+        #expect(m10.mse < m.mse)
+    }
+
+    /// Trained with the budget of the zoo's conv4 MAML model, Prototypical Networks classify
+    /// 5-way 1-shot glyphs better than MAML does after 10 steps, the CIs apart.
+    @Test("ProtoNets beat conv4 MAML on glyphs 5-way 1-shot at the same training budget")
+    func protoNetsBeatMAML() throws {
+        let entries = try ZooEntry.all()
+        let protonet = try #require(entries.first { $0.name == "conv4-glyphs-protonet-1shot" })
+        let maml = try #require(entries.first { $0.name == "conv4-glyphs-maml-1shot" })
+        let p = try #require(protonet.result(shots: 1, steps: 0))
+        let best = try #require(maml.results.max { $0.value < $1.value })
+        #expect(p.metric == "accuracy" && p.value - p.ci95 > best.value + best.ci95,
+                "ProtoNets \(p.value) ± \(p.ci95) vs MAML's best \(best.value) ± \(best.ci95)")
     }
 }

@@ -142,4 +142,44 @@ struct BundledMLPTests {
             }
         }
     }
+
+    @Test("iMAML's implicit gradient through the plugin equals a finite difference of L_Q(phi*(theta))")
+    func implicitGradient() throws {
+        let b = try bundledMLP(#"{"hidden": [8, 8], "activation": "tanh"}"#)
+        let family = SinusoidTasks()
+        let task = TaskBuffer(family: family, supportShots: 5, queryShots: 5)
+        var rng = RandomGenerator(seed: 6, stream: .metaTrain, iteration: 0, task: 0)
+        try family.sample(split: .train, supportShots: 5, queryShots: 5, rng: &rng, into: task)
+        let p = b.parameterCount, steps = 400, alpha: Float = 0.02, lambda = 2.0
+        var theta = [Float](repeating: 0, count: p)
+        try theta.withUnsafeMutableBufferPointer { try b.initParameters(seed: 1, into: $0) }
+        /// L_Q at phi*(start), the proximal problem solved by the same gradient steps.
+        func objective(_ start: [Float]) throws -> Double {
+            var phi = start, g = [Float](repeating: 0, count: p)
+            for _ in 0..<steps {
+                _ = try phi.withUnsafeBufferPointer { t in
+                    try g.withUnsafeMutableBufferPointer { try b.lossGrad(params: t, batch: task.support, grad: $0) }
+                }
+                for i in 0..<p { phi[i] -= alpha * (g[i] + Float(lambda) * (phi[i] - start[i])) }
+            }
+            return Double(try phi.withUnsafeBufferPointer { try b.lossGrad(params: $0, batch: task.query, grad: nil) })
+        }
+        let learner = MetaLearner(algorithm: .imaml, innerSteps: steps, innerLR: alpha,
+                                  options: LearnerOptions(imamlLambda: lambda, cgSteps: 40))
+        let plan = try MetaPlan(learner: learner, backbone: b, taskLoss: .mse)
+        var meta = [Float](repeating: 0, count: p)
+        _ = try theta.withUnsafeBufferPointer { t in
+            try meta.withUnsafeMutableBufferPointer {
+                try learner.taskMetaGradient(backbone: b, parameters: t, task: task, workspace: MetaWorkspace(plan: plan), output: $0)
+            }
+        }
+        var worst = 0.0
+        for trial in 0..<3 {
+            let v = randomVector(p, seed: 300 + UInt64(trial))
+            let h: Float = 2e-3
+            let fd = (try objective(axpy(theta, h, v)) - objective(axpy(theta, -h, v))) / (2 * Double(h))
+            worst = max(worst, abs(fd - dot(meta, v)) / max(abs(fd), 1e-2))
+        }
+        #expect(worst < 2e-2, "implicit gradient off by \(worst) relative")
+    }
 }
