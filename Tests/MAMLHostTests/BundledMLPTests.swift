@@ -99,13 +99,9 @@ struct BundledMLPTests {
     @Test("second-order MAML meta-gradient through the plugin equals a finite difference of the MAML objective")
     func metaGradient() throws {
         let b = try bundledMLP(#"{"hidden": [8, 8], "activation": "tanh"}"#)
-        let family = SinusoidTasks()
-        let task = TaskBuffer(family: family, supportShots: 5, queryShots: 5)
-        var rng = RandomGenerator(seed: 5, stream: .metaTrain, iteration: 0, task: 0)
-        try family.sample(split: .train, supportShots: 5, queryShots: 5, rng: &rng, into: task)
+        let task = try sinusoidTask(seed: 5)
         let p = b.parameterCount, steps = 2, alpha: Float = 0.05
-        var theta = [Float](repeating: 0, count: p)
-        try theta.withUnsafeMutableBufferPointer { try b.initParameters(seed: 1, into: $0) }
+        let theta = try initialParameters(b)
 
         // The objective F(theta) = L_Q(theta_k), theta_{j+1} = theta_j - alpha grad L_S(theta_j).
         func objective(_ start: [Float]) throws -> Double {
@@ -146,13 +142,9 @@ struct BundledMLPTests {
     @Test("iMAML's implicit gradient through the plugin equals a finite difference of L_Q(phi*(theta))")
     func implicitGradient() throws {
         let b = try bundledMLP(#"{"hidden": [8, 8], "activation": "tanh"}"#)
-        let family = SinusoidTasks()
-        let task = TaskBuffer(family: family, supportShots: 5, queryShots: 5)
-        var rng = RandomGenerator(seed: 6, stream: .metaTrain, iteration: 0, task: 0)
-        try family.sample(split: .train, supportShots: 5, queryShots: 5, rng: &rng, into: task)
+        let task = try sinusoidTask(seed: 6)
         let p = b.parameterCount, steps = 400, alpha: Float = 0.02, lambda = 2.0
-        var theta = [Float](repeating: 0, count: p)
-        try theta.withUnsafeMutableBufferPointer { try b.initParameters(seed: 1, into: $0) }
+        let theta = try initialParameters(b)
         /// L_Q at phi*(start), the proximal problem solved by the same gradient steps.
         func objective(_ start: [Float]) throws -> Double {
             var phi = start, g = [Float](repeating: 0, count: p)
@@ -181,5 +173,20 @@ struct BundledMLPTests {
             worst = max(worst, abs(fd - dot(meta, v)) / max(abs(fd), 1e-2))
         }
         #expect(worst < 2e-2, "implicit gradient off by \(worst) relative")
+    }
+
+    /// Task 0 of meta-iteration 0 of a sinusoid run with `seed`, 5 support and 5 query points.
+    private func sinusoidTask(seed: UInt64) throws -> TaskBuffer {
+        let family = SinusoidTasks()
+        let task = TaskBuffer(family: family, supportShots: 5, queryShots: 5)
+        var rng = RandomGenerator(seed: seed, stream: .metaTrain, iteration: 0, task: 0)
+        try family.sample(split: .train, supportShots: 5, queryShots: 5, rng: &rng, into: task)
+        return task
+    }
+
+    private func initialParameters(_ b: any Backbone) throws -> [Float] {
+        var theta = [Float](repeating: 0, count: b.parameterCount)
+        try theta.withUnsafeMutableBufferPointer { try b.initParameters(seed: 1, into: $0) }
+        return theta
     }
 }
