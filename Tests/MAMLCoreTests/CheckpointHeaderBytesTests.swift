@@ -18,12 +18,16 @@ private struct FoundationHeader: Codable, Equatable {
     struct Training: Codable, Equatable {
         var algorithm: String, innerSteps: Int, innerLR: Float, metaLR: Double, metaBatch: Int
         var supportShots: Int, queryShots: Int, iterations: Int, seed: UInt64, optimizer: String
+        // Algorithm settings (issue 17): present only when not at their defaults.
+        var lslr: Bool?, multiStepLoss: Bool?, imamlLambda: Double?, cgSteps: Int?, innerOptimizer: String?
+        var annealIterations: Int?
     }
     struct Optimizer: Codable, Equatable {
         var kind: String, step: Int, learningRate: Double, beta1: Double, beta2: Double, epsilon: Double
     }
     struct RNG: Codable, Equatable { var scheme: String, seed: UInt64 }
     var format: String, model: Model, task: Task, training: Training, iteration: Int, parameterCount: Int
+    var learnedRates: Int?     // format version 2 only
     var optimizer: Optimizer, rng: RNG
 
     init(_ h: CheckpointHeader) {
@@ -35,7 +39,15 @@ private struct FoundationHeader: Codable, Equatable {
                             metaLR: t.metaLR, metaBatch: t.metaBatch, supportShots: t.supportShots,
                             queryShots: t.queryShots, iterations: t.iterations, seed: t.seed,
                             optimizer: t.optimizer.rawValue)
+        let d = LearnerOptions(), x = t.options
+        training.lslr = x.lslr != d.lslr ? x.lslr : nil
+        training.multiStepLoss = x.multiStepLoss != d.multiStepLoss ? x.multiStepLoss : nil
+        training.imamlLambda = x.imamlLambda != d.imamlLambda ? x.imamlLambda : nil
+        training.cgSteps = x.cgSteps != d.cgSteps ? x.cgSteps : nil
+        training.innerOptimizer = x.innerOptimizer != d.innerOptimizer ? x.innerOptimizer.rawValue : nil
+        training.annealIterations = x.annealIterations != d.annealIterations ? x.annealIterations : nil
         iteration = h.iteration; parameterCount = h.parameterCount
+        learnedRates = h.learnedRates > 0 ? h.learnedRates : nil
         optimizer = Optimizer(kind: o.kind.rawValue, step: o.step, learningRate: o.learningRate, beta1: o.beta1,
                               beta2: o.beta2, epsilon: o.epsilon)
         rng = RNG(scheme: h.rng.scheme, seed: h.rng.seed)
@@ -127,12 +139,16 @@ private struct HeaderGenerator {
         let training = TrainerConfig(
             algorithm: pick(MetaAlgorithm.allCases), innerSteps: int(), innerLR: float(), metaLR: double(),
             metaBatch: int(), supportShots: int(), queryShots: int(), iterations: int(), seed: uint64(),
-            optimizer: pick(OptimizerKind.allCases))
+            optimizer: pick(OptimizerKind.allCases),
+            options: below(2) == 0 ? LearnerOptions() : LearnerOptions(
+                lslr: below(2) == 0, multiStepLoss: below(2) == 0, imamlLambda: below(2) == 0 ? 1 : double(),
+                cgSteps: below(2) == 0 ? 5 : int(), innerOptimizer: pick(OptimizerKind.allCases),
+                annealIterations: below(2) == 0 ? 0 : int()))
         return CheckpointHeader(
             format: below(2) == 0 ? "maml-zoo checkpoint" : string(),
             model: ModelIdentity(id: string(), version: string(), config: string()),
             task: TaskIdentity(family: string(), config: string()),
-            training: training, iteration: int(), parameterCount: int(),
+            training: training, iteration: int(), parameterCount: int(), learnedRates: below(3) == 0 ? 1 + below(100_000) : 0,
             optimizer: OptimizerHeader(kind: pick(OptimizerKind.allCases), step: int(), learningRate: double(),
                                        beta1: double(), beta2: double(), epsilon: double()),
             rng: RNGHeader(scheme: string(), seed: uint64()))
@@ -164,7 +180,7 @@ private struct HeaderGenerator {
             let expected = try foundationBytes(header)
             // Through the product's path too: a whole checkpoint file, its header at offset 24.
             var small = Checkpoint(header: header, parameters: [1], moments: ([2], [3]))
-            small.header.parameterCount = 1
+            small.header.parameterCount = 1; small.header.learnedRates = 0
             #expect(headerBytes(try small.encoded()) == (try foundationBytes(small.header)), "header \(i)")
             let ours = Array(header.json.serialized(.expanded, sortedKeys: true).utf8)
             guard ours == expected else {
