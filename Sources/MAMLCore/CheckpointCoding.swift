@@ -74,7 +74,7 @@ extension Checkpoint {
         guard header.parameterCount >= 1, header.learnedRates >= 0, header.iteration >= 0, header.optimizer.step >= 0,
               header.learnedRates <= Int.max - header.parameterCount else {
             throw fail(.malformedHeader("parameterCount \(header.parameterCount), learnedRates \(header.learnedRates), "
-                + "iteration \(header.iteration), optimizer step \(header.optimizer.step): expected P >= 1 and counts >= 0"))
+                + "iteration \(header.iteration), optimizer step \(header.optimizer.step): expected P >= 1, counts >= 0 and P + learnedRates within range"))
         }
         guard version == 2 || header.learnedRates == 0 else {
             throw fail(.malformedHeader("learnedRates \(header.learnedRates) in a format version 1 file (version 2 holds them)"))
@@ -84,8 +84,10 @@ extension Checkpoint {
         let arrays = adam ? 3 : 1
         let payload = total - fixedPrefixLength - headerLength - 4
         guard p <= Int.max / (4 * arrays), payload == 4 * p * arrays else {
+            let need = p.multipliedReportingOverflow(by: 4 * arrays)
             throw fail(.malformedHeader("\(p) meta-parameters with optimizer \(header.optimizer.kind.rawValue) need "
-                + "\(p.multipliedReportingOverflow(by: 4 * arrays).partialValue) bytes of arrays, the file has \(payload)"))
+                + (need.overflow ? "more bytes than a file can hold" : "\(need.partialValue) bytes")
+                + " of arrays, the file has \(payload)"))
         }
         var offset = fixedPrefixLength + headerLength
         let parameters = readFloats(bytes, &offset, p)

@@ -124,6 +124,18 @@ func readProblem(_ path: String) -> CheckpointError.Problem? {
             let resumed = try makeTrainer(read.header.training, state: try read.resumeState(family: SinusoidTasks()))
             try resumed.run(until: 4); try trainer.run(until: 4)
             #expect(resumed.state == trainer.state)
+            // A learnedRates that would overflow the file's size arithmetic is refused, not trapped on.
+            let text = String(decoding: file[24..<(24 + Int(file[12]) + Int(file[13]) << 8)], as: UTF8.self)
+            let huge = Array(text.replacingOccurrences(of: "\"learnedRates\" : \(read.header.learnedRates)",
+                                                       with: "\"learnedRates\" : 9223372036854775000").utf8)
+            var edited = Array(file[0..<24]) + huge + Array(file[(24 + text.utf8.count)...].dropLast(4))
+            let length = UInt32(huge.count), total = UInt64(edited.count + 4)
+            for i in 0..<4 { edited[12 + i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i))) }
+            for i in 0..<8 { edited[16 + i] = UInt8(truncatingIfNeeded: total >> (8 * UInt64(i))) }
+            let editedCRC = CRC32.checksum(edited)
+            try writeBytes(edited + (0..<4).map { UInt8(truncatingIfNeeded: editedCRC >> (8 * $0)) }, path)
+            guard case .malformedHeader(let huger)? = readProblem(path) else { Issue.record("huge learnedRates read"); continue }
+            #expect(huger.contains("need more bytes than a file can hold"), "\(huger)")
             // The same bytes labelled version 1 (checksum fixed) are malformed: version 1 holds no rates.
             var v1 = Array(file.dropLast(4)); v1[8] = 1
             let crc = CRC32.checksum(v1)
