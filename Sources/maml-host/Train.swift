@@ -75,6 +75,11 @@ struct Train: ParsableCommand {
             setup = try Setup(checkpoint: saved, path: resume, catalog: catalog)
             var config = saved.header.training
             config.iterations = iterations
+            let horizon = config.options.annealIterations
+            if config.algorithm == .reptile, horizon > 0, iterations > horizon {
+                printError("note: this Reptile run's outer rate anneals to 0 at iteration \(horizon) (the iterations it "
+                           + "started with): iterations past it do not move the parameters; start a new run for more")
+            }
             trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
                                   resumingFrom: try saved.resumeState(family: setup.family, path: resume),
                                   threads: options.threading.threads, log: noteToStderr)

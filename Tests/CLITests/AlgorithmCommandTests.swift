@@ -90,4 +90,18 @@ import MAMLCore
                                 "--algorithm", "protonet", "--iterations", "1", "--output", "o.ckpt"], in: dir)
         #expect(old.status == 1 && old.stderr.contains("must offer \"maml.vjp/1\" (ABI 1.1)"), "\(old.stderr)")
     }
+
+    @Test("Reptile's outer rate anneals to 0 over the iterations a run starts with; extending it says so and moves nothing")
+    func reptileAnnealing() throws {
+        let dir = try temporaryDirectory()
+        let first = try mamlHost(["train", "--algorithm", "reptile", "--iterations", "3", "--meta-batch", "2",
+                                  "--output", "r.ckpt"], in: dir)
+        #expect(first.status == 0, "\(first.stderr)")
+        let before = try Checkpoint.read(from: dir + "/r.ckpt")
+        #expect(before.header.training.options.annealIterations == 3)
+        let more = try mamlHost(["train", "--resume", "r.ckpt", "--iterations", "5", "--output", "r.ckpt"], in: dir)
+        #expect(more.status == 0 && more.stderr.contains("anneals to 0 at iteration 3"), "\(more.stderr)")
+        let after = try Checkpoint.read(from: dir + "/r.ckpt")
+        #expect(after.header.iteration == 5 && after.parameters == before.parameters)
+    }
 }
