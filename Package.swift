@@ -53,7 +53,9 @@ let package = Package(
         .target(name: "MAMLPluginKit", dependencies: ["MAMLSchema", "MAMLPluginABI", "CBLAS", "MAMLKernels"]),
         .target(name: "MAMLCore", dependencies: ["MAMLSchema", "MAMLKernels"]),
         // Task families and their data (sinusoid, glyphs, omniglot, sequences): no model code.
-        .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "CPNG"]),
+        // JPEG decoding (libjpeg-turbo): C, because libjpeg's errors must longjmp out.
+        .target(name: "MAMLImageCodecs", linkerSettings: [.linkedLibrary("jpeg")]),
+        .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "CPNG", "MAMLImageCodecs"]),
         .target(name: "MAMLHost", dependencies: ["MAMLSchema", "MAMLCore", "MAMLPluginABI", "CFFI", "MAMLFFI", "CCrypto"]),
         // `maml-host check`: the conformance suite, each check run in a child process.
         .target(name: "MAMLConformance", dependencies: ["MAMLHost", "MAMLCore", "MAMLTasks", "MAMLSchema", "MAMLPluginABI"]),
@@ -79,7 +81,8 @@ let package = Package(
         // A test helper (not a product): rewrites a checkpoint until killed, for the kill -9 tests.
         .executableTarget(name: "checkpoint-stress", dependencies: ["MAMLCore"], path: "Tests/CheckpointStress"),
         .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks", "TestSupport"]),
-        .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore", "TestSupport"]),
+        .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore", "TestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),
         .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit", "TestSupport"]),
         // Shared by the test targets: central finite differences, error measures, the `slow` tag.
