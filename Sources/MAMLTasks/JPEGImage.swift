@@ -9,6 +9,9 @@ import Glibc
 public struct Image8: Sendable, Equatable {
     public var width: Int, height: Int, channels: Int
     public var pixels: [UInt8]
+    public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
+        self.width = width; self.height = height; self.channels = channels; self.pixels = pixels
+    }
     /// The channel values at (x, y).
     public func pixel(x: Int, y: Int) -> ArraySlice<UInt8> {
         let i = (y * width + x) * channels

@@ -69,6 +69,46 @@ public func readGrayPNG(path: String) throws(PNGReadError) -> GrayImage {
     return GrayImage(width: width, height: height, pixels: pixels)
 }
 
+/// Decodes the PNG file at `path` to 8-bit `channels` (1 grey or 3 RGB; any PNG colour type and
+/// depth, alpha composited onto white like readGrayPNG).
+public func readPNG8(path: String, channels: Int) throws(PNGReadError) -> Image8 {
+    guard channels == 1 || channels == 3 else { throw PNGReadError(path: path, message: "channels must be 1 or 3") }
+    if let problem = pngChunkProblem(path: path) { throw PNGReadError(path: path, message: problem) }
+    var image = png_image()
+    image.version = png_uint_32(PNG_IMAGE_VERSION)
+    guard png_image_begin_read_from_file(&image, path) != 0 else {
+        let message = pngMessage(&image)
+        png_image_free(&image)
+        throw PNGReadError(path: path, message: message)
+    }
+    let width = Int(image.width), height = Int(image.height)
+    guard width <= maxPNGSide && height <= maxPNGSide else {
+        png_image_free(&image)
+        throw PNGReadError(path: path, message: "the header says \(width)x\(height) pixels, "
+                           + "more than the \(maxPNGSide)x\(maxPNGSide) this reader accepts")
+    }
+    let stride = channels + 1   // with alpha, composited below
+    image.format = png_uint_32(channels == 1 ? PNG_FORMAT_GA : PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)   // RGBA (the macro does not import)
+    var bytes = [UInt8](repeating: 0, count: width * height * stride)
+    let ok = bytes.withUnsafeMutableBytes { b in
+        png_image_finish_read(&image, nil, b.baseAddress, png_int_32(width * stride), nil) != 0
+    }
+    guard ok else {
+        let message = pngMessage(&image)
+        png_image_free(&image)
+        throw PNGReadError(path: path, message: message)
+    }
+    var pixels = [UInt8](repeating: 0, count: width * height * channels)
+    for i in 0..<(width * height) {
+        let alpha = Int(bytes[i * stride + channels])
+        for c in 0..<channels {
+            // value * alpha + 255 * (1 - alpha), rounded: transparent is white paper.
+            pixels[i * channels + c] = UInt8((Int(bytes[i * stride + c]) * alpha + 255 * (255 - alpha) + 127) / 255)
+        }
+    }
+    return Image8(width: width, height: height, channels: channels, pixels: pixels)
+}
+
 /// Why the chunk lengths of the PNG file at `path` cannot be right, or nil (also when it cannot be
 /// read or is no PNG: libpng then says so). libpng (1.6.39) allocates and zeroes a chunk's
 /// declared length before reading it: a 129-byte file whose tEXt chunk claimed 1.2 GB cost
