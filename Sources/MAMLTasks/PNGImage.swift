@@ -36,21 +36,8 @@ let maxPNGSide = 16384
 
 /// Decodes the PNG file at `path` to gray levels in [0, 1] (alpha composited onto white).
 public func readGrayPNG(path: String) throws(PNGReadError) -> GrayImage {
-    if let problem = pngChunkProblem(path: path) { throw PNGReadError(path: path, message: problem) }
-    var image = png_image()
-    image.version = png_uint_32(PNG_IMAGE_VERSION)
-    guard png_image_begin_read_from_file(&image, path) != 0 else {
-        let message = pngMessage(&image)
-        png_image_free(&image)
-        throw PNGReadError(path: path, message: message)
-    }
+    var image = try beginPNG(path: path)
     let width = Int(image.width), height = Int(image.height)
-    // The header's size is the file's claim: a corrupt or hostile one must not size the buffer.
-    guard width <= maxPNGSide && height <= maxPNGSide else {
-        png_image_free(&image)
-        throw PNGReadError(path: path, message: "the header says \(width)x\(height) pixels, "
-                           + "more than the \(maxPNGSide)x\(maxPNGSide) this reader accepts")
-    }
     image.format = png_uint_32(PNG_FORMAT_GA)
     var bytes = [UInt8](repeating: 0, count: width * height * 2)
     let ok = bytes.withUnsafeMutableBytes { b in
@@ -73,20 +60,8 @@ public func readGrayPNG(path: String) throws(PNGReadError) -> GrayImage {
 /// depth, alpha composited onto white like readGrayPNG).
 public func readPNG8(path: String, channels: Int) throws(PNGReadError) -> Image8 {
     guard channels == 1 || channels == 3 else { throw PNGReadError(path: path, message: "channels must be 1 or 3") }
-    if let problem = pngChunkProblem(path: path) { throw PNGReadError(path: path, message: problem) }
-    var image = png_image()
-    image.version = png_uint_32(PNG_IMAGE_VERSION)
-    guard png_image_begin_read_from_file(&image, path) != 0 else {
-        let message = pngMessage(&image)
-        png_image_free(&image)
-        throw PNGReadError(path: path, message: message)
-    }
+    var image = try beginPNG(path: path)
     let width = Int(image.width), height = Int(image.height)
-    guard width <= maxPNGSide && height <= maxPNGSide else {
-        png_image_free(&image)
-        throw PNGReadError(path: path, message: "the header says \(width)x\(height) pixels, "
-                           + "more than the \(maxPNGSide)x\(maxPNGSide) this reader accepts")
-    }
     let stride = channels + 1   // with alpha, composited below
     image.format = png_uint_32(channels == 1 ? PNG_FORMAT_GA : PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)   // RGBA (the macro does not import)
     var bytes = [UInt8](repeating: 0, count: width * height * stride)
@@ -107,6 +82,26 @@ public func readPNG8(path: String, channels: Int) throws(PNGReadError) -> Image8
         }
     }
     return Image8(width: width, height: height, channels: channels, pixels: pixels)
+}
+
+/// The PNG at `path` opened and its header read; its chunk lengths and its size (the file's
+/// claim: a corrupt or hostile one must not size a buffer) checked first.
+private func beginPNG(path: String) throws(PNGReadError) -> png_image {
+    if let problem = pngChunkProblem(path: path) { throw PNGReadError(path: path, message: problem) }
+    var image = png_image()
+    image.version = png_uint_32(PNG_IMAGE_VERSION)
+    guard png_image_begin_read_from_file(&image, path) != 0 else {
+        let message = pngMessage(&image)
+        png_image_free(&image)
+        throw PNGReadError(path: path, message: message)
+    }
+    let width = Int(image.width), height = Int(image.height)
+    guard width <= maxPNGSide && height <= maxPNGSide else {
+        png_image_free(&image)
+        throw PNGReadError(path: path, message: "the header says \(width)x\(height) pixels, "
+                           + "more than the \(maxPNGSide)x\(maxPNGSide) this reader accepts")
+    }
+    return image
 }
 
 /// Why the chunk lengths of the PNG file at `path` cannot be right, or nil (also when it cannot be
