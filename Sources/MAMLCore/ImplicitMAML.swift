@@ -5,7 +5,7 @@
 // At its solution d phi / d theta = (I + H_S(phi) / lambda)^-1, so the meta-gradient is
 // x = (I + H/lambda)^-1 grad L_Q(phi), found by `cgSteps` conjugate-gradient iterations
 // from x = 0, each one Hessian-vector product at phi. Nothing depends on the inner path:
-// memory is one iterate and five vectors whatever k is.
+// memory is one iterate and four vectors whatever k is.
 
 extension MetaLearner {
     func implicitMAML(_ backbone: any Backbone, _ parameters: UnsafeBufferPointer<Float>, _ task: TaskBuffer,
@@ -24,7 +24,7 @@ extension MetaLearner {
             _ = try lossGrad(backbone, phi, task.support, g, n, .support(step: j))
             for i in 0..<n { phi[i] -= innerLR * (g[i] + lambda * (phi[i] - theta[i])) }
         }
-        let b = ws.extra[0].base, r = ws.extra[2].base, p = ws.extra[3].base, ap = ws.extra[4].base
+        let b = ws.extra[0].base, r = ws.extra[1].base, p = ws.extra[2].base, ap = ws.extra[3].base
         Activity.mark(worker: ws.activitySlot, stage: .query)
         let queryLoss = try lossGrad(backbone, phi, task.query, b, n, .query)
 
@@ -35,12 +35,7 @@ extension MetaLearner {
         var rr = dot(r, r, n)
         for c in 0..<options.cgSteps where rr > 0 {
             Activity.mark(worker: ws.activitySlot, stage: .hvp, step: c)
-            do {
-                try hvp(backbone: backbone, params: phi, batch: task.support, vector: p, output: ap, count: n,
-                        scratchTheta: ws.fdTheta.base, scratchGradient: ws.fdGradient.base)
-            } catch {
-                throw .backbone(error, "conjugate-gradient Hessian-vector product \(c)")
-            }
+            try checkedHVP(backbone, phi, task.support, p, into: ap, ws, .conjugateGradient(step: c))
             for i in 0..<n { ap[i] = p[i] + ap[i] / lambda }
             let pap = dot(p, ap, n)
             guard pap.isFinite && pap > 0 else {

@@ -164,18 +164,7 @@ public struct MetaLearner: Sendable, Equatable {
             let hv = ws.hv.base
             for j in stride(from: innerSteps - 1, through: 0, by: -1) {
                 Activity.mark(worker: worker, stage: .hvp, step: j)
-                do {
-                    try hvp(backbone: backbone, params: theta(j), batch: task.support,
-                                             vector: v, output: hv, count: n, scratchTheta: ws.fdTheta.base,
-                                             scratchGradient: ws.fdGradient.base)
-                } catch {
-                    throw .backbone(error, TaskStage.hvp(step: j).description)
-                }
-                // A finite-difference product can overflow even from finite gradients, so only an
-                // exact product from a backbone that checks its results skips this.
-                guard (backbone.checksFiniteness && backbone.providesHVP) || allFinite(hv, count: n) else {
-                    throw .nonFinite(TaskStage.hvp(step: j).description)
-                }
+                try checkedHVP(backbone, theta(j), task.support, v, into: hv, ws, .hvp(step: j))
                 addScaled(v, -innerLR, hv, into: v, count: n)
             }
         }
@@ -188,9 +177,10 @@ public struct MetaLearner: Sendable, Equatable {
 /// Where in a task a backbone call happens; turned into text only when reporting an error
 /// (so the hot path builds no strings).
 enum TaskStage: CustomStringConvertible {
-    case support(step: Int), query, supportAndQuery, hvp(step: Int), evalQuery(step: Int)
+    case support(step: Int), query, supportAndQuery, hvp(step: Int), evalQuery(step: Int), conjugateGradient(step: Int)
     var description: String {
         switch self {
+        case .conjugateGradient(let c): return "conjugate-gradient Hessian-vector product \(c)"
         case .support(let j): return "support (inner step \(j))"
         case .query: return "query"
         case .supportAndQuery: return "support+query"
@@ -214,6 +204,25 @@ func lossGrad(_ backbone: any Backbone, _ params: UnsafePointer<Float>, _ batch:
     guard loss.isFinite else { throw .nonFinite("\(what) loss (\(loss))") }
     guard backbone.checksFiniteness || allFinite(gradient, count: n) else { throw .nonFinite("\(what) gradient") }
     return loss
+}
+
+/// `output` = H_S(params) v on `batch` (exact or by finite differences, HessianVectorProduct.swift),
+/// checked for NaN / infinity; `what` names the stage in errors.
+@inline(__always)
+func checkedHVP(_ backbone: any Backbone, _ params: UnsafePointer<Float>, _ batch: Batch, _ vector: UnsafePointer<Float>,
+                into output: UnsafeMutablePointer<Float>, _ ws: MetaWorkspace, _ what: TaskStage) throws(TaskFault) {
+    let n = ws.parameterCount
+    do {
+        try hvp(backbone: backbone, params: params, batch: batch, vector: vector, output: output, count: n,
+                scratchTheta: ws.fdTheta.base, scratchGradient: ws.fdGradient.base)
+    } catch {
+        throw .backbone(error, what.description)
+    }
+    // A finite-difference product can overflow even from finite gradients, so only an
+    // exact product from a backbone that checks its results skips this.
+    guard (backbone.checksFiniteness && backbone.providesHVP) || allFinite(output, count: n) else {
+        throw .nonFinite(what.description)
+    }
 }
 
 /// Loss without gradient, checked for NaN / infinity.

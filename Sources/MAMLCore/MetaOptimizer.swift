@@ -80,9 +80,10 @@ public struct MetaOptimizer: Sendable, Equatable {
 
     /// The per-step constants of the next update; advances the step count. Every element
     /// must then be updated exactly once with `Update.apply` (inside `withMoments`).
-    public mutating func beginUpdate(parameterCount n: Int) -> Update {
+    /// `learningRate` replaces the optimiser's own for this step (Reptile's annealed outer rate).
+    public mutating func beginUpdate(parameterCount n: Int, learningRate rate: Double? = nil) -> Update {
         state.step += 1
-        let lr = learningRate
+        let lr = rate ?? learningRate
         switch state.kind {
         case .sgd:
             return Update(kind: .sgd, stepSize: Float(-lr))   // torch: param.add_(grad, alpha=-lr)

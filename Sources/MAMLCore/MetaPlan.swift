@@ -67,7 +67,7 @@ public struct MetaPlan: Sendable, Equatable {
     var extraBuffers: Int {
         switch learner.algorithm {
         case .reptile: return learner.options.innerOptimizer == .adam ? 2 : 0   // Adam's m and v
-        case .imaml: return 5                                                    // b, x, r, p, Ap
+        case .imaml: return 4                                                    // b, r, p, Ap (x is the output)
         case .protonet: return 0
         default:
             guard learner.usesRateVectors else { return 0 }

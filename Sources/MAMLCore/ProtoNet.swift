@@ -20,12 +20,16 @@ final class PrototypeBuffers {
     private(set) var support = FloatBuffer(0), query = FloatBuffer(0)
     private(set) var dSupport = FloatBuffer(0), dQuery = FloatBuffer(0)
     private(set) var prototypes = FloatBuffer(0), gradient = FloatBuffer(0)
+    /// Per-class counts, one query's scores, and d loss / d prototypes (Double accumulators).
+    var counts: [Int] = [], scores: [Double] = [], dPrototypes: [Double] = []
 
     func reserve(support s: Int, query q: Int, dimensions d: Int, ways: Int, parameters p: Int) {
         if support.count < s * d { support = FloatBuffer(s * d); dSupport = FloatBuffer(s * d) }
         if query.count < q * d { query = FloatBuffer(q * d); dQuery = FloatBuffer(q * d) }
         if prototypes.count < ways * d { prototypes = FloatBuffer(ways * d) }
         if gradient.count < p { gradient = FloatBuffer(p) }
+        if counts.count < ways { counts = [Int](repeating: 0, count: ways); scores = [Double](repeating: 0, count: ways) }
+        if dPrototypes.count < ways * d { dPrototypes = [Double](repeating: 0, count: ways * d) }
     }
 }
 
@@ -36,19 +40,21 @@ func prototypeLoss(_ b: PrototypeBuffers, supportLabels: UnsafePointer<Int32>, s
                    queryLabels: UnsafePointer<Int32>, queryCount nq: Int, dimensions d: Int, ways: Int,
                    gradients: Bool) throws(TaskFault) -> (loss: Double, accuracy: Double) {
     let es = b.support.base, eq = b.query.base, c = b.prototypes.base
-    var counts = [Int](repeating: 0, count: ways)
+    for n in 0..<ways { b.counts[n] = 0 }
     c.update(repeating: 0, count: ways * d)
     for s in 0..<ns {
         let y = Int(supportLabels[s])
-        guard y >= 0 && y < ways else { throw .nonFinite("support label \(y) outside 0..<\(ways)") }
-        counts[y] += 1
+        guard y >= 0 && y < ways else {
+            throw .backbone(BackboneError(.invalidArgument, "support label \(y) outside 0..<\(ways)"), "prototypes")
+        }
+        b.counts[y] += 1
         for k in 0..<d { c[y * d + k] += es[s * d + k] }
     }
     for n in 0..<ways {
-        guard counts[n] > 0 else {
+        guard b.counts[n] > 0 else {
             throw .backbone(BackboneError(.invalidArgument, "class \(n) has no support example"), "prototypes")
         }
-        let inv = 1 / Float(counts[n])
+        let inv = 1 / Float(b.counts[n])
         for k in 0..<d { c[n * d + k] *= inv }
     }
     if gradients {
@@ -56,39 +62,40 @@ func prototypeLoss(_ b: PrototypeBuffers, supportLabels: UnsafePointer<Int32>, s
         b.dQuery.base.update(repeating: 0, count: nq * d)
     }
     var loss = 0.0, correct = 0
-    var scores = [Double](repeating: 0, count: ways)
-    var dPrototype = [Double](repeating: 0, count: gradients ? ways * d : 0)
+    if gradients { for i in 0..<(ways * d) { b.dPrototypes[i] = 0 } }
     for q in 0..<nq {
         let y = Int(queryLabels[q])
-        guard y >= 0 && y < ways else { throw .nonFinite("query label \(y) outside 0..<\(ways)") }
+        guard y >= 0 && y < ways else {
+            throw .backbone(BackboneError(.invalidArgument, "query label \(y) outside 0..<\(ways)"), "prototypes")
+        }
         var best = 0
         for n in 0..<ways {
             var dist = 0.0
             for k in 0..<d { let diff = Double(eq[q * d + k]) - Double(c[n * d + k]); dist += diff * diff }
-            scores[n] = -dist
-            if scores[n] > scores[best] { best = n }
+            b.scores[n] = -dist
+            if b.scores[n] > b.scores[best] { best = n }
         }
         if best == y { correct += 1 }
-        let top = scores[best]
+        let top = b.scores[best]
         var sum = 0.0
-        for n in 0..<ways { sum += exp(scores[n] - top) }
-        loss += (top + log(sum)) - scores[y]
+        for n in 0..<ways { sum += exp(b.scores[n] - top) }
+        loss += (top + log(sum)) - b.scores[y]
         guard gradients else { continue }
         let dq = b.dQuery.base + q * d
         for n in 0..<ways {
-            let p = exp(scores[n] - top) / sum - (n == y ? 1 : 0)
+            let p = exp(b.scores[n] - top) / sum - (n == y ? 1 : 0)
             let w = p / Double(nq)
             for k in 0..<d {
                 let diff = Double(eq[q * d + k]) - Double(c[n * d + k])
                 dq[k] += Float(-2 * w * diff)
-                dPrototype[n * d + k] += 2 * w * diff
+                b.dPrototypes[n * d + k] += 2 * w * diff
             }
         }
     }
     if gradients {
         for s in 0..<ns {
             let y = Int(supportLabels[s]), ds = b.dSupport.base + s * d
-            for k in 0..<d { ds[k] = Float(dPrototype[y * d + k] / Double(counts[y])) }
+            for k in 0..<d { ds[k] = Float(b.dPrototypes[y * d + k] / Double(b.counts[y])) }
         }
     }
     guard loss.isFinite else { throw .nonFinite("prototype loss (\(loss))") }

@@ -38,18 +38,19 @@ extension MetaLearner {
         @inline(__always) func supportGradient(_ j: Int) -> UnsafeMutablePointer<Float> {
             keepsGradients ? ws.extra[3 + j].base : ws.gradient.base
         }
-        /// a_j: Meta-SGD's learned vector itself, else built in `rate`.
+        /// a_j: Meta-SGD's learned vector itself; LSLR's row for step j, expanded into `rate`; else
+        /// `rate` as filled once below (ANIL: alpha on the head, 0 elsewhere; otherwise alpha).
         func rates(_ j: Int) -> UnsafePointer<Float> {
-            if algorithm == .metaSGD { return learned }
-            if algorithm == .anil {
-                rate.update(repeating: 0, count: n)
-                for r in plan.head { for i in r { rate[i] = innerLR } }
-            } else if options.lslr {
+            if options.lslr {
                 for (g, r) in plan.groups.enumerated() { let a = learned[j * plan.groups.count + g]; for i in r { rate[i] = a } }
-            } else {
-                rate.update(repeating: innerLR, count: n)
             }
-            return UnsafePointer(rate)
+            return algorithm == .metaSGD ? learned : UnsafePointer(rate)
+        }
+        if algorithm == .anil {
+            rate.update(repeating: 0, count: n)
+            for r in plan.head { for i in r { rate[i] = innerLR } }
+        } else if !options.lslr && algorithm != .metaSGD {
+            rate.update(repeating: innerLR, count: n)
         }
 
         for j in 0..<k {
@@ -83,15 +84,7 @@ extension MetaLearner {
             if algorithm != .fomaml {
                 for i in 0..<n { scaled[i] = a[i] * v[i] }
                 Activity.mark(worker: worker, stage: .hvp, step: j)
-                do {
-                    try hvp(backbone: backbone, params: theta(j), batch: task.support, vector: scaled,
-                            output: ws.hv.base, count: n, scratchTheta: ws.fdTheta.base, scratchGradient: ws.fdGradient.base)
-                } catch {
-                    throw .backbone(error, TaskStage.hvp(step: j).description)
-                }
-                guard (backbone.checksFiniteness && backbone.providesHVP) || allFinite(ws.hv.base, count: n) else {
-                    throw .nonFinite(TaskStage.hvp(step: j).description)
-                }
+                try checkedHVP(backbone, theta(j), task.support, scaled, into: ws.hv.base, ws, .hvp(step: j))
                 let hv = ws.hv.base
                 for i in 0..<n { v[i] -= hv[i] }
             }

@@ -78,7 +78,7 @@ public final class Trainer {
     private let meanGradient: FloatBuffer
     /// The state before the last update (parameters, moments, Adam's step), filled during the
     /// update itself: a diverging step rolls back to it (see `step`).
-    private let previous: FloatBuffer          // 3n: parameters, m, v
+    private let previous: FloatBuffer          // parameters, then (Adam) m and v: n or 3n
     private var previousStep = 0
     private var hasPrevious = false
 
@@ -155,7 +155,7 @@ public final class Trainer {
         // each so a chunk's work dwarfs claiming it; a multiple of 16 keeps loops vector-aligned.
         reductionChunk = max(512, (n + 4 * workerCount - 1) / (4 * workerCount) + 15) / 16 * 16
         meanGradient = FloatBuffer(n)
-        previous = FloatBuffer(3 * n)
+        previous = FloatBuffer((config.optimizer == .adam ? 3 : 1) * n)   // parameters, and Adam's m and v
         if config.algorithm.needsHVP && config.innerSteps > 0 && !backbone.providesHVP {
             log?(finiteDifferenceHVPNote)
         }
@@ -279,9 +279,7 @@ public final class Trainer {
         hasPrevious = true
         let saved = previous.base
         // Reptile's outer rate anneals (TrainerConfig.metaLR(iteration:)); the others' is constant.
-        optimizer.learningRate = config.metaLR(iteration: i)
-        let update = optimizer.beginUpdate(parameterCount: n)
-        optimizer.learningRate = config.metaLR
+        let update = optimizer.beginUpdate(parameterCount: n, learningRate: config.metaLR(iteration: i))
         let s = sum
         optimizer.withMoments { m, v in
             parameters.withUnsafeMutableBufferPointer { p in

@@ -116,6 +116,30 @@ func protoLossD(_ t: [Double], _ task: TaskBuffer, d: Int, dims: Int, ways: Int)
             throws: { "\($0)".contains("needs classification tasks") }
     }
 
+    @Test("a class without support examples and a label outside the ways are task errors, not divergence")
+    func badTasks() throws {
+        let net = LinearEmbedding(inputs: 4, dimensions: 5)
+        let learner = MetaLearner(algorithm: .protonet, innerSteps: 0, innerLR: 0)
+        let plan = try MetaPlan(learner: learner, backbone: net, taskLoss: .softmaxCrossEntropy)
+        let theta = randomParameters(net.parameterCount, seed: 43)
+        for (edit, words) in [({ (t: TaskBuffer) in t.supportLabels![1] = 0; t.supportLabels![4] = 0 }, "class 1 has no support example"),
+                              ({ (t: TaskBuffer) in t.queryLabels![2] = 7 }, "query label 7 outside 0..<3")] {
+            let t = try task(seed: 44)
+            edit(t)
+            var out = [Float](repeating: 0, count: theta.count)
+            #expect {
+                try theta.withUnsafeBufferPointer { p in
+                    try out.withUnsafeMutableBufferPointer { o in
+                        _ = try learner.taskMetaGradient(backbone: net, parameters: p, task: t, workspace: MetaWorkspace(plan: plan), output: o)
+                    }
+                }
+            } throws: { error in
+                guard let e = error as? MAMLError, !e.isDivergence else { return false }
+                return "\(e)".contains(words)
+            }
+        }
+    }
+
     @Test("training on glyphs is bit-identical on 1 and 3 threads; evaluation reports the same metrics at every step count")
     func trainingAndEvaluation() throws {
         let family = try GlyphTasks(config: GlyphConfig(ways: 3, classes: 30, size: 8))

@@ -2,16 +2,8 @@
 
 import Foundation
 import Testing
+import TestSupport
 @testable import MAMLTasks
-
-/// The files of Tests/fuzz/`folder` (e.g. "seeds/png"), sorted; none if the folder does not exist.
-private func fuzzFiles(_ folder: String) throws -> [(name: String, bytes: [UInt8])] {
-    let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("fuzz/" + folder).path
-    guard FileManager.default.fileExists(atPath: dir) else { return [] }
-    let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix(".") }.sorted()
-    return try names.map { ($0, [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + $0)))) }
-}
 
 @Suite struct PNGFuzzRegressionTests {
     private func scratch() throws -> (PNGFuzzScratch, cleanup: () -> Void) {
