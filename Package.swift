@@ -55,7 +55,7 @@ let package = Package(
         // Task families and their data (sinusoid, glyphs, omniglot, sequences): no model code.
         // JPEG decoding (libjpeg-turbo): C, because libjpeg's errors must longjmp out.
         .target(name: "MAMLImageCodecs", linkerSettings: [.linkedLibrary("jpeg")]),
-        .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "CPNG", "MAMLImageCodecs"]),
+        .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "CPNG", "MAMLImageCodecs", "CCrypto"]),
         .target(name: "MAMLHost", dependencies: ["MAMLSchema", "MAMLCore", "MAMLPluginABI", "CFFI", "MAMLFFI", "CCrypto"]),
         // `maml-host check`: the conformance suite, each check run in a child process.
         .target(name: "MAMLConformance", dependencies: ["MAMLHost", "MAMLCore", "MAMLTasks", "MAMLSchema", "MAMLPluginABI"]),

@@ -83,38 +83,92 @@ func createTemporary(directory: String, name: String) throws(FileProblem) -> (In
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync directory);
 /// the destination is unchanged when it fails.
 func writeFileAtomically(_ path: String, _ bytes: [UInt8], fault: WriteFault? = nil) throws(FileProblem) {
-    let (directory, name) = splitPath(path)
-    guard !name.isEmpty else { throw FileProblem(reason: "the path names a directory, not a file") }
-
-    let (fd, temp) = try createTemporary(directory: directory, name: name)
-    var failure: String?
-    var written = 0
+    let writer = try AtomicWriter(path: path, fault: fault)
+    var problem: FileProblem?
     bytes.withUnsafeBytes { raw in
-        while written < raw.count {
-            var chunk = raw.count - written
+        do throws(FileProblem) { try writer.append(raw) } catch { problem = error }
+    }
+    if let problem { throw problem }
+    try writer.commit()
+}
+
+/// A file written in pieces that appears at its destination only on `commit` (the same steps as
+/// writeFileAtomically); dropped uncommitted, or failing, it leaves no trace.
+final class AtomicWriter {
+    let path: String, directory: String, temp: String
+    private var fd: Int32
+    private let fault: WriteFault?
+    private(set) var written = 0
+
+    init(path: String, fault: WriteFault? = nil) throws(FileProblem) {
+        let (directory, name) = splitPath(path)
+        guard !name.isEmpty else { throw FileProblem(reason: "the path names a directory, not a file") }
+        (fd, temp) = try createTemporary(directory: directory, name: name)
+        self.path = path; self.directory = directory; self.fault = fault
+    }
+
+    deinit { abandon() }
+
+    /// Removes the temporary file (nothing happens after a commit).
+    func abandon() {
+        guard fd >= 0 else { return }
+        close(fd); unlink(temp); fd = -1
+    }
+
+    /// Appends `raw` to the file.
+    func append(_ raw: UnsafeRawBufferPointer) throws(FileProblem) {
+        var done = 0
+        while done < raw.count {
+            var chunk = raw.count - done
             if case .afterBytes(let limit)? = fault {
-                if written >= limit { failure = "write failed: No space left on device (simulated)"; return }
+                if written >= limit { throw failed("write failed: No space left on device (simulated)") }
                 chunk = min(chunk, limit - written)
             }
-            let r = write(fd, raw.baseAddress! + written, chunk)
+            let r = write(fd, raw.baseAddress! + done, chunk)
             if r < 0 {
                 if errno == EINTR { continue }
-                failure = "write failed: \(errnoMessage())"; return
+                throw failed("write failed: \(errnoMessage())")
             }
-            written += r
+            done += r; written += r
         }
     }
-    if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(errnoMessage())" }
-    if close(fd) != 0 && failure == nil { failure = "close failed: \(errnoMessage())" }
-    if failure == nil, case .beforeRename? = fault { failure = "rename failed (simulated)" }
-    if failure == nil && rename(temp, path) != 0 { failure = "cannot rename into place: \(errnoMessage())" }
-    if let failure {
-        unlink(temp)
-        throw FileProblem(reason: failure)
+
+    /// Overwrites bytes already appended, at `offset` (a header completed last).
+    func overwrite(_ raw: UnsafeRawBufferPointer, at offset: Int) throws(FileProblem) {
+        guard offset + raw.count <= written else { throw failed("overwrite past the end (internal error)") }
+        var done = 0
+        while done < raw.count {
+            let r = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
+            if r < 0 {
+                if errno == EINTR { continue }
+                throw failed("write failed: \(errnoMessage())")
+            }
+            done += r
+        }
     }
-    // Make the rename durable; a directory that cannot be fsync'ed (some filesystems) is not an error.
-    let dfd = open(directory, O_RDONLY | O_DIRECTORY)
-    if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+
+    /// fsync, close, rename into place, fsync the directory.
+    func commit() throws(FileProblem) {
+        if fsync(fd) != 0 { throw failed("fsync failed: \(errnoMessage())") }
+        let closed = close(fd) == 0
+        fd = -1
+        guard closed else { unlink(temp); throw FileProblem(reason: "close failed: \(errnoMessage())") }
+        if case .beforeRename? = fault { unlink(temp); throw FileProblem(reason: "rename failed (simulated)") }
+        guard rename(temp, path) == 0 else {
+            let reason = "cannot rename into place: \(errnoMessage())"
+            unlink(temp)
+            throw FileProblem(reason: reason)
+        }
+        // Make the rename durable; a directory that cannot be fsync'ed (some filesystems) is not an error.
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+    }
+
+    /// The failure, after removing the temporary file.
+    private func failed(_ reason: String) -> FileProblem {
+        abandon()
+        return FileProblem(reason: reason)
+    }
 }
 
 // MARK: - Public entry points (other modules: the host's plugin lock file, its scan cache)
@@ -169,6 +223,37 @@ public enum AtomicFile {
             if kill(pid, 0) != 0 && errno == ESRCH && unlink(directory + "/" + file) == 0 { removed += 1 }
         }
         return removed
+    }
+
+    /// A file written in pieces, atomically: `append`, optionally `overwrite` what was appended,
+    /// then `commit`; dropped without a commit (or after any failure) it leaves nothing behind.
+    public final class Writer {
+        let inner: AtomicWriter
+        public init(path: String) throws(Failure) {
+            do { inner = try AtomicWriter(path: path) } catch { throw Failure(description: error.reason) }
+        }
+        /// Bytes appended so far.
+        public var written: Int { inner.written }
+        public func append(_ raw: UnsafeRawBufferPointer) throws(Failure) {
+            do { try inner.append(raw) } catch { throw Failure(description: error.reason) }
+        }
+        public func append(_ bytes: [UInt8]) throws(Failure) {
+            var failure: Failure?
+            bytes.withUnsafeBytes { raw in
+                do throws(Failure) { try append(raw) } catch { failure = error }
+            }
+            if let failure { throw failure }
+        }
+        public func overwrite(_ bytes: [UInt8], at offset: Int) throws(Failure) {
+            var failure: Failure?
+            bytes.withUnsafeBytes { raw in
+                do throws(FileProblem) { try inner.overwrite(raw, at: offset) } catch { failure = Failure(description: error.reason) }
+            }
+            if let failure { throw failure }
+        }
+        public func commit() throws(Failure) {
+            do { try inner.commit() } catch { throw Failure(description: error.reason) }
+        }
     }
 
     /// Reads a whole regular file.

@@ -32,9 +32,13 @@ public protocol TaskFamily: Sendable {
     /// using only `rng`; must not allocate.
     func sample(split: TaskSplit, supportShots: Int, queryShots: Int,
                 rng: inout RandomGenerator, into task: TaskBuffer) throws(MAMLError)
+    /// What loading the family's data did or found that the user should hear once (a cache
+    /// built, files skipped); empty for most families.
+    var loadNotes: [String] { get }
 }
 
 public extension TaskFamily {
+    var loadNotes: [String] { [] }
     var inputElements: Int { inputShape.reduce(1, *) }
     var outputElements: Int { outputShape.reduce(1, *) }
 }

@@ -1,6 +1,6 @@
 // MARK: - N-way K-shot classification tasks
 //
-// Shared by every image classification family (glyphs, omniglot, ...). A family
+// Shared by every image classification family (glyphs, omniglot, image-folder). A family
 // is a `ClassExampleSource`: disjoint class pools per split plus a way to write
 // one example of a class. `NWayKShot` turns that into tasks:
 //
@@ -11,8 +11,9 @@
 //      uniformly random permutation per task (label shuffling).
 //   2. For each label l in order: one word from `rng` seeds the class's own
 //      generator g_l. From g_l come first the Q query examples, then the K
-//      support examples. Stored sources (omniglot) pick distinct stored examples
-//      by a partial Fisher-Yates shuffle (query first, support next); generated
+//      support examples. Stored sources (omniglot, image-folder) pick distinct
+//      stored examples of the class (its own count: classes may differ) by a
+//      partial Fisher-Yates shuffle (query first, support next); generated
 //      sources (glyphs) draw fresh examples from g_l.
 // So for a fixed query size, the same generator gives the same classes and query
 // set for every K, and K support shots are a prefix of any larger K's (as for
@@ -30,25 +31,37 @@ public protocol ClassExampleSource: Sendable {
     func classPool(_ split: TaskSplit) -> Range<Int>
     /// Distinct stored examples that every class has at least, or nil if examples are generated (unlimited).
     var storedExamplesPerClass: Int? { get }
+    /// Distinct stored examples of `classID` (at least storedExamplesPerClass; nil when generated).
+    func storedExampleCount(classID: Int) -> Int?
+    /// The class's name for messages ("class 17" unless the source knows better).
+    func className(_ classID: Int) -> String
     /// Writes one example of `classID` into `x`: stored example number `example` for stored sources,
     /// a fresh example drawn from `rng` for generated ones. Must not allocate.
     func writeExample(classID: Int, example: Int, rng: inout RandomGenerator, into x: UnsafeMutablePointer<Float>)
 }
 
-/// A grey square-image N-way classification family: everything TaskFamily needs follows
+public extension ClassExampleSource {
+    func storedExampleCount(classID: Int) -> Int? { storedExamplesPerClass }
+    func className(_ classID: Int) -> String { "class \(classID)" }
+}
+
+/// A square-image N-way classification family: everything TaskFamily needs follows
 /// from the image size, the number of ways and the source of examples.
 public protocol SquareImageClassification: TaskFamily, ClassExampleSource {
     /// Side of the square images.
     var imageSize: Int { get }
+    /// Colour channels (1 grey, 3 RGB).
+    var channels: Int { get }
     /// Classes per task (N).
     var ways: Int { get }
 }
 
 public extension SquareImageClassification {
-    var inputShape: [Int] { [1, imageSize, imageSize] }
+    var channels: Int { 1 }
+    var inputShape: [Int] { [channels, imageSize, imageSize] }
     var outputShape: [Int] { [ways] }
     var lossKind: LossKind { .softmaxCrossEntropy }
-    var exampleElements: Int { imageSize * imageSize }
+    var exampleElements: Int { channels * imageSize * imageSize }
     func exampleCount(shots: Int) -> Int { NWayKShot(ways: ways).exampleCount(shots: shots) }
     func sample(split: TaskSplit, supportShots: Int, queryShots: Int,
                 rng: inout RandomGenerator, into task: TaskBuffer) throws(MAMLError) {
@@ -80,10 +93,12 @@ public struct NWayKShot: Sendable, Equatable {
         guard supportShots >= 0, queryShots >= 0 else {
             throw .invalidConfig("\(family): shots must be >= 0, got \(supportShots) support, \(queryShots) query")
         }
-        let stored = source.storedExamplesPerClass
-        if let stored, supportShots + queryShots > stored {
-            throw .invalidConfig("\(family): a task needs \(supportShots + queryShots) distinct examples per class "
-                + "(\(supportShots) support + \(queryShots) query shots), the data has \(stored) per class")
+        let picks = queryShots + supportShots
+        if let fewest = source.storedExamplesPerClass, picks > fewest,
+           let small = pool.first(where: { (source.storedExampleCount(classID: $0) ?? picks) < picks }) {
+            throw .invalidConfig("\(family): a task needs \(picks) distinct examples per class "
+                + "(\(supportShots) support + \(queryShots) query shots), \(source.className(small)) in the "
+                + "\(split.rawValue) split has \(source.storedExampleCount(classID: small) ?? 0)")
         }
         guard task.lossKind == .softmaxCrossEntropy else {
             throw .incompatible("\(family) tasks need class labels (softmax cross-entropy), the task buffer holds floats")
@@ -96,36 +111,40 @@ public struct NWayKShot: Sendable, Equatable {
         let supportX = task.supportX, queryX = task.queryX
         let supportLabels = task.supportLabels!, queryLabels = task.queryLabels!
 
-        // Scratch on the stack (a few dozen Ints): the drawn classes, then a stored-example permutation.
-        let storedCount = stored ?? 0
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: n + storedCount) { scratch in
-            let classes = scratch.baseAddress!, order = classes + n
+        // Scratch on the stack: the drawn classes, then a stored-example permutation.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { scratch in
+            let classes = scratch.baseAddress!
+            var mostStored = 0
             for l in 0..<n {
                 var c: Int
                 repeat { c = pool.lowerBound + rng.int(below: pool.count) } while Self.contains(classes, l, c)
                 classes[l] = c
+                mostStored = max(mostStored, source.storedExampleCount(classID: c) ?? 0)
             }
-            for l in 0..<n {
-                var g = RandomGenerator(seed: rng.next())
-                let picks = queryShots + supportShots
-                if storedCount > 0 {
-                    for i in 0..<storedCount { order[i] = i }
-                    for i in 0..<picks {
-                        let j = i + g.int(below: storedCount - i)
-                        let t = order[i]; order[i] = order[j]; order[j] = t
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: mostStored) { orderBuffer in
+                let order = orderBuffer.baseAddress
+                for l in 0..<n {
+                    var g = RandomGenerator(seed: rng.next())
+                    let storedCount = source.storedExampleCount(classID: classes[l]) ?? 0
+                    if storedCount > 0, let order {
+                        for i in 0..<storedCount { order[i] = i }
+                        for i in 0..<picks {
+                            let j = i + g.int(below: storedCount - i)
+                            let t = order[i]; order[i] = order[j]; order[j] = t
+                        }
                     }
-                }
-                for j in 0..<queryShots {
-                    let e = j * n + l
-                    source.writeExample(classID: classes[l], example: storedCount > 0 ? order[j] : j,
-                                        rng: &g, into: queryX + e * d)
-                    queryLabels[e] = Int32(l)
-                }
-                for s in 0..<supportShots {
-                    let e = s * n + l
-                    source.writeExample(classID: classes[l], example: storedCount > 0 ? order[queryShots + s] : s,
-                                        rng: &g, into: supportX + e * d)
-                    supportLabels[e] = Int32(l)
+                    for j in 0..<queryShots {
+                        let e = j * n + l
+                        source.writeExample(classID: classes[l], example: storedCount > 0 ? order![j] : j,
+                                            rng: &g, into: queryX + e * d)
+                        queryLabels[e] = Int32(l)
+                    }
+                    for s in 0..<supportShots {
+                        let e = s * n + l
+                        source.writeExample(classID: classes[l], example: storedCount > 0 ? order![queryShots + s] : s,
+                                            rng: &g, into: supportX + e * d)
+                        supportLabels[e] = Int32(l)
+                    }
                 }
             }
         }

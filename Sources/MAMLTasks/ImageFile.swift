@@ -2,64 +2,102 @@
 //
 // The format comes from the file's first bytes, never its name (a .jpg that is a PNG reads).
 // Resizing is area-weighted (a box filter): output pixel (i, j) is the mean of the input
-// over the rectangle it covers, each input pixel weighted by its overlap. Exact averaging when
-// shrinking, a blocky but well-defined enlargement, and no dependence on a library's filter.
+// over the rectangle it covers, each input pixel weighted by its overlap (areaWeights in
+// ImageResampling.swift, separable: rows, then columns). Exact averaging when shrinking, a
+// blocky but well-defined enlargement, and no dependence on a library's filter.
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Reads a JPEG or PNG file to 8-bit `channels` (1 or 3); errors name the file. Files larger
-/// than `maxBytes` are refused before they are read.
-public func readImage(path: String, channels: Int, maxBytes: Int = 256 << 20) throws(ImageReadError) -> Image8 {
-    guard let file = fopen(path, "rb") else {
-        throw ImageReadError(description: "\(path): cannot open: \(String(cString: strerror(errno)))")
-    }
-    defer { fclose(file) }
+/// The largest image file read (a hostile 10 GB "photo" must not be read into memory).
+public let maxImageFileBytes = 256 << 20
+
+/// Reads a whole image file; a missing, unreadable, irregular or oversized file is refused
+/// with the reason (the caller names the file).
+func readImageBytes(path: String, maxBytes: Int = maxImageFileBytes) throws(ImageReadError.Reason) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_NONBLOCK)
+    guard fd >= 0 else { throw .init(reason: "cannot open: \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
     var info = stat()
-    guard fstat(fileno(file), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-        throw ImageReadError(description: "\(path): not a regular file")
-    }
+    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw .init(reason: "not a regular file") }
     let size = Int(info.st_size)
-    guard size <= maxBytes else {
-        throw ImageReadError(description: "\(path): \(size) bytes, more than the \(maxBytes) an image may have")
-    }
+    guard size <= maxBytes else { throw .init(reason: "\(size) bytes, more than the \(maxBytes) an image may have") }
     var bytes = [UInt8](repeating: 0, count: size)
-    guard fread(&bytes, 1, size, file) == size else {
-        throw ImageReadError(description: "\(path): cannot read: \(String(cString: strerror(errno)))")
-    }
-    if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return try decodeJPEG(bytes, channels: channels, name: path) }
-    if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
-        do { return try readPNG8(path: path, channels: channels) } catch {
-            throw ImageReadError(description: "\(path): \(error.message)")
+    var done = 0
+    while done < size {
+        let r = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
+        if r < 0 && errno == EINTR { continue }
+        guard r > 0 else {
+            throw .init(reason: r < 0 ? "cannot read: \(String(cString: strerror(errno)))" : "the file shrank while read")
         }
+        done += r
     }
-    throw ImageReadError(description: "\(path): not a JPEG or PNG image (it starts with "
-                         + bytes.prefix(4).map { String($0, radix: 16) }.joined(separator: " ") + ")")
+    return bytes
 }
 
-/// `image` resized to `size` x `size` by area weighting, as Floats in [0, 1] (channel-major:
-/// all of channel 0, then channel 1, ... as a CHW tensor).
-public func resizeArea(_ image: Image8, to size: Int) -> [Float] {
-    let c = image.channels, sx = Double(image.width) / Double(size), sy = Double(image.height) / Double(size)
-    var out = [Float](repeating: 0, count: c * size * size)
-    for i in 0..<size {
-        let y0 = Double(i) * sy, y1 = Double(i + 1) * sy
-        for j in 0..<size {
-            let x0 = Double(j) * sx, x1 = Double(j + 1) * sx
-            var sums = [Double](repeating: 0, count: c), area = 0.0
-            for y in Int(y0)..<min(image.height, Int(y1.rounded(.up))) {
-                let wy = min(y1, Double(y + 1)) - max(y0, Double(y))
-                for x in Int(x0)..<min(image.width, Int(x1.rounded(.up))) {
-                    let w = wy * (min(x1, Double(x + 1)) - max(x0, Double(x)))
-                    guard w > 0 else { continue }
-                    area += w
-                    let p = (y * image.width + x) * c
-                    for k in 0..<c { sums[k] += w * Double(image.pixels[p + k]) }
+/// Decodes a JPEG or PNG held in `bytes` to 8-bit `channels` (1 or 3); `name` labels errors.
+public func decodeImage(_ bytes: [UInt8], channels: Int, name: String) throws(ImageReadError) -> Image8 {
+    if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return try decodeJPEG(bytes, channels: channels, name: name) }
+    if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+        do { return try decodePNG(bytes, channels: channels, name: name) } catch {
+            throw ImageReadError(description: "\(name): \(error.message)")
+        }
+    }
+    let start = bytes.isEmpty ? "it is empty" : "it starts with "
+        + bytes.prefix(4).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
+    throw ImageReadError(description: "\(name): not a JPEG or PNG image (\(start))")
+}
+
+/// Reads a JPEG or PNG file to 8-bit `channels` (1 or 3); errors name the file.
+public func readImage(path: String, channels: Int, maxBytes: Int = maxImageFileBytes) throws(ImageReadError) -> Image8 {
+    let bytes: [UInt8]
+    do { bytes = try readImageBytes(path: path, maxBytes: maxBytes) } catch {
+        throw ImageReadError(description: "\(path): \(error.reason)")
+    }
+    return try decodeImage(bytes, channels: channels, name: path)
+}
+
+/// `image` resized to `size` x `size` by area weighting, channel-major (CHW: all of channel 0,
+/// then channel 1, ...), as values 0...255 in Double.
+func resizeAreaCHW(_ image: Image8, to size: Int) -> [Double] {
+    let c = image.channels, w = image.width, h = image.height
+    let cols = areaWeights(from: w, to: size), rows = areaWeights(from: h, to: size)
+    var out = [Double](repeating: 0, count: c * size * size)
+    var tmp = [Double](repeating: 0, count: h * size)   // one channel, columns resized
+    image.pixels.withUnsafeBufferPointer { px in
+        for k in 0..<c {
+            for y in 0..<h {
+                let row = y * w
+                for (j, col) in cols.enumerated() {
+                    var s = 0.0
+                    for (t, weight) in col.weights.enumerated() { s += weight * Double(px[(row + col.first + t) * c + k]) }
+                    tmp[y * size + j] = s
                 }
             }
-            for k in 0..<c { out[(k * size + i) * size + j] = Float(sums[k] / area / 255) }
+            for (i, r) in rows.enumerated() {
+                for j in 0..<size {
+                    var s = 0.0
+                    for (t, weight) in r.weights.enumerated() { s += weight * tmp[(r.first + t) * size + j] }
+                    out[(k * size + i) * size + j] = s
+                }
+            }
         }
     }
     return out
+}
+
+/// `image` resized to `size` x `size` by area weighting, as Floats in [0, 1], CHW.
+public func resizeArea(_ image: Image8, to size: Int) -> [Float] {
+    resizeAreaCHW(image, to: size).map { Float($0 / 255) }
+}
+
+/// `image` resized to `size` x `size` by area weighting, rounded to bytes, CHW (what the cache holds).
+public func resizeArea8(_ image: Image8, to size: Int) -> [UInt8] {
+    resizeAreaCHW(image, to: size).map { UInt8(min(255, max(0, $0.rounded()))) }
+}
+
+extension ImageReadError {
+    /// Why a file could not be read, before the caller names it.
+    struct Reason: Error { var reason: String }
 }

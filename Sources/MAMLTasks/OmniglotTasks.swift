@@ -145,6 +145,11 @@ public struct OmniglotTasks: SquareImageClassification {
     public func classPool(_ split: TaskSplit) -> Range<Int> { splits.range(split) }
     /// The fewest drawings any character has (20 for Omniglot); tasks use at most this many per class.
     public var storedExamplesPerClass: Int? { minImagesPerCharacter }
+    public func storedExampleCount(classID: Int) -> Int? { data.imageCount(classCharacter[classID]) }
+    public func className(_ classID: Int) -> String {
+        let turns = Int(classRotation[classID])
+        return "character \(data.characters[classCharacter[classID]])" + (turns == 0 ? "" : " rotated \(turns * 90) degrees")
+    }
     public func writeExample(classID: Int, example: Int, rng: inout RandomGenerator, into x: UnsafeMutablePointer<Float>) {
         let d = exampleElements
         let image = data.firstImage[classCharacter[classID]] + example

@@ -36,18 +36,9 @@ let maxPNGSide = 16384
 
 /// Decodes the PNG file at `path` to gray levels in [0, 1] (alpha composited onto white).
 public func readGrayPNG(path: String) throws(PNGReadError) -> GrayImage {
-    var image = try beginPNG(path: path)
-    let width = Int(image.width), height = Int(image.height)
-    image.format = png_uint_32(PNG_FORMAT_GA)
-    var bytes = [UInt8](repeating: 0, count: width * height * 2)
-    let ok = bytes.withUnsafeMutableBytes { b in
-        png_image_finish_read(&image, nil, b.baseAddress, png_int_32(width * 2), nil) != 0
-    }
-    guard ok else {
-        let message = pngMessage(&image)
-        png_image_free(&image)
-        throw PNGReadError(path: path, message: message)
-    }
+    let file: [UInt8]
+    do { file = try readImageBytes(path: path) } catch { throw PNGReadError(path: path, message: error.reason) }
+    let (width, height, bytes) = try decodePNGPixels(file, name: path, format: png_uint_32(PNG_FORMAT_GA), stride: 2)
     var pixels = [Float](repeating: 0, count: width * height)
     for i in 0..<(width * height) {
         let gray = Float(bytes[2 * i]) / 255, alpha = Float(bytes[2 * i + 1]) / 255
@@ -56,23 +47,13 @@ public func readGrayPNG(path: String) throws(PNGReadError) -> GrayImage {
     return GrayImage(width: width, height: height, pixels: pixels)
 }
 
-/// Decodes the PNG file at `path` to 8-bit `channels` (1 grey or 3 RGB; any PNG colour type and
-/// depth, alpha composited onto white like readGrayPNG).
-public func readPNG8(path: String, channels: Int) throws(PNGReadError) -> Image8 {
-    guard channels == 1 || channels == 3 else { throw PNGReadError(path: path, message: "channels must be 1 or 3") }
-    var image = try beginPNG(path: path)
-    let width = Int(image.width), height = Int(image.height)
+/// Decodes a PNG file held in `file` to 8-bit `channels` (1 grey or 3 RGB; any PNG colour type and
+/// depth, alpha composited onto white like readGrayPNG); `name` labels errors.
+public func decodePNG(_ file: [UInt8], channels: Int, name: String) throws(PNGReadError) -> Image8 {
+    guard channels == 1 || channels == 3 else { throw PNGReadError(path: name, message: "channels must be 1 or 3") }
     let stride = channels + 1   // with alpha, composited below
-    image.format = png_uint_32(channels == 1 ? PNG_FORMAT_GA : PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)   // RGBA (the macro does not import)
-    var bytes = [UInt8](repeating: 0, count: width * height * stride)
-    let ok = bytes.withUnsafeMutableBytes { b in
-        png_image_finish_read(&image, nil, b.baseAddress, png_int_32(width * stride), nil) != 0
-    }
-    guard ok else {
-        let message = pngMessage(&image)
-        png_image_free(&image)
-        throw PNGReadError(path: path, message: message)
-    }
+    let format = png_uint_32(channels == 1 ? PNG_FORMAT_GA : PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)   // RGBA (the macro does not import)
+    let (width, height, bytes) = try decodePNGPixels(file, name: name, format: format, stride: stride)
     var pixels = [UInt8](repeating: 0, count: width * height * channels)
     for i in 0..<(width * height) {
         let alpha = Int(bytes[i * stride + channels])
@@ -84,44 +65,48 @@ public func readPNG8(path: String, channels: Int) throws(PNGReadError) -> Image8
     return Image8(width: width, height: height, channels: channels, pixels: pixels)
 }
 
-/// The PNG at `path` opened and its header read; its chunk lengths and its size (the file's
-/// claim: a corrupt or hostile one must not size a buffer) checked first.
-private func beginPNG(path: String) throws(PNGReadError) -> png_image {
-    if let problem = pngChunkProblem(path: path) { throw PNGReadError(path: path, message: problem) }
-    var image = png_image()
-    image.version = png_uint_32(PNG_IMAGE_VERSION)
-    guard png_image_begin_read_from_file(&image, path) != 0 else {
-        let message = pngMessage(&image)
-        png_image_free(&image)
-        throw PNGReadError(path: path, message: message)
+/// The PNG held in `file` decoded to `format` (`stride` bytes per pixel) by libpng's simplified
+/// API: its chunk lengths and its size (the file's claim: a corrupt or hostile one must not size
+/// a buffer) are checked first. libpng keeps pointers to the png_image (its reader's io_ptr) and
+/// to `file`'s bytes between begin and finish, so the png_image lives on the heap, never moved.
+private func decodePNGPixels(_ file: [UInt8], name: String, format: png_uint_32,
+                             stride: Int) throws(PNGReadError) -> (Int, Int, [UInt8]) {
+    if let problem = pngChunkProblem(file) { throw PNGReadError(path: name, message: problem) }
+    let image = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
+    image.initialize(to: png_image())
+    defer { png_image_free(image); image.deallocate() }
+    image.pointee.version = png_uint_32(PNG_IMAGE_VERSION)
+    let result = file.withUnsafeBytes { raw -> Result<(Int, Int, [UInt8]), PNGReadError> in
+        guard png_image_begin_read_from_memory(image, raw.baseAddress, raw.count) != 0 else {
+            return .failure(PNGReadError(path: name, message: pngMessage(image)))
+        }
+        let width = Int(image.pointee.width), height = Int(image.pointee.height)
+        guard width <= maxPNGSide && height <= maxPNGSide else {
+            return .failure(PNGReadError(path: name, message: "the header says \(width)x\(height) pixels, "
+                                         + "more than the \(maxPNGSide)x\(maxPNGSide) this reader accepts"))
+        }
+        image.pointee.format = format
+        var bytes = [UInt8](repeating: 0, count: width * height * stride)
+        let ok = bytes.withUnsafeMutableBytes { b in
+            png_image_finish_read(image, nil, b.baseAddress, png_int_32(width * stride), nil) != 0
+        }
+        guard ok else { return .failure(PNGReadError(path: name, message: pngMessage(image))) }
+        return .success((width, height, bytes))
     }
-    let width = Int(image.width), height = Int(image.height)
-    guard width <= maxPNGSide && height <= maxPNGSide else {
-        png_image_free(&image)
-        throw PNGReadError(path: path, message: "the header says \(width)x\(height) pixels, "
-                           + "more than the \(maxPNGSide)x\(maxPNGSide) this reader accepts")
-    }
-    return image
+    return try result.get()
 }
 
-/// Why the chunk lengths of the PNG file at `path` cannot be right, or nil (also when it cannot be
-/// read or is no PNG: libpng then says so). libpng (1.6.39) allocates and zeroes a chunk's
-/// declared length before reading it: a 129-byte file whose tEXt chunk claimed 1.2 GB cost
-/// 1.2 GB and seconds before "Read Error" (found by the png fuzzer, docs/fuzzing.md). So every
-/// chunk up to IEND must fit in the file; only the chunk headers are read.
-func pngChunkProblem(path: String) -> String? {
-    guard let file = fopen(path, "rb") else { return nil }
-    defer { fclose(file) }
-    guard fseeko(file, 0, SEEK_END) == 0 else { return nil }
-    let size = ftello(file)
-    var header = [UInt8](repeating: 0, count: 8)
-    guard fseeko(file, 0, SEEK_SET) == 0, fread(&header, 1, 8, file) == 8,
-          header == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] else { return nil }
-    var offset: off_t = 8
+/// Why the chunk lengths of the PNG in `file` cannot be right, or nil (also when it is no PNG:
+/// libpng then says so). libpng (1.6.39) allocates and zeroes a chunk's declared length before
+/// reading it: a 129-byte file whose tEXt chunk claimed 1.2 GB cost 1.2 GB and seconds before
+/// "Read Error" (found by the png fuzzer, docs/fuzzing.md). So every chunk up to IEND must fit.
+func pngChunkProblem(_ file: [UInt8]) -> String? {
+    let size = file.count
+    guard file.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else { return nil }
+    var offset = 8
     while offset + 8 <= size {
-        guard fseeko(file, offset, SEEK_SET) == 0, fread(&header, 1, 8, file) == 8 else { return nil }
-        let length = header[0..<4].reduce(off_t(0)) { $0 << 8 | off_t($1) }
-        let typeBytes = header[4..<8]
+        let length = file[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
+        let typeBytes = file[offset + 4..<offset + 8]
         let type = typeBytes.allSatisfy({ (65...90).contains($0) || (97...122).contains($0) })
             ? "'" + String(decoding: typeBytes, as: UTF8.self) + "'"
             : "of type 0x" + typeBytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
@@ -136,8 +121,8 @@ func pngChunkProblem(path: String) -> String? {
 }
 
 /// libpng's NUL-terminated message buffer as a String.
-private func pngMessage(_ image: inout png_image) -> String {
-    let text = withUnsafeBytes(of: &image.message) { raw in
+private func pngMessage(_ image: UnsafeMutablePointer<png_image>) -> String {
+    let text = withUnsafeBytes(of: &image.pointee.message) { raw in
         String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
     }
     return text.isEmpty ? "libpng gave no reason" : text

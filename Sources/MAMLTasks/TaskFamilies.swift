@@ -6,7 +6,7 @@
 import MAMLCore
 
 /// The task family names `makeTaskFamily` knows, in display order.
-public let taskFamilyNames = ["sinusoid", "glyphs", "omniglot", "sine-sequences", "glyph-rows"]
+public let taskFamilyNames = ["sinusoid", "glyphs", "omniglot", "image-folder", "sine-sequences", "glyph-rows"]
 
 /// The family called `name`, configured from a JSON object (`"{}"` for its defaults).
 /// Unknown names and bad configs are errors naming the problem and what is accepted.
@@ -36,6 +36,7 @@ public func makeTaskFamily(name: String, config: String = "{}") throws(MAMLError
         return try read(SinusoidTasks.init(json:))
     case "glyphs": return try GlyphTasks(config: read(GlyphConfig.init(json:)))
     case "omniglot": return try OmniglotTasks(config: read(OmniglotConfig.init(json:)))
+    case "image-folder": return try ImageFolderTasks(config: read(ImageFolderConfig.init(json:)))
     case "sine-sequences": return try read(SineSequenceTasks.init(json:))
     case "glyph-rows": return try GlyphRowTasks(config: read(GlyphConfig.init(json:)))
     default: throw unknownTask

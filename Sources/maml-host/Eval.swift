@@ -22,6 +22,10 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("inner-lr"), parsing: .unconditional, help: "Fine-tuning learning rate (default: the checkpoint's inner lr).")
     var innerLR: Float?
     @Option(name: .customLong("eval-seed"), parsing: .unconditional, help: "Seed of the evaluation tasks (same seed, same tasks).") var evalSeed: UInt64 = 0
+    @Option(help: ArgumentHelp("The data folder, when it is no longer where the checkpoint says (omniglot, image-folder).", valueName: "DIR"))
+    var data: String?
+    @Flag(name: .customLong("allow-other-data"), help: "Evaluate on the folder's images even if they differ from the ones trained on (their fingerprint).")
+    var allowOtherData = false
     @Flag(help: "One JSON object on stdout instead of a table.") var json = false
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var supervision: SupervisionOptions
@@ -45,7 +49,8 @@ struct Eval: ParsableCommand {
             throw CLIError("\(checkpoint): parameter \(bad) is \(saved.parameters[bad]): the run that wrote it diverged; "
                            + "there is nothing to evaluate (retrain, or use an earlier checkpoint)")
         }
-        let setup = try Setup(checkpoint: saved, path: checkpoint, catalog: plugins.catalog(quiet: json))
+        let setup = try Setup(checkpoint: saved, path: checkpoint, catalog: plugins.catalog(quiet: json),
+                              data: data, allowOtherData: allowOtherData)
         let queryShots = queries ?? (setup.family.lossKind == .mse ? 100 : 15)
         // Prototypical Networks do not fine-tune: one row per K, no step column.
         let fineTunes = header.training.algorithm != .protonet

@@ -47,7 +47,7 @@ struct Train: ParsableCommand {
         if resume != nil {
             // The saved run's own model, task and hyper-parameters continue; a flag that would
             // change them is an error rather than silently ignored.
-            let given = givenFlags(TrainingOptions.flags)
+            let given = givenFlags(TrainingOptions.flags.filter { $0 != "--data" })   // --data: where the folder is now
             guard given.isEmpty else {
                 throw ValidationError("--resume continues the saved run with its own model, task and hyper-parameters: "
                                       + "remove \(given.joined(separator: ", ")) (or start a new run without --resume)")
@@ -67,12 +67,14 @@ struct Train: ParsableCommand {
         var trainer: Trainer
         var setup: Setup
         if let resume {
-            let saved = try Checkpoint.read(from: resume)
+            var saved = try Checkpoint.read(from: resume)
             guard iterations >= saved.header.iteration else {
                 throw CLIError("--iterations \(iterations) is below the iteration \(resume) is at (\(saved.header.iteration)): "
                                + "give at least \(saved.header.iteration)")
             }
-            setup = try Setup(checkpoint: saved, path: resume, catalog: catalog)
+            setup = try Setup(checkpoint: saved, path: resume, catalog: catalog, data: options.data)
+            // The folder moved (its fingerprint, checked, says the images are the same): record where it is now.
+            if options.data != nil { saved.header.task.config = setup.family.configJSON }
             var config = saved.header.training
             config.iterations = iterations
             let horizon = config.options.annealIterations

@@ -31,7 +31,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("meta-lr"), parsing: .unconditional, help: "Meta learning rate (beta).") var metaLR = 0.001
     @Option(name: .customLong("meta-batch"), parsing: .unconditional, help: "Tasks per meta-iteration.") var metaBatch = 25
     @Option(parsing: .unconditional, help: "Classes per task (N-way classification families); merged into --task-config.") var ways: Int?
-    @Option(help: ArgumentHelp("Dataset folder (omniglot); merged into --task-config.", valueName: "DIR")) var data: String?
+    @Option(help: ArgumentHelp("Dataset folder (omniglot, image-folder); merged into --task-config. With --resume: where the run's folder is now.", valueName: "DIR")) var data: String?
     @Option(parsing: .unconditional, help: "Support examples per task while training (per class for N-way families).") var shots = 10
     @Option(name: [.customLong("query"), .customLong("queries")], parsing: .unconditional,
             help: "Query examples per task while training (per class for N-way families).") var queries = 10
@@ -111,6 +111,19 @@ func mergeTaskConfig(_ json: String, ways: Int?, data: String?) throws -> String
     return JSONValue.object(object).serialized()
 }
 
+/// A checkpoint's task config pointed at another data folder (`data`), and without its data
+/// fingerprint when `allowOtherData` (the family then accepts whatever images the folder holds).
+func retargetTaskConfig(_ json: String, family: String, data: String?, allowOtherData: Bool) throws -> String {
+    guard data != nil || allowOtherData else { return json }
+    guard var object = (try? JSONValue.parse(json))?.objectValue, object["data"] != nil else {
+        throw CLIError("\(data != nil ? "--data" : "--allow-other-data") applies to task families with a data folder "
+                       + "(omniglot, image-folder); this checkpoint was trained on \(family)")
+    }
+    if let data { object["data"] = .string(data) }
+    if allowOtherData { object["fingerprint"] = nil }
+    return JSONValue.object(object).serialized(.compact, sortedKeys: true)
+}
+
 /// A loaded model instance and a task family that fit each other.
 struct Setup {
     var backbone: PluginBackbone
@@ -126,6 +139,7 @@ struct Setup {
         let entry = try catalog.model(named: model)
         Activity.setModel(entry.description)   // for the supervisor's report if the plugin crashes
         family = try makeTaskFamily(name: task, config: taskConfig)
+        for note in family.loadNotes { printError("note: \(task): " + note) }
         let fromTask = TaskValues(inputShape: family.inputShape, outputShape: family.outputShape,
                                   loss: family.lossKind.rawValue)
         let filled: String
@@ -141,10 +155,20 @@ extension Setup {
     /// The model a checkpoint was made with, checked against what is installed: the same id
     /// (lookup is by id), parameter count, and major version (a new major may lay out
     /// parameters differently); another minor or patch version only gets a note.
-    init(checkpoint saved: Checkpoint, path: String, catalog: PluginCatalog) throws {
+    /// `data` points the task at another folder, `allowOtherData` accepts images other than the
+    /// ones trained on (families with a data folder; see retargetTaskConfig).
+    init(checkpoint saved: Checkpoint, path: String, catalog: PluginCatalog,
+         data: String? = nil, allowOtherData: Bool = false) throws {
         let h = saved.header
+        let taskConfig = try retargetTaskConfig(h.task.config, family: h.task.family, data: data, allowOtherData: allowOtherData)
         try self.init(catalog: catalog, model: h.model.id, config: h.model.config,
-                      task: h.task.family, taskConfig: h.task.config, algorithm: h.training.algorithm)
+                      task: h.task.family, taskConfig: taskConfig, algorithm: h.training.algorithm)
+        let recorded = (try? JSONValue.parse(h.task.config))?.objectValue?["fingerprint"]?.stringValue
+        let now = (try? JSONValue.parse(family.configJSON))?.objectValue?["fingerprint"]?.stringValue
+        if allowOtherData, let recorded, let now, recorded != now {
+            printError("note: \(path) was trained on other images (fingerprint \(recorded.prefix(12))...) than "
+                       + "the folder now holds (\(now.prefix(12))...): evaluating on them anyway (--allow-other-data)")
+        }
         try saved.check(modelID: identity.id, parameterCount: backbone.parameterCount, path: path)
         let major = { (v: String) in v.split(separator: ".").first.map(String.init) ?? v }
         if major(h.model.version) != major(identity.version) {

@@ -96,7 +96,7 @@ func draw(_ source: TaggedSource, ways: Int, split: TaskSplit, k: Int, q: Int, s
             _ = try draw(source, ways: 5, split: .validation, k: 1, q: 1, seed: 0)
         }
         #expect(throws: MAMLError.invalidConfig("tagged: a task needs 21 distinct examples per class "
-            + "(5 support + 16 query shots), the data has 20 per class")) {
+            + "(5 support + 16 query shots), class 0 in the train split has 20")) {
             _ = try draw(source, ways: 5, split: .train, k: 5, q: 16, seed: 0)
         }
         // A buffer for float targets is refused.

@@ -151,7 +151,7 @@ func errorText(_ body: () throws -> Void) -> String {
             #expect(seen.count == family.classPool(split).count, "\(split): classes drawn \(seen.sorted())")
         }
         #expect(throws: MAMLError.invalidConfig("omniglot: a task needs 5 distinct examples per class "
-            + "(1 support + 4 query shots), the data has 4 per class")) {
+            + "(1 support + 4 query shots), character \(family.characters(of: .train)[0]) in the train split has 4")) {
             var rng = RandomGenerator(seed: 0)
             try family.sample(split: .train, supportShots: 1, queryShots: 4, rng: &rng,
                               into: TaskBuffer(family: family, supportShots: 1, queryShots: 4))
