@@ -85,8 +85,9 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),
         .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit", "TestSupport"]),
-        // Shared by the test targets: central finite differences, error measures, the `slow` tag.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Shared by the test targets: central finite differences, error measures, the `slow` tag,
+        // a PNG writer and image trees.
+        .target(name: "TestSupport", dependencies: ["MAMLCore"], path: "Tests/TestSupport"),
         .testTarget(name: "MLPNetworkTests", dependencies: ["MLPNetwork", "MAMLPluginKit", "TestSupport"]),
         .testTarget(name: "CNNNetworkTests", dependencies: ["CNNNetwork", "MAMLPluginKit", "TestSupport"]),
         .testTarget(name: "RNNNetworkTests", dependencies: ["RNNNetwork", "MAMLPluginKit", "TestSupport"]),

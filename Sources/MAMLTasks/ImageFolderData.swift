@@ -114,6 +114,7 @@ public final class ImageFolderData: @unchecked Sendable {   // immutable after i
         if let cachePath, let directory = cacheDirectory {
             do {
                 try makeDirectories(directory)
+                AtomicFile.removeStaleTemporaries(of: cachePath)   // left by a run killed while decoding
                 let writer = try CacheSink(path: cachePath)
                 built = try Self.decode(listing, data: data, size: size, channels: channels, into: writer)
                 try writer.finish(header: Self.header(settings: settings, listing: listing, decoded: built!))

@@ -147,7 +147,11 @@ public struct ImageFolderTasks: SquareImageClassification {
             let test = config.testClasses
                 ?? (config.trainClasses.map { n - $0 - validation } ?? max(ways, (n * 20 + 50) / 100))
             let train = config.trainClasses ?? (n - validation - test)
-            guard train + validation + test <= n, test >= 0 else {
+            guard n >= 3 * ways else {
+                throw imageFolderError("\(config.data) has \(n) classes; train, validation and test pools of at least "
+                    + "\(ways) classes each (\(ways)-way tasks) need \(3 * ways)")
+            }
+            guard train + validation + test <= n, min(train, validation, test) >= 0 else {
                 throw imageFolderError("\(config.data) has \(n) classes; \"train_classes\" = \(train), \"validation_classes\" = "
                     + "\(validation) and \"test_classes\" = \(test) need \(train + validation + max(test, 0))")
             }

@@ -6,6 +6,7 @@
 // seeded with g * 100 + e), so every drawing differs and none is rotation-symmetric.
 
 import Foundation
+import TestSupport
 import MAMLCore
 import MAMLTasks
 

@@ -1,6 +1,7 @@
 // MARK: - omniglot: PNG decoding, resizing, rotations, the split, tasks and every error
 
 import Foundation
+import TestSupport
 import Testing
 import MAMLCore
 import MAMLTasks

@@ -1,6 +1,7 @@
 // MARK: - The PNG reader refuses a header that claims an enormous image (before allocating for it)
 
 import Foundation
+import TestSupport
 import Testing
 import MAMLCore
 @testable import MAMLTasks

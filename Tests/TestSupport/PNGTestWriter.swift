@@ -6,18 +6,18 @@
 
 import Foundation
 import MAMLCore
-import MAMLTasks
 
-enum PNGTestWriter {
+
+public enum PNGTestWriter {
     /// PNG bytes for 8-bit grayscale `gray` (width * height bytes, 0 black, 255 white).
-    static func gray8(width: Int, height: Int, gray: [UInt8]) -> [UInt8] {
+    public static func gray8(width: Int, height: Int, gray: [UInt8]) -> [UInt8] {
         var raw: [UInt8] = []
         for y in 0..<height { raw.append(0); raw += gray[(y * width)..<((y + 1) * width)] }
         return png(width: width, height: height, bitDepth: 8, colorType: 0, raw: raw)
     }
 
     /// PNG bytes for a 1-bit grayscale image (as Omniglot's files are): `ink(x, y)` pixels black.
-    static func gray1(width: Int, height: Int, ink: (Int, Int) -> Bool) -> [UInt8] {
+    public static func gray1(width: Int, height: Int, ink: (Int, Int) -> Bool) -> [UInt8] {
         var raw: [UInt8] = []
         let rowBytes = (width + 7) / 8
         for y in 0..<height {
@@ -30,13 +30,13 @@ enum PNGTestWriter {
     }
 
     /// PNG bytes for 8-bit RGBA pixels (width * height * 4 bytes).
-    static func rgba8(width: Int, height: Int, rgba: [UInt8]) -> [UInt8] {
+    public static func rgba8(width: Int, height: Int, rgba: [UInt8]) -> [UInt8] {
         var raw: [UInt8] = []
         for y in 0..<height { raw.append(0); raw += rgba[(y * width * 4)..<((y + 1) * width * 4)] }
         return png(width: width, height: height, bitDepth: 8, colorType: 6, raw: raw)
     }
 
-    static func write(_ bytes: [UInt8], to path: String) throws {
+    public static func write(_ bytes: [UInt8], to path: String) throws {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
