@@ -58,43 +58,72 @@ public func readImage(path: String, channels: Int, maxBytes: Int = maxImageFileB
     return try decodeImage(bytes, channels: channels, name: path)
 }
 
-/// `image` resized to `size` x `size` by area weighting, channel-major (CHW: all of channel 0,
-/// then channel 1, ...), as values 0...255 in Double.
-func resizeAreaCHW(_ image: Image8, to size: Int) -> [Double] {
+/// Area weights of `n` cells resized to `out`, flattened: output k takes `count[k]` input cells
+/// from `first[k]` with weights `weights[start[k] ..< start[k] + count[k]]` (areaWeights, in one array).
+private struct AreaKernel {
+    var first: [Int] = [], start: [Int] = [], count: [Int] = [], weights: [Double] = []
+    init(from n: Int, to out: Int) {
+        for (f, w) in areaWeights(from: n, to: out) {
+            first.append(f); start.append(weights.count); count.append(w.count); weights += w
+        }
+    }
+}
+
+/// `image` resized to `size` x `size` by area weighting into `out` (CHW: all of channel 0, then
+/// channel 1, ...), as values 0...255 passed through `store`. Separable: columns, then rows.
+@inline(__always)
+private func resizeArea<T>(_ image: Image8, to size: Int, into out: UnsafeMutablePointer<T>, _ store: (Double) -> T) {
     let c = image.channels, w = image.width, h = image.height
-    let cols = areaWeights(from: w, to: size), rows = areaWeights(from: h, to: size)
-    var out = [Double](repeating: 0, count: c * size * size)
-    var tmp = [Double](repeating: 0, count: h * size)   // one channel, columns resized
+    let cols = AreaKernel(from: w, to: size), rows = AreaKernel(from: h, to: size)
+    let tmp = UnsafeMutablePointer<Double>.allocate(capacity: h * size)   // one channel, columns resized
+    defer { tmp.deallocate() }
     image.pixels.withUnsafeBufferPointer { px in
-        for k in 0..<c {
-            for y in 0..<h {
-                let row = y * w
-                for (j, col) in cols.enumerated() {
-                    var s = 0.0
-                    for (t, weight) in col.weights.enumerated() { s += weight * Double(px[(row + col.first + t) * c + k]) }
-                    tmp[y * size + j] = s
-                }
-            }
-            for (i, r) in rows.enumerated() {
-                for j in 0..<size {
-                    var s = 0.0
-                    for (t, weight) in r.weights.enumerated() { s += weight * tmp[(r.first + t) * size + j] }
-                    out[(k * size + i) * size + j] = s
+        cols.weights.withUnsafeBufferPointer { cw in
+            rows.weights.withUnsafeBufferPointer { rw in
+                for k in 0..<c {
+                    for y in 0..<h {
+                        let row = px.baseAddress! + y * w * c + k
+                        for j in 0..<size {
+                            var s = 0.0
+                            let first = cols.first[j], weights = cw.baseAddress! + cols.start[j]
+                            for t in 0..<cols.count[j] { s += weights[t] * Double(row[(first + t) * c]) }
+                            tmp[y * size + j] = s
+                        }
+                    }
+                    let plane = out + k * size * size
+                    for i in 0..<size {
+                        let first = rows.first[i], weights = rw.baseAddress! + rows.start[i]
+                        for j in 0..<size {
+                            var s = 0.0
+                            for t in 0..<rows.count[i] { s += weights[t] * tmp[(first + t) * size + j] }
+                            plane[i * size + j] = store(s)
+                        }
+                    }
                 }
             }
         }
     }
-    return out
 }
 
 /// `image` resized to `size` x `size` by area weighting, as Floats in [0, 1], CHW.
 public func resizeArea(_ image: Image8, to size: Int) -> [Float] {
-    resizeAreaCHW(image, to: size).map { Float($0 / 255) }
+    [Float](unsafeUninitializedCapacity: image.channels * size * size) { buffer, count in
+        resizeArea(image, to: size, into: buffer.baseAddress!) { Float($0 / 255) }
+        count = buffer.count
+    }
 }
 
 /// `image` resized to `size` x `size` by area weighting, rounded to bytes, CHW (what the cache holds).
 public func resizeArea8(_ image: Image8, to size: Int) -> [UInt8] {
-    resizeAreaCHW(image, to: size).map { UInt8(min(255, max(0, $0.rounded()))) }
+    [UInt8](unsafeUninitializedCapacity: image.channels * size * size) { buffer, count in
+        resizeArea8(image, to: size, into: buffer.baseAddress!)
+        count = buffer.count
+    }
+}
+
+/// resizeArea8 into `out` (channels x size x size bytes).
+func resizeArea8(_ image: Image8, to size: Int, into out: UnsafeMutablePointer<UInt8>) {
+    resizeArea(image, to: size, into: out) { UInt8(min(255, max(0, $0.rounded()))) }
 }
 
 extension ImageReadError {

@@ -239,10 +239,8 @@ public final class ImageFolderData: @unchecked Sendable {   // immutable after i
                 if !sizes.contains(where: { $0.width == result.width && $0.height == result.height }) {
                     sizes.append((result.width, result.height, data + "/" + relative))
                 }
-                let pixels = chunk + i * perImage
                 for k in 0..<channels {
-                    var sum = 0, square = 0
-                    for p in 0..<(size * size) { let v = Int(pixels[k * size * size + p]); sum += v; square += v * v }
+                    let (sum, square) = byteSums(chunk + i * perImage + k * size * size, count: size * size)
                     classes[classIndex].sums[k] += Double(sum); classes[classIndex].squares[k] += Double(square)
                 }
             }
@@ -264,8 +262,7 @@ public final class ImageFolderData: @unchecked Sendable {   // immutable after i
             let bytes: [UInt8]
             do { bytes = try readImageBytes(path: path) } catch { return DecodeResult(error: "\(path): \(error.reason)") }
             let image = try decodeImage(bytes, channels: channels, name: path)
-            let resized = resizeArea8(image, to: size)
-            resized.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: $0.count) }
+            resizeArea8(image, to: size, into: out)
             return DecodeResult(error: nil, digest: sha256Digest(bytes), width: image.width, height: image.height)
         } catch {
             return DecodeResult(error: error.description)
@@ -429,6 +426,13 @@ func makeDirectories(_ path: String) throws(CacheWriteFailure) {
 private func splitDirectory(_ path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
+/// The sum of `count` bytes and of their squares.
+func byteSums(_ p: UnsafePointer<UInt8>, count: Int) -> (Int, Int) {
+    var sum = 0, square = 0
+    for i in 0..<count { let v = Int(p[i]); sum &+= v; square &+= v &* v }
+    return (sum, square)
 }
 
 /// `path` resolved to an absolute path without symlinks (itself if it cannot be).
