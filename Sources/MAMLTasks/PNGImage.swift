@@ -136,9 +136,7 @@ func pngChunkProblem(path: String) -> String? {
 }
 
 /// libpng's NUL-terminated message buffer as a String.
-private func pngMessage(_ image: inout png_image) -> String {
-    let text = withUnsafeBytes(of: &image.message) { raw in
-        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-    }
+func pngMessage(_ image: inout png_image) -> String {
+    let text = cText(image.message)
     return text.isEmpty ? "libpng gave no reason" : text
 }
