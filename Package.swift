@@ -80,6 +80,12 @@ let package = Package(
         // MARK: Tests
         // A test helper (not a product): rewrites a checkpoint until killed, for the kill -9 tests.
         .executableTarget(name: "checkpoint-stress", dependencies: ["MAMLCore"], path: "Tests/CheckpointStress"),
+        // A test tool (not a product): class-folder trees of generated or Fashion-MNIST images, JPEG or PNG.
+        .executableTarget(name: "image-tree", dependencies: [
+            "MAMLTasks", "MAMLSchema", "CZlib", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Tests/ImageTree"),
+        // zlib, for image-tree's reading of Fashion-MNIST's .gz files.
+        .systemLibrary(name: "CZlib", path: "Tests/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks", "TestSupport"]),
         .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore", "TestSupport"],
                     exclude: ["Fixtures"]),

@@ -1,31 +1,9 @@
 // JPEG decoding with libjpeg(-turbo): errors longjmp back here, never exit the process.
 #include "maml_image.h"
 
-#include <stdio.h>     /* before jpeglib.h, which uses FILE */
-#include <jpeglib.h>
-#include <setjmp.h>
+#include "jpeg_errors.h"
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    struct jpeg_error_mgr base;
-    jmp_buf escape;
-    char *message;   /* mi_image.error */
-} mi_error_mgr;
-
-static void on_error(j_common_ptr cinfo) {
-    mi_error_mgr *err = (mi_error_mgr *)cinfo->err;
-    char text[JMSG_LENGTH_MAX];
-    err->base.format_message(cinfo, text);
-    snprintf(err->message, sizeof(((mi_image *)0)->error), "corrupt or truncated JPEG: %s", text);
-    longjmp(err->escape, 1);
-}
-
-/* Warnings (a premature end of data is one: libjpeg fills the rest with grey) are errors here:
- * a half-decoded image must not become training data. */
-static void on_warning(j_common_ptr cinfo, int level) {
-    if (level < 0) on_error(cinfo);
-}
 
 void mi_free(mi_image *image) {
     if (!image) return;
@@ -40,11 +18,8 @@ mi_status mi_decode_jpeg(const uint8_t *data, size_t size, int channels, int max
         return MI_UNSUPPORTED;
     }
     struct jpeg_decompress_struct cinfo;
-    mi_error_mgr err;
-    cinfo.err = jpeg_std_error(&err.base);
-    err.base.error_exit = on_error;
-    err.base.emit_message = on_warning;
-    err.message = out->error;
+    mi_jpeg_errors err;
+    cinfo.err = mi_jpeg_errors_init(&err, out->error, sizeof out->error, "corrupt or truncated JPEG");
     uint8_t *volatile pixels = NULL;
     JSAMPLE *volatile row = NULL;
     if (setjmp(err.escape)) {

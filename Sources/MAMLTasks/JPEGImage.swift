@@ -36,12 +36,14 @@ public func decodeJPEG(_ bytes: [UInt8], channels: Int, name: String = "image",
     }
     defer { mi_free(&image) }
     guard status == MI_OK, let pixels = image.pixels else {
-        let why = withUnsafeBytes(of: image.error) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        throw ImageReadError(description: "\(name): \(why)")
+        throw ImageReadError(description: "\(name): \(cText(image.error))")
     }
     let count = Int(image.width) * Int(image.height) * Int(image.channels)
     return Image8(width: Int(image.width), height: Int(image.height), channels: Int(image.channels),
                   pixels: Array(UnsafeBufferPointer(start: pixels, count: count)))
+}
+
+/// A C struct's NUL-terminated char array (imported as a tuple) as a String.
+func cText<Chars>(_ chars: Chars) -> String {
+    withUnsafeBytes(of: chars) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
 }

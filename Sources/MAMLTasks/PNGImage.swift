@@ -121,9 +121,7 @@ func pngChunkProblem(_ file: [UInt8]) -> String? {
 }
 
 /// libpng's NUL-terminated message buffer as a String.
-private func pngMessage(_ image: UnsafeMutablePointer<png_image>) -> String {
-    let text = withUnsafeBytes(of: &image.pointee.message) { raw in
-        String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-    }
+func pngMessage(_ image: UnsafeMutablePointer<png_image>) -> String {
+    let text = cText(image.pointee.message)
     return text.isEmpty ? "libpng gave no reason" : text
 }

@@ -12,13 +12,13 @@ struct Run {
 /// maml-host and the bundled plugins sit next to the test bundle in the build folder.
 let buildDirectory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
 
-/// Runs maml-host with `arguments` in `directory`, with MAML_PLUGIN_PATH cleared so only the
-/// build folder's plugins are found, and `environment` applied on top (see testEnvironment;
-/// nil removes a variable).
+/// Runs maml-host (or another `program` of the build folder, e.g. image-tree) with `arguments` in
+/// `directory`, with MAML_PLUGIN_PATH cleared so only the build folder's plugins are found, and
+/// `environment` applied on top (see testEnvironment; nil removes a variable).
 func mamlHost(_ arguments: [String], in directory: String = NSTemporaryDirectory(),
-              environment extra: [String: String?] = [:]) throws -> Run {
+              environment extra: [String: String?] = [:], program: String = "maml-host") throws -> Run {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: buildDirectory + "/maml-host")
+    process.executableURL = URL(fileURLWithPath: buildDirectory + "/" + program)
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: directory)
     process.environment = testEnvironment(extra)

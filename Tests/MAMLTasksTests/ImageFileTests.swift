@@ -5,9 +5,7 @@ import Testing
 import MAMLTasks
 
 @Suite struct ImageFileTests {
-    func fixture(_ name: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/" + name).path
-    }
+    func fixture(_ name: String) -> String { fixturePath(name) }
 
     @Test("PNGs of every kind read to 8-bit RGB or grey; transparency becomes white; the format is sniffed, not named")
     func formats() throws {

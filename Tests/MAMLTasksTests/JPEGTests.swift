@@ -7,8 +7,7 @@ import MAMLTasks
 @Suite struct JPEGTests {
     /// Fixtures made by Fixtures/jpeg/make.py: two solid 16x16 blocks, (200, 40, 40) and (30, 90, 220).
     func fixture(_ name: String) throws -> [UInt8] {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/jpeg")
-        return [UInt8](try Data(contentsOf: dir.appendingPathComponent(name)))
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixturePath("jpeg/" + name))))
     }
 
     func close(_ got: ArraySlice<UInt8>, _ want: [Int], within tolerance: Int = 3) -> Bool {

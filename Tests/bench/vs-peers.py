@@ -12,7 +12,11 @@ Usage (from the repository root, after `swift build -c release` and the peers'
 setup-venv.sh):
     python3 Tests/bench/vs-peers.py [--workload sinusoid2,conv4-2,...|all] [--rounds 3] [--cpus 0]
         [--python ~/.cache/mamlzoo-peers-venv/bin/python] [--peers ../shared/bench/peers]
-        [--write docs/benchmarks.md]
+        [--image-tree DIR] [--write docs/benchmarks.md]
+conv4-mini (the MAML paper's MiniImageNet conv4, 3x84x84) reads images from --image-tree DIR, e.g.
+`.build/debug/image-tree synthetic --out DIR --classes 20 --per-class 40 --size 84`; it is not in
+`all`. Its peers are the shared conv4 scripts run at that shape by the thin wrappers in
+Tests/bench/peers-ext (peer scripts named "peers-ext/..." are found there and given --peers).
 Prints a Markdown table per workload and one JSON line per workload. With
 --write, each table also replaces the block between
 `<!-- vs-peers:WORKLOAD:CPUS -->` and `<!-- /vs-peers -->` in that file (the block is
@@ -58,7 +62,22 @@ WORKLOADS = {
                     ("PyTorch torch.func+vmap", "torch_rnn_maml.py",
                      ["--impl", "func", "--order", "second", "--iters", "110", "--warmup", "10"])]),
 }
-ORDER = ["sinusoid2", "sinusoid1", "conv4-2", "conv4-1", "rnn-elman2"]
+
+# The MAML paper's MiniImageNet setup: conv4 with 32 filters (max-pool, batch norm) on 3x84x84,
+# 5-way 1-shot, 15 query per class, 5 inner steps at 0.01, meta-batch 4, second order.
+MINI_PEER = ["--order", "second", "--meta-batch", "4", "--inner-steps", "5", "--alpha", "0.01",
+             "--image-size", "84", "--channels", "3", "--filters", "32"]
+WORKLOADS["conv4-mini"] = (
+    "conv4 (32 filters) on 3x84x84 images, 5-way 1-shot, 15 query/class, MAML second order, 5 inner steps, "
+    "alpha 0.01, meta-batch 4 (MAML paper, MiniImageNet)",
+    ["--model", "cnn", "--config", '{"channels":[32]}', "--task", "image-folder", "--data", "{image_tree}",
+     "--ways", "5", "--shots", "1", "--query", "15", "--meta-batch", "4", "--inner-steps", "5", "--inner-lr", "0.01",
+     "--algorithm", "maml", "--iterations", "6", "--warmup", "1"],
+    [("JAX jit, tasks unrolled", "peers-ext/jax_cnn_maml_sized.py", MINI_PEER + ["--batching", "unroll", "--iters", "5", "--warmup", "2"]),
+     ("PyTorch autograd loop", "peers-ext/torch_cnn_maml_sized.py", MINI_PEER + ["--impl", "loop", "--iters", "6", "--warmup", "2"])])
+ORDER = ["sinusoid2", "sinusoid1", "conv4-2", "conv4-1", "rnn-elman2"]   # `all`
+NEEDS_TREE = ["conv4-mini"]
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(cmd, cpus):
@@ -86,11 +105,16 @@ def cpu_name():
 def measure(name, args):
     desc, ours_args, peers = WORKLOADS[name]
     ncpu = len(args.cpus.split(","))
+    ours_args = [a.replace("{image_tree}", args.image_tree or "") for a in ours_args]
     programs = [("maml-zoo `maml-host bench`", [args.host, "bench", "--json", "--threads", str(ncpu)] + ours_args,
                  "meta_iterations_per_s")]
     for label, script, pargs in peers:
-        extra = ["--threads", str(ncpu)] if script.startswith("torch") else []
-        programs.append((label, [args.python, os.path.join(args.peers, script)] + pargs + extra, "meta_iters_per_s"))
+        extra = ["--threads", str(ncpu)] if os.path.basename(script).startswith("torch") else []
+        if script.startswith("peers-ext/"):   # a wrapper here, around the shared script
+            path, extra = os.path.join(HERE, script), extra + ["--peers", args.peers]
+        else:
+            path = os.path.join(args.peers, script)
+        programs.append((label, [args.python, path] + pargs + extra, "meta_iters_per_s"))
     rates = {label: [] for label, _, _ in programs}
     extras = {}
     for r in range(args.rounds):
@@ -146,18 +170,23 @@ def write_block(path, name, cpus, table):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--workload", default="sinusoid2", help="comma-separated names or 'all': " + ", ".join(ORDER))
+    ap.add_argument("--workload", default="sinusoid2",
+                    help="comma-separated names or 'all': " + ", ".join(ORDER) + "; not in all: " + ", ".join(NEEDS_TREE))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cpus", default="0")
     ap.add_argument("--python", default=os.path.expanduser("~/.cache/mamlzoo-peers-venv/bin/python"))
     ap.add_argument("--peers", default="../shared/bench/peers")
     ap.add_argument("--host", default=".build/release/maml-host")
+    ap.add_argument("--image-tree", metavar="DIR", help="class folders of images for conv4-mini (image-tree synthetic)")
     ap.add_argument("--write", metavar="MARKDOWN", help="replace this workload's block in MARKDOWN")
     args = ap.parse_args()
     names = ORDER if args.workload == "all" else args.workload.split(",")
     for name in names:
         if name not in WORKLOADS:
-            sys.exit(f"unknown workload {name!r} (known: {', '.join(ORDER)})")
+            sys.exit(f"unknown workload {name!r} (known: {', '.join(ORDER + NEEDS_TREE)})")
+        if name in NEEDS_TREE and not (args.image_tree and os.path.isdir(args.image_tree)):
+            sys.exit(f"{name} reads images: pass --image-tree DIR, a folder of class folders, e.g. made by "
+                     "`.build/debug/image-tree synthetic --out DIR --classes 20 --per-class 40 --size 84`")
     for name in names:
         table = measure(name, args)
         if args.write:
