@@ -87,4 +87,50 @@ import TestSupport
         let now = try FileManager.default.contentsOfDirectory(atPath: cache)
         #expect(now.count == 1 && now[0].hasSuffix(".cache") && !now[0].hasPrefix("."), "\(now)")
     }
+
+    // MARK: Real photographs and the MAML paper's MiniImageNet setup
+
+    @Test("real photographs: Fashion-MNIST written as a tree of JPEGs, meta-trained and evaluated well above chance",
+          .slow, .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz"),
+                          "needs Debian's dataset-fashion-mnist (.ci/setup installs it)"))
+    func fashionMNIST() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tree = try mamlHost(["fashion-mnist", "--out", "\(dir)/fm", "--per-class", "40", "--format", "jpg"], program: "image-tree")
+        try #require(tree.status == 0, "\(tree.stderr)")
+        let env: [String: String?] = ["MAML_CACHE_DIR": dir + "/cache"]
+        let train = try mamlHost(["train", "--model", "cnn", "--config", "{\"channels\":[16]}", "--task", "image-folder", "--data", "fm",
+                                  "--task-config", "{\"channels\":1,\"size\":28}", "--ways", "2", "--shots", "1", "--query", "5",
+                                  "--meta-batch", "4", "--inner-lr", "0.1", "--iterations", "20", "--output", "fm.ckpt"],
+                                 in: dir, environment: env)
+        try #require(train.status == 0, "\(train.stderr)")
+        #expect(train.stderr.contains("decoded 400 images of 10 classes"))
+        let eval = try mamlHost(["eval", "--checkpoint", "fm.ckpt", "--shots", "5", "--steps", "0,5", "--tasks", "40", "--query", "10", "--json"],
+                                in: dir, environment: env)
+        try #require(eval.status == 0, "\(eval.stderr)")
+        let results = try #require((try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])?["results"] as? [[String: Any]])
+        let adapted = try #require(results.first { $0["steps"] as? Int == 5 }?["accuracy"] as? Double)
+        // Two clothing classes from five photographs each: chance is 50%.
+        #expect(adapted > 0.7, "accuracy after 5 steps \(adapted): \(eval.stdout)")
+    }
+
+    @Test("the MAML paper's MiniImageNet conv4 (3x84x84, 32 filters, 5-way, lr 0.01, 5 steps, meta-batch 4) trains; eval takes 10 steps",
+          .slow)
+    func miniImageNetSetup() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tree = try mamlHost(["synthetic", "--out", "\(dir)/mini", "--classes", "15", "--per-class", "4", "--size", "84"],
+                                program: "image-tree")   // classes layout: pools of 5 / 5 / 5
+        try #require(tree.status == 0, "\(tree.stderr)")
+        let env: [String: String?] = ["MAML_CACHE_DIR": dir + "/cache"]
+        // One query image per class keeps this to seconds in a debug build; the rest is the paper's.
+        let train = try mamlHost(["train", "--model", "cnn", "--config", "{\"channels\":[32]}", "--task", "image-folder", "--data", "mini",
+                                  "--ways", "5", "--shots", "1", "--query", "1", "--meta-batch", "4", "--inner-steps", "5",
+                                  "--inner-lr", "0.01", "--iterations", "1", "--output", "mini.ckpt"], in: dir, environment: env)
+        try #require(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("(32901 parameters) on image-folder: maml, k=5, alpha=0.01, meta-batch 4"), "\(train.stdout)")
+        let eval = try mamlHost(["eval", "--checkpoint", "mini.ckpt", "--shots", "1", "--steps", "10", "--tasks", "2", "--query", "1"],
+                                in: dir, environment: env)
+        #expect(eval.status == 0 && eval.stdout.contains("1     10"), "\(eval.stdout)\(eval.stderr)")
+    }
 }
