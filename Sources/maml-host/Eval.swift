@@ -57,11 +57,8 @@ struct Eval: ParsableCommand {
         // Every task diverging at some scored step is a failed evaluation, not a result.
         let failed = results.filter { $0.diverged == tasks }
         if json {
-            print(evaluationJSON(results, lossKind: setup.family.lossKind, steps: fineTunes,
-                                 extra: ["checkpoint": .string(checkpoint), "model": .string(header.model.id),
-                                         "task": .string(header.task.family), "iteration": .number(Double(header.iteration)),
-                                         "tasks": .number(Double(tasks)), "queries": .number(Double(queryShots)),
-                                         "inner_lr": .number(Double("\(config.innerLR)") ?? Double(config.innerLR))]))
+            print(checkpointEvaluationJSON(results, checkpoint: checkpoint, header: header, config: config,
+                                           lossKind: setup.family.lossKind))
         } else {
             print("\(checkpoint): \(displaySafe(header.model.id)) on \(header.task.family), \(header.training.algorithm.rawValue), "
                   + "iteration \(header.iteration); \(tasks) unseen tasks, \(queryShots) query "
@@ -134,6 +131,16 @@ func evaluationTable(_ results: [EvalResult], lossKind: LossKind, steps: Bool = 
         table.add(row)
     }
     return table.render()
+}
+
+/// eval --json's object for a checkpoint (also run folders' eval.json): what was evaluated, how, and the results.
+func checkpointEvaluationJSON(_ results: [EvalResult], checkpoint: String, header: CheckpointHeader,
+                              config: EvaluationConfig, lossKind: LossKind) -> String {
+    evaluationJSON(results, lossKind: lossKind, steps: header.training.algorithm != .protonet,
+                   extra: ["checkpoint": .string(checkpoint), "model": .string(header.model.id),
+                           "task": .string(header.task.family), "iteration": .number(Double(header.iteration)),
+                           "tasks": .number(Double(config.tasks)), "queries": .number(Double(config.queryShots)),
+                           "inner_lr": .number(Double("\(config.innerLR)") ?? Double(config.innerLR))])
 }
 
 /// {"results": [{"shots", "steps", "mse" | "accuracy" + "loss", "ci95"}], ...extra}
