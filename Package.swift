@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),
-        .testTarget(name: "MAMLPlotTests", dependencies: ["MAMLPlot"]),
+        .testTarget(name: "MAMLPlotTests", dependencies: ["MAMLPlot", "TestSupport"]),
         .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit", "TestSupport"]),
         // Shared by the test targets: central finite differences, error measures, the `slow` tag.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

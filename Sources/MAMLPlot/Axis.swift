@@ -74,7 +74,7 @@ public struct Axis: Sendable {
     public var tickLabels: [String] {
         if kind == .linear, let m = ticks.map(abs).max(), m >= 10_000,
            ticks.allSatisfy({ $0.truncatingRemainder(dividingBy: 1000) == 0 }) {
-            return ticks.map { compactNumber($0 / 1000, digits: 0) + "k" }
+            return ticks.map { $0 == 0 ? "0" : compactNumber($0 / 1000, digits: 0) + "k" }
         }
         return ticks.map { v in
             let decimals = v == 0 ? 0 : max(0, Int((-log10(abs(v)) - 1e-9).rounded(.up)))
