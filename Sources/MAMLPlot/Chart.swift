@@ -97,7 +97,9 @@ public struct Chart: Sendable {
 
         var nodes: [SVGNode] = [
             SVGNode("clipPath", [("id", id)], children: [rect(left, top, right - left, bottom - top, [])]),
-            text(title, x: (left + right) / 2, y: y0 + 20, size: 14, anchor: "middle", extra: [("class", "chart-title"), ("font-weight", "bold")]),
+            // A long title is set smaller rather than running past the chart.
+            text(title, x: (left + right) / 2, y: y0 + 20, size: min(14, (width - 16) / (Double(max(title.count, 1)) * 0.62)),
+                 anchor: "middle", extra: [("class", "chart-title"), ("font-weight", "bold")]),
         ]
         nodes.append(axes(xAxis, yAxis, left: left, right: right, top: top, bottom: bottom, px: px, py: py))
         var plotted: [SVGNode] = []
@@ -191,8 +193,8 @@ public struct Chart: Sendable {
 
 // MARK: - Drawing helpers
 
-/// A coordinate or size in picture units (two decimals at most).
-func num(_ v: Double) -> String { compactNumber(v, digits: 2) }
+/// A coordinate or size in picture units (one decimal at most: a tenth of a pixel is plenty).
+func num(_ v: Double) -> String { compactNumber(v, digits: 1) }
 
 func rect(_ x: Double, _ y: Double, _ w: Double, _ h: Double, _ extra: [(String, String)]) -> SVGNode {
     SVGNode("rect", [("x", num(x)), ("y", num(y)), ("width", num(w)), ("height", num(h))] + extra)
@@ -206,6 +208,18 @@ func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String
 
 func text(_ content: String, x: Double, y: Double, size: Double, anchor: String, extra: [(String, String)] = []) -> SVGNode {
     SVGNode("text", [("x", num(x)), ("y", num(y)), ("font-size", num(size)), ("text-anchor", anchor)] + extra, text: content)
+}
+
+/// `text` broken at spaces into lines of at most `width` at `size`.
+func wrapped(_ text: String, width: Double, size: Double) -> [String] {
+    var lines: [String] = [], current = ""
+    for word in text.split(separator: " ") {
+        let candidate = current.isEmpty ? String(word) : current + " " + word
+        if textWidth(candidate, size: size) > width && !current.isEmpty { lines.append(current); current = String(word) }
+        else { current = candidate }
+    }
+    if !current.isEmpty { lines.append(current) }
+    return lines
 }
 
 /// Approximate width of `text` at `size` (average glyph of a sans-serif face), for layout.

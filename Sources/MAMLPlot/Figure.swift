@@ -29,9 +29,10 @@ public struct Figure: Sendable {
 
     /// The whole figure as an SVG document (UTF-8 text, deterministic).
     public func svg() -> String {
-        let header = subtitle.isEmpty ? 40.0 : 58.0
         let rows = (charts.count + columns - 1) / columns
         let width = Double(min(columns, max(charts.count, 1))) * chartWidth
+        let subtitleLines = wrapped(subtitle, width: width - 40, size: 12)
+        let header = 40.0 + 16 * Double(subtitleLines.count) + (subtitleLines.isEmpty ? 0 : 2)
         let entries = sharedLegend ? sharedEntries : []
         let columnWidth = 44 + (entries.map { textWidth($0.name, size: 12) }.max() ?? 0)
         let legendColumns = max(1, min(entries.count, Int((width - 40) / max(columnWidth, 1))))
@@ -45,8 +46,8 @@ public struct Figure: Sendable {
             rect(0, 0, width, height, [("fill", "white")]),
             text(title, x: width / 2, y: 26, size: 17, anchor: "middle", extra: [("class", "figure-title"), ("font-weight", "bold")]),
         ]
-        if !subtitle.isEmpty {
-            children.append(text(subtitle, x: width / 2, y: 46, size: 12, anchor: "middle",
+        for (i, line) in subtitleLines.enumerated() {
+            children.append(text(line, x: width / 2, y: 46 + 16 * Double(i), size: 12, anchor: "middle",
                                  extra: [("class", "figure-subtitle"), ("fill", "#555555")]))
         }
         for (i, chart) in charts.enumerated() {

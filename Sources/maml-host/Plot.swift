@@ -132,7 +132,7 @@ func adaptationPanels(label: String, parameters: [Float], training: TrainerConfi
                                   innerLR: training.innerLR, seed: evalSeed, learner: training.learner)
     let evaluator = try Evaluator(backbone: setup.backbone, family: family, config: config)
     let lo = Double(family.inputRange.lowerBound), hi = Double(family.inputRange.upperBound)
-    let grid = (0...200).map { lo + (hi - lo) * Double($0) / 200 }
+    let grid = (0...120).map { lo + (hi - lo) * Double($0) / 120 }
     return try (0..<count).map { task in
         let trace = try evaluator.traceAdaptation(task: task, shots: shots, parameters: parameters,
                                                   inputs: grid.map { Float($0) })
