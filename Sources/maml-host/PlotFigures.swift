@@ -61,7 +61,7 @@ func stepsFigure(_ curves: [StepCurve], sources: [PlotSource]) -> Figure {
     }
     return Figure(title: classification ? "Accuracy against inner steps" : "Loss against inner steps",
                   subtitle: "mean over unseen tasks; shaded: 95% confidence interval; " + subtitle(sources),
-                  charts: [chart], chartWidth: 760, chartHeight: 400)
+                  charts: [chart], chartWidth: 760, chartHeight: 400, sharedLegend: true)   // below: long names keep the plot wide
 }
 
 private func pointsInLegendOff(_ name: String, x: [Double], y: [Double], style: Int) -> Series {
