@@ -93,6 +93,18 @@ import TestSupport
         #expect(html.contains("made from this run"))
     }
 
+    @Test func demoWritesItsFigureTwoAndSaysWhere() throws {
+        let dir = try temporaryDirectory()
+        let run = try mamlHost(["demo", "--iterations", "20", "--tasks", "4", "--threads", "1", "--compare", dir + "/none.ckpt",
+                                "--plot", dir + "/fig.svg"])
+        try #require(run.status == 0, "demo failed: \(run.stderr)")
+        #expect(run.stdout.contains("wrote \(dir)/fig.svg: Figure 2 of this run"))
+        let doc = XMLElements(try String(contentsOfFile: dir + "/fig.svg", encoding: .utf8))
+        #expect(doc.error == nil && doc.all("g", where: "class", is: "chart").count == 3)
+        #expect(doc.all("g", where: "class", is: "legend-entry").compactMap { $0.attributes["data-series"] }
+                == ["true function", "pre-update", "after 1 step", "after 10 steps", "K = 10 support points"])
+    }
+
     /// The page fetches nothing and links only to files that exist.
     static func expectSelfContained(_ html: String, folder: String) {
         for forbidden in ["<script", "<link", "<img", "<iframe", "@import", "url(http", "src=\"http", "href=\"http"] {
