@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "MAMLTasks", targets: ["MAMLTasks"]),
         .library(name: "MAMLHost", targets: ["MAMLHost"]),
         .library(name: "MAMLConformance", targets: ["MAMLConformance"]),
+        .library(name: "MAMLPlot", targets: ["MAMLPlot"]),
         // Bundled backbones: each one a plugin .so next to maml-host in the build folder.
         .library(name: "maml_mlp", type: .dynamic, targets: ["MLPPlugin"]),
         .library(name: "maml_cnn", type: .dynamic, targets: ["CNNPlugin"]),
@@ -57,10 +58,12 @@ let package = Package(
         .target(name: "MAMLImageCodecs", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "CPNG", "MAMLImageCodecs", "CCrypto"]),
         .target(name: "MAMLHost", dependencies: ["MAMLSchema", "MAMLCore", "MAMLPluginABI", "CFFI", "MAMLFFI", "CCrypto"]),
+        // SVG pictures (charts, figures) written by the project itself: no dependencies.
+        .target(name: "MAMLPlot"),
         // `maml-host check`: the conformance suite, each check run in a child process.
         .target(name: "MAMLConformance", dependencies: ["MAMLHost", "MAMLCore", "MAMLTasks", "MAMLSchema", "MAMLPluginABI"]),
         .executableTarget(name: "maml-host", dependencies: [
-            "MAMLSchema", "MAMLCore", "MAMLTasks", "MAMLHost", "MAMLConformance", "CBLAS",
+            "MAMLSchema", "MAMLCore", "MAMLTasks", "MAMLHost", "MAMLConformance", "MAMLPlot", "MAMLPluginABI", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -90,6 +93,7 @@ let package = Package(
         .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),
+        .testTarget(name: "MAMLPlotTests", dependencies: ["MAMLPlot", "TestSupport"]),
         .testTarget(name: "MAMLPluginKitTests", dependencies: ["MAMLPluginKit", "TestSupport"]),
         // Shared by the test targets: central finite differences, error measures, the `slow` tag,
         // a PNG writer and image trees.

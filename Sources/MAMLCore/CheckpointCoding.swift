@@ -129,7 +129,7 @@ private func readFloats(_ bytes: [UInt8], _ offset: inout Int, _ count: Int) -> 
 extension CheckpointHeader {
     /// The header object; numbers as Foundation's JSONEncoder wrote them (a Float or Double with its
     /// own shortest digits, integers exactly), so files written before and after this writer agree.
-    var json: JSONValue {
+    public var json: JSONValue {
         .object(JSONObject([
             ("format", .string(format)),
             ("model", .object(JSONObject([

@@ -123,7 +123,7 @@ public final class Evaluator {
     public var threads: Int { pool.workers }
     /// The fine-tuning learner resolved for the backbone: parameters hold `plan.metaCount` floats.
     public let plan: MetaPlan
-    private let workers: [EvalWorker]
+    let workers: [EvalWorker]
     private let pool: WorkerPool
 
     public init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig,
@@ -217,14 +217,14 @@ final class EvalWorker {
     let backbone: any Backbone
     let family: any TaskFamily
     let error = TaskErrorSlot()
-    private let task: TaskBuffer
-    private let theta: FloatBuffer
-    private let gradient: FloatBuffer
+    let task: TaskBuffer
+    let theta: FloatBuffer
+    let gradient: FloatBuffer
     private let output: FloatBuffer      // forward outputs, for accuracy
     private let maxSteps: Int
     private let index: Int   // slot on the activity page
     private let plan: MetaPlan
-    private let m: FloatBuffer, v: FloatBuffer   // Reptile's inner Adam (empty otherwise)
+    let m: FloatBuffer, v: FloatBuffer   // Reptile's inner Adam (empty otherwise)
 
     init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig, plan: MetaPlan, index: Int) {
         self.backbone = backbone; self.family = family; self.index = index; self.plan = plan
@@ -315,7 +315,7 @@ final class EvalWorker {
 
     /// One fine-tuning step of `theta` with the plan's inner step (the gradient is in `gradient`);
     /// `meta` are the meta-parameters: theta at the start of fine-tuning, then the learned rates.
-    private func adapt(step j: Int, start meta: UnsafePointer<Float>) {
+    func adapt(step j: Int, start meta: UnsafePointer<Float>) {
         let n = backbone.parameterCount, t = theta.base, g = gradient.base, learner = plan.learner
         let lr = learner.innerLR
         switch learner.algorithm {

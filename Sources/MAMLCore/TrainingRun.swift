@@ -166,7 +166,12 @@ public struct ModelSelector {
     public private(set) var bestScore = Double.infinity
     public private(set) var bestIteration = 0
 
-    public init(evaluator: Evaluator, bestPath: String?) { self.evaluator = evaluator; self.bestPath = bestPath }
+    /// `best`: the best score and iteration of the run so far, when continuing one (a resumed
+    /// run must beat it before `bestPath` is overwritten).
+    public init(evaluator: Evaluator, bestPath: String?, best: (score: Double, iteration: Int)? = nil) {
+        self.evaluator = evaluator; self.bestPath = bestPath
+        if let best { bestScore = best.score; bestIteration = best.iteration }
+    }
 
     /// The mean validation loss over the scored steps; writes `bestPath` when it improves.
     public mutating func validate(trainer: Trainer, model: ModelIdentity) throws -> Double {

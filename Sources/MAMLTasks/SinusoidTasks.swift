@@ -54,8 +54,7 @@ public struct SinusoidTasks: TaskFamily, Equatable {
     public func sample(split: TaskSplit, supportShots: Int, queryShots: Int,
                        rng: inout RandomGenerator, into task: TaskBuffer) throws(MAMLError) {
         try task.prepare(support: supportShots, query: queryShots)
-        let amplitude = Double(rng.uniform(amplitudeRange.lowerBound, amplitudeRange.upperBound))
-        let phase = Double(rng.uniform(phaseRange.lowerBound, phaseRange.upperBound))
+        let (amplitude, phase) = drawFunction(&rng)
         guard let sy = task.supportY, let qy = task.queryY else {
             throw .incompatible("sinusoid tasks need float targets (MSE), the task buffer holds labels")
         }
@@ -68,5 +67,18 @@ public struct SinusoidTasks: TaskFamily, Equatable {
         }
         fill(task.queryX, qy, queryShots)
         fill(task.supportX, sy, supportShots)
+    }
+
+    /// The function of the task `rng` would sample, y = amplitude * sin(x - phase): its first two
+    /// draws, as `sample` makes them (for plotting the true curve; `rng` itself is not advanced).
+    public func function(rng: RandomGenerator) -> (amplitude: Double, phase: Double) {
+        var copy = rng
+        return drawFunction(&copy)
+    }
+
+    private func drawFunction(_ rng: inout RandomGenerator) -> (amplitude: Double, phase: Double) {
+        let amplitude = Double(rng.uniform(amplitudeRange.lowerBound, amplitudeRange.upperBound))
+        let phase = Double(rng.uniform(phaseRange.lowerBound, phaseRange.upperBound))
+        return (amplitude, phase)
     }
 }

@@ -14,20 +14,25 @@ struct Demo: ParsableCommand {
     @Option(parsing: .unconditional, help: "Held-out tasks per support size.") var tasks = 600
     @Option(help: ArgumentHelp("Checkpoints to compare with at K = 5 (repeatable; missing ones are skipped).", valueName: "CKPT"))
     var compare = ["models/zoo/mlp-sinusoid-maml.ckpt", "models/zoo/mlp-sinusoid-pretrain.ckpt"]
+    @Option(help: ArgumentHelp("Where to write this run's Figure 2 (SVG): adaptation to unseen tasks before and after 1 and 10 steps.", valueName: "FILE"))
+    var plot = "demo-figure2.svg"
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var supervision: SupervisionOptions
+    @OptionGroup var verbosity: OutputOptions
 
     func validate() throws {
         try supervision.check()
+        try checkOutputs(["--plot": plot], resume: nil)
         guard iterations >= 0 else { throw ValidationError("--iterations must be at least 0, got \(iterations)") }
         do { try EvaluationConfig(tasks: tasks).validate() } catch { throw ValidationError(flagNames("\(error)")) }
     }
 
     func run() throws {
-        let catalog = plugins.catalog()
+        verbosity.apply()
+        let catalog = plugins.catalog(quiet: Verbosity.level == .quiet)
         let setup = try Setup(catalog: catalog, model: "mlp", config: "{}", task: "sinusoid", taskConfig: "{}")
         let config = TrainerConfig(iterations: iterations, seed: seed)
-        print("maml-zoo demo: second-order MAML, \(displaySafe(setup.identity.id)) 1-40-40-1 ReLU (\(setup.backbone.parameterCount) parameters), "
+        say("maml-zoo demo: second-order MAML, \(displaySafe(setup.identity.id)) 1-40-40-1 ReLU (\(setup.backbone.parameterCount) parameters), "
               + "sinusoid tasks, alpha 0.01, K = 10, meta-batch 25, Adam 0.001, \(iterations) meta-iterations")
         let trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
                                   threads: threading.threads, log: noteToStderr)
@@ -61,5 +66,15 @@ struct Demo: ParsableCommand {
         table.add("MAML paper (70,000 iterations)", "0.67", "0.38", "0.35")
         table.add("MAML paper: pretrained baseline", "2.41", "2.23", "2.19")
         print(table.render())
+
+        // Figure 2 of this run: what the table's numbers look like on three unseen tasks.
+        let panels = try adaptationPanels(label: "demo", parameters: trainer.parameters, training: config, setup: setup,
+                                          shots: 10, count: 3, evalSeed: 0)
+        let figure = adaptationFigure(panels, columns: 3, shots: 10,
+                                      about: "maml-host demo, \(iterations) meta-iterations, seed \(seed)")
+        do { try AtomicFile.write(Array(figure.svg().utf8), to: plot) }
+        catch { throw CLIError("--plot \(plot): cannot write: \(error)") }
+        print("\nwrote \(plot): Figure 2 of this run (3 unseen tasks, K = 10: the true function, the support points, "
+              + "predictions before and after 1 and 10 steps)")
     }
 }

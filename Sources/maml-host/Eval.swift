@@ -29,6 +29,7 @@ struct Eval: ParsableCommand {
     @Flag(help: "One JSON object on stdout instead of a table.") var json = false
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var supervision: SupervisionOptions
+    @OptionGroup var verbosity: OutputOptions
 
     /// The evaluation settings checked before the checkpoint is read, naming the flags.
     func validate() throws {
@@ -43,13 +44,15 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        verbosity.apply()
+        let t0 = now()
         let saved = try Checkpoint.read(from: checkpoint)
         let header = saved.header
         if let bad = saved.parameters.firstIndex(where: { !$0.isFinite }) {
             throw CLIError("\(checkpoint): parameter \(bad) is \(saved.parameters[bad]): the run that wrote it diverged; "
                            + "there is nothing to evaluate (retrain, or use an earlier checkpoint)")
         }
-        let setup = try Setup(checkpoint: saved, path: checkpoint, catalog: plugins.catalog(quiet: json),
+        let setup = try Setup(checkpoint: saved, path: checkpoint, catalog: plugins.catalog(quiet: json || Verbosity.level == .quiet),
                               data: data, allowOtherData: allowOtherData)
         let queryShots = queries ?? (setup.family.lossKind == .mse ? 100 : 15)
         // Prototypical Networks do not fine-tune: one row per K, no step column.
@@ -62,17 +65,15 @@ struct Eval: ParsableCommand {
         // Every task diverging at some scored step is a failed evaluation, not a result.
         let failed = results.filter { $0.diverged == tasks }
         if json {
-            print(evaluationJSON(results, lossKind: setup.family.lossKind, steps: fineTunes,
-                                 extra: ["checkpoint": .string(checkpoint), "model": .string(header.model.id),
-                                         "task": .string(header.task.family), "iteration": .number(Double(header.iteration)),
-                                         "tasks": .number(Double(tasks)), "queries": .number(Double(queryShots)),
-                                         "inner_lr": .number(Double("\(config.innerLR)") ?? Double(config.innerLR))]))
+            print(checkpointEvaluationJSON(results, checkpoint: checkpoint, header: header, config: config,
+                                           lossKind: setup.family.lossKind))
         } else {
-            print("\(checkpoint): \(displaySafe(header.model.id)) on \(header.task.family), \(header.training.algorithm.rawValue), "
+            say("\(checkpoint): \(displaySafe(header.model.id)) on \(header.task.family), \(header.training.algorithm.rawValue), "
                   + "iteration \(header.iteration); \(tasks) unseen tasks, \(queryShots) query "
                   + (setup.family.lossKind == .mse ? "points" : "examples per class")
                   + (fineTunes ? ", fine-tuning lr \(config.innerLR)" : ", classified by distance to the support set's prototypes"))
             print(evaluationTable(results, lossKind: setup.family.lossKind, steps: fineTunes))
+            detail("evaluated in \(fmtDuration(now() - t0)) on \(threading.threads) thread\(threading.threads == 1 ? "" : "s")")
         }
         if let f = failed.first {
             printError("every one of the \(tasks) tasks diverged (K = \(f.shots), \(f.steps) steps): "
@@ -139,6 +140,16 @@ func evaluationTable(_ results: [EvalResult], lossKind: LossKind, steps: Bool = 
         table.add(row)
     }
     return table.render()
+}
+
+/// eval --json's object for a checkpoint (also run folders' eval.json): what was evaluated, how, and the results.
+func checkpointEvaluationJSON(_ results: [EvalResult], checkpoint: String, header: CheckpointHeader,
+                              config: EvaluationConfig, lossKind: LossKind) -> String {
+    evaluationJSON(results, lossKind: lossKind, steps: header.training.algorithm != .protonet,
+                   extra: ["checkpoint": .string(checkpoint), "model": .string(header.model.id),
+                           "task": .string(header.task.family), "iteration": .number(Double(header.iteration)),
+                           "tasks": .number(Double(config.tasks)), "queries": .number(Double(config.queryShots)),
+                           "inner_lr": .number(Double("\(config.innerLR)") ?? Double(config.innerLR))])
 }
 
 /// {"results": [{"shots", "steps", "mse" | "accuracy" + "loss", "ci95"}], ...extra}

@@ -14,7 +14,9 @@ struct MAMLHostCommand: ParsableCommand {
             Plugins are found next to maml-host, in ./models, in each directory of \
             MAML_PLUGIN_PATH, and in --plugin-dir DIR. See docs/cli.md.
             """,
+        version: Version.line,
         subcommands: [List.self, Info.self, Ops.self, Call.self, Train.self, Eval.self, Bench.self, Demo.self,
+                      Plot.self, Report.self,
                       Check.self, CheckOne.self, CheckLocate.self, Trust.self, Scan.self])
 
     /// ArgumentParser's main, with the host's stdout claimed between parsing and running

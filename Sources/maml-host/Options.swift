@@ -58,7 +58,8 @@ struct CLIError: Error, CustomStringConvertible {
 /// (ESC, \r, BEL, C1, ...) are escaped; line breaks stay (multi-line messages are the host's).
 func printError(_ message: String) {
     var stderr = StandardError()
-    print(displaySafe(cappingLines(message), keepingLineBreaks: true), to: &stderr)
+    let safe = displaySafe(cappingLines(message), keepingLineBreaks: true)
+    print(Colour.enabled(STDERR_FILENO) ? Colour.prefixed(safe) : safe, to: &stderr)
 }
 
 /// Each line cut to `limit` characters, saying how much was left out: a message that quotes

@@ -30,6 +30,7 @@ struct ProgressReporter {
     }
 
     mutating func update(iteration: Int, loss: Double) {
+        guard Verbosity.level >= .normal else { return }
         smoothedLoss = smoothedLoss.map { 0.98 * $0 + 0.02 * loss } ?? loss
         let done = iteration - start
         let finished = iteration >= total

@@ -49,9 +49,10 @@ enum Supervisor {
         guard !Activity.isSupervised, getenv("MAML_SUPERVISE").map({ String(cString: $0) }) != "0" else { return }
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard let command = try? MAMLHostCommand.parseAsRoot(arguments) else { return }
-        var watchdog: Double, restarts = 0, output: String?
+        var watchdog: Double, restarts = 0, output: String?, runFolder = false
         switch command {
-        case let c as Train: watchdog = c.supervision.watchdog; restarts = c.restart; output = c.output
+        case let c as Train:
+            watchdog = c.supervision.watchdog; restarts = c.restart; output = c.outputPath; runFolder = c.runDir != nil
         case let c as Eval: watchdog = c.supervision.watchdog
         case let c as Bench: watchdog = c.supervision.watchdog
         case let c as Demo: watchdog = c.supervision.watchdog
@@ -69,13 +70,14 @@ enum Supervisor {
             attempt += 1
             printError("maml-host: restarting from \(output) at iteration \(saved.header.iteration) "
                        + "(restart \(attempt) of \(restarts))")
-            runArguments = resuming(arguments, from: output)
+            runArguments = resuming(arguments, from: runFolder ? nil : output)
         }
     }
 
     /// `arguments` with `--resume PATH`, without any --resume already there and without the
     /// model, task and hyper-parameter flags (a resumed run takes them from the checkpoint).
-    static func resuming(_ arguments: [String], from path: String) -> [String] {
+    /// A run folder (path nil) continues by itself: the same arguments without those flags.
+    static func resuming(_ arguments: [String], from path: String?) -> [String] {
         let dropped = ["--resume"] + TrainingOptions.flags
         var out: [String] = []
         var i = 0
@@ -85,7 +87,7 @@ enum Supervisor {
             if dropped.contains(where: { a.hasPrefix($0 + "=") }) { i += 1; continue }
             out.append(a); i += 1
         }
-        return out + ["--resume", path]
+        return path.map { out + ["--resume", $0] } ?? out
     }
 
     /// How one worker ended: its own status, or a failure report and the status to exit with.
@@ -187,7 +189,7 @@ enum Supervisor {
                 clock_gettime(CLOCK_REALTIME, &now)
                 let age = max(0, Int(now.tv_sec) - report.checkpointTime)
                 lines.append("  saved:  \(report.checkpointPath) holds iteration \(report.checkpointIteration) (written \(age) s before)")
-                lines.append("  resume: maml-host \(resuming(arguments, from: report.checkpointPath).map(shellQuoted).joined(separator: " "))"
+                lines.append("  resume: maml-host \(resuming(arguments, from: arguments.contains { $0 == "--run-dir" || $0.hasPrefix("--run-dir=") } ? nil : report.checkpointPath).map(shellQuoted).joined(separator: " "))"
                              + "   (or add --restart N to resume by itself)")
             }
         }

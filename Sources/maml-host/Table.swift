@@ -1,5 +1,6 @@
 // MARK: - Plain-text tables for terminal output
 import MAMLHost
+import MAMLPlot
 
 /// A left-aligned text table; numeric-looking columns are right-aligned. Cells often hold
 /// plugin text (names, versions, help): control characters are shown escaped (`displaySafe`),
@@ -46,20 +47,8 @@ extension String {
     }
 }
 
-/// Fixed-point formatting without Foundation's locale machinery.
-func fmt(_ x: Double, _ digits: Int = 3) -> String {
-    guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
-    guard abs(x) < 1e12 else { return x.description }   // e.g. 1.8e+16: beyond fixed-point use
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let r = (abs(x) * scale).rounded()
-    let whole = Int(r / scale)
-    let frac = Int(r - Double(whole) * scale)
-    var f = String(frac)
-    while f.count < digits { f = "0" + f }
-    let sign = x < 0 && r != 0 ? "-" : ""
-    return digits == 0 ? sign + String(whole) : sign + String(whole) + "." + f
-}
+/// Fixed-point formatting without Foundation's locale machinery (MAMLPlot's, shared with the pictures).
+func fmt(_ x: Double, _ digits: Int = 3) -> String { fixedPoint(x, digits) }
 
 /// "1m 05s", "2h 03m", "12s".
 func fmtDuration(_ seconds: Double) -> String {

@@ -17,7 +17,11 @@ struct Train: ParsableCommand {
     @OptionGroup var options: TrainingOptions
     @Option(parsing: .unconditional, help: "Meta-iterations in total (a resumed run continues up to this; 0 writes the untrained initialisation, the from-scratch baseline).")
     var iterations = 70_000
-    @Option(help: ArgumentHelp("Checkpoint to write (atomically).", valueName: "CKPT")) var output: String
+    @Option(help: ArgumentHelp("Checkpoint to write (atomically); or give --run-dir.", valueName: "CKPT")) var output: String?
+    @Option(name: .customLong("run-dir"), help: ArgumentHelp("Write everything the run produces into DIR (command and configuration, metrics, last and best checkpoints, final evaluation); a DIR holding a run continues it.", valueName: "DIR"))
+    var runDir: String?
+    @Option(name: .customLong("eval-tasks"), parsing: .unconditional, help: "With --run-dir: unseen tasks of the final evaluation written to DIR/eval.json (0: none).")
+    var evalTasks = 600
     @Option(help: ArgumentHelp("Continue the run saved in CKPT (same model, task and hyper-parameters).", valueName: "CKPT"))
     var resume: String?
     @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Also write the checkpoint every N iterations (0: only at the end).")
@@ -34,6 +38,16 @@ struct Train: ParsableCommand {
     var onNaN: NonFinitePolicy = .stop
     @Option(name: .customLong("max-loss"), parsing: .unconditional, help: ArgumentHelp("A task whose query loss after adaptation exceeds X has diverged, handled like NaN by --on-nan (default: 1e6; inf: only NaN and infinity count).", valueName: "X"))
     var maxLoss: Double?
+    @OptionGroup var verbosity: OutputOptions
+
+    /// The run folder, when --run-dir is given.
+    var runDirectory: RunDirectory? { runDir.map(RunDirectory.init) }
+    /// Where the checkpoint goes: --output, or the run folder's last.ckpt.
+    var outputPath: String { output ?? runDirectory!.last }
+    /// What the run continues: --resume, or the run folder's last.ckpt when it exists.
+    var resumePath: String? { resume ?? runDirectory.flatMap { $0.hasCheckpoint ? $0.last : nil } }
+    var logPath: String? { log ?? runDirectory?.metrics }
+    var bestPath: String? { validation.best ?? (validation.every > 0 ? runDirectory?.best : nil) }
 
     func validate() throws {
         guard iterations >= 0 else { throw ValidationError("--iterations must be at least 0, got \(iterations)") }
@@ -44,26 +58,49 @@ struct Train: ParsableCommand {
         guard (maxLoss ?? 1) > 0 else { throw ValidationError("--max-loss must be > 0 (inf turns the limit off), got \(maxLoss ?? 0)") }
         guard restart >= 0 else { throw ValidationError("--restart must be >= 0, got \(restart)") }
         try supervision.check()
-        if resume != nil {
+        try checkRunDirectory()
+        if let resume = resumePath {
             // The saved run's own model, task and hyper-parameters continue; a flag that would
             // change them is an error rather than silently ignored.
             let given = givenFlags(TrainingOptions.flags.filter { $0 != "--data" })   // --data: where the folder is now
             guard given.isEmpty else {
+                if let runDir, resume != runDir {
+                    throw ValidationError("--run-dir \(runDir) holds a run (\(resume)): it continues with its own model, task "
+                                          + "and hyper-parameters: remove \(given.joined(separator: ", ")) (or give a new --run-dir)")
+                }
                 throw ValidationError("--resume continues the saved run with its own model, task and hyper-parameters: "
                                       + "remove \(given.joined(separator: ", ")) (or start a new run without --resume)")
             }
         } else {
             try options.check(iterations: iterations)
         }
-        try checkOutputs(["--output": output, "--best": validation.best, "--log": log], resume: resume)
+        try checkOutputs(["--output": outputPath, "--best": bestPath, "--log": logPath], resume: resumePath)
         guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1, got \(logEvery)") }
         try validation.check()
     }
 
+    /// --run-dir goes alone (it names every file) and is created here, before the files in it are probed.
+    func checkRunDirectory() throws {
+        guard let runDirectory else {
+            guard output != nil else { throw ValidationError("give --output CKPT or --run-dir DIR") }
+            return
+        }
+        let clashing = [("--output", output), ("--resume", resume), ("--log", log), ("--best", validation.best)]
+            .filter { $0.1 != nil }.map(\.0)
+        guard clashing.isEmpty else {
+            throw ValidationError("--run-dir names every file of the run (last.ckpt, best.ckpt, metrics.jsonl): "
+                                  + "remove \(clashing.joined(separator: ", "))")
+        }
+        guard evalTasks == 0 || evalTasks >= 2 else { throw ValidationError("--eval-tasks must be 0 or at least 2, got \(evalTasks)") }
+        do { try runDirectory.create() } catch { throw ValidationError("\(error)") }
+    }
+
     func run() throws {
-        let locks = try [output, validation.best].compactMap { $0 }.map { try OutputLock(path: $0) }
+        verbosity.apply()
+        let output = outputPath, resume = resumePath
+        let locks = try [output, bestPath].compactMap { $0 }.map { try OutputLock(path: $0) }
         defer { withExtendedLifetime(locks) {} }
-        let catalog = plugins.catalog()
+        let catalog = plugins.catalog(quiet: Verbosity.level == .quiet)
         var trainer: Trainer
         var setup: Setup
         if let resume {
@@ -85,7 +122,7 @@ struct Train: ParsableCommand {
             trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
                                   resumingFrom: try saved.resumeState(family: setup.family, path: resume),
                                   threads: options.threading.threads, log: noteToStderr)
-            print("resuming \(resume) at iteration \(trainer.iteration) of \(iterations)")
+            say("resuming \(resume) at iteration \(trainer.iteration) of \(iterations)")
         } else {
             setup = try Setup(catalog: catalog, model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig(),
@@ -95,7 +132,8 @@ struct Train: ParsableCommand {
                                   threads: options.threading.threads, log: noteToStderr)
         }
         let c = trainer.config
-        print("training \(setup.identity.id) (\(setup.backbone.parameterCount) parameters) on \(setup.family.name): "
+        let session = try runDirectory.map { try RunSession(directory: $0, trainer: trainer, model: setup.identity) }
+        say("training \(setup.identity.id) (\(setup.backbone.parameterCount) parameters) on \(setup.family.name): "
               + "\(c.algorithm.rawValue), k=\(c.innerSteps), alpha=\(c.innerLR), meta-batch \(c.metaBatch), "
               + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)")
 
@@ -104,15 +142,19 @@ struct Train: ParsableCommand {
         // SIGINT/SIGTERM: finish the current meta-iteration, write a checkpoint, exit 128 + signal.
         let signals = StopSignals()
         let plan = TrainingPlan(iterations: iterations, output: output, checkpointEvery: checkpointEvery,
-                                metricsLog: log, logEvery: logEvery, validateEvery: validation.every,
+                                metricsLog: logPath, logEvery: logEvery, validateEvery: validation.every,
                                 checkpointSeconds: checkpointSeconds)
         let run = try TrainingRun(trainer: trainer, model: setup.identity, plan: plan,
                                   selector: try validation.makeSelector(setup: setup, learner: c.learner,
-                                                                        threads: trainer.threads))
+                                                                        threads: trainer.threads, bestPath: bestPath,
+                                                                        best: session?.bestSoFar))
         var progress = ProgressReporter(total: iterations, start: trainer.iteration)
         let summary: TrainingSummary
         do {
             summary = try run.run(stopRequested: { signals.received }) { event in
+                if case .validated(let i, let score, let best, let at) = event {
+                    detail("iteration \(i): validation score \(fmt(score, 4)) (best \(fmt(best, 4)) at iteration \(at))")
+                }
                 guard case .stepped(let result) = event else { return }
                 if !result.skippedTasks.isEmpty {
                     printError("note: meta-iteration \(result.iteration - 1): skipped diverging task"
@@ -122,10 +164,13 @@ struct Train: ParsableCommand {
                 progress.update(iteration: result.iteration, loss: result.queryLoss)
             }
         } catch let stop as TrainingStop {
+            try session?.finish(status: stop.status, iteration: trainer.iteration)
             switch stop {
             case .interrupted(let signal, let iteration, let output):
+                let again = runDir.map { "--run-dir \($0) --iterations \(iterations)" }
+                    ?? "--resume \(output) --iterations \(iterations) --output \(output)"
                 print("\ninterrupted by \(signalName(signal)) at iteration \(iteration): wrote \(output); continue with "
-                      + "`maml-host train --resume \(output) --iterations \(iterations) --output \(output)`")
+                      + "`maml-host train \(again)`")
                 throw ExitCode(128 + signal)
             case .diverged(let error, let lastGood, let output):
                 var hint = onNaN == .stop ? " (--on-nan skip-task drops diverging tasks instead)" : ""
@@ -137,14 +182,18 @@ struct Train: ParsableCommand {
                 throw CLIError("\(error)\ntraining stopped; the last good state (iteration \(lastGood)) is in \(output)" + hint)
             }
         }
-        print("wrote \(output) (iteration \(summary.iteration), \(fmtDuration(summary.seconds)))")
-        if let best = summary.best, let path = validation.best {
+        try session?.finish(status: "finished", iteration: summary.iteration)
+        say("wrote \(output) (iteration \(summary.iteration), \(fmtDuration(summary.seconds)))")
+        if let best = summary.best, let path = bestPath {
             if best.score.isFinite {
-                print("wrote \(path): best validation score \(fmt(best.score, 4)) at iteration \(best.iteration)")
+                say("wrote \(path): best validation score \(fmt(best.score, 4)) at iteration \(best.iteration)")
             } else {
                 printError("note: no validation score was finite (tasks diverged at every scoring: fine-tuning with "
                            + "--validate-steps blows up), so \(path) was not written")
             }
+        }
+        if let session, evalTasks > 0 {
+            try session.evaluateFinal(setup: setup, tasks: evalTasks, threads: trainer.threads)
         }
     }
 }

@@ -24,12 +24,14 @@ struct ValidationOptions: ParsableArguments {
         if best != nil && every == 0 { throw ValidationError("--best needs --validate-every N") }
     }
 
-    func makeSelector(setup: Setup, learner: MetaLearner, threads: Int = 1) throws -> ModelSelector? {
+    /// `bestPath`: where the best parameters go (default --best); `best`: the score to beat when continuing a run.
+    func makeSelector(setup: Setup, learner: MetaLearner, threads: Int = 1, bestPath: String? = nil,
+                      best bestSoFar: (score: Double, iteration: Int)? = nil) throws -> ModelSelector? {
         guard every > 0 else { return nil }
         let config = EvaluationConfig(tasks: tasks, shots: [shots], steps: try parseList(steps, "--validate-steps"),
                                       innerLR: learner.innerLR, split: .validation, learner: learner)
         return ModelSelector(evaluator: try Evaluator(backbone: setup.backbone, family: setup.family, config: config,
                                                       threads: threads),
-                             bestPath: best)
+                             bestPath: bestPath ?? best, best: bestSoFar)
     }
 }
