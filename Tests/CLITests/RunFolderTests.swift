@@ -146,7 +146,7 @@ import TestSupport
         if process.isRunning { process.terminate() }
         process.waitUntilExit()
         try #require(FileManager.default.fileExists(atPath: shot), "Chromium wrote no screenshot (exit \(process.terminationStatus))")
-        let image = try readPNG8(path: shot, channels: 3)
+        let image = try readImage(path: shot, channels: 3)
         #expect(image.width == 1280 && image.height == 2000)
         // Non-blank: a good share of pixels not white, and many colours (text, curves, bands).
         var inked = 0, colours = Set<UInt32>()
