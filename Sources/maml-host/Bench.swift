@@ -39,23 +39,29 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if suite && MPIRanks.launchedAsRank {
+            throw CLIError("--suite runs in one process: under mpirun bench one workload (docs/scale-out.md)")
+        }
         if suite {
             return try BenchSuite.run(only: only.map { $0.split(separator: ",").map(String.init) } ?? [], quick: quick,
                                       threads: options.threading.threads, pluginDirectories: plugins.pluginDirectories,
                                       json: json)
         }
         guard only == nil, !quick else { throw ValidationError("--only and --quick go with --suite") }
+        let group = try MPIRanks.start(watchdog: supervision.watchdog)
         let setup = try Setup(catalog: plugins.catalog(quiet: json), model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig(),
                               algorithm: options.algorithm)
         let config = options.trainerConfig(iterations: warmup + iterations)
         // The call counter wraps one instance. With more threads each worker has its own
         // replica, so the calls of one meta-iteration are counted afterwards on one thread:
-        // they do not depend on the thread count.
-        let threads = options.threading.threads
+        // they do not depend on the thread count. Under mpirun each rank sees only its own
+        // tasks, so the same holds for more than one rank.
+        let threads = options.threading.threads, ranks = group?.size ?? 1
         let counted = CountingBackbone(setup.backbone)
-        let trainer = try Trainer(backbone: threads == 1 ? counted : setup.backbone, family: setup.family,
-                                  config: config, threads: threads, log: noteToStderr)
+        let countsInPlace = threads == 1 && ranks == 1
+        let trainer = try Trainer(backbone: countsInPlace ? counted : setup.backbone, family: setup.family,
+                                  config: config, threads: threads, group: group, log: noteToStderr)
         for _ in 0..<warmup { try trainer.step() }
         counted.reset()
         let t0 = now()
@@ -70,7 +76,7 @@ struct Bench: ParsableCommand {
         var flops: Double?
         do {
             let ops = try PluginOps(backbone: setup.backbone)
-            if threads == 1 {
+            if countsInPlace {
                 flops = try counted.flops(perLossGrad: ops.lossGradFLOPs)
             } else {
                 counted.reset()
@@ -93,6 +99,7 @@ struct Bench: ParsableCommand {
                 "algorithm": .string(config.algorithm.rawValue), "inner_steps": .number(Double(config.innerSteps)),
                 "meta_batch": .number(Double(config.metaBatch)), "parameters": .number(Double(setup.backbone.parameterCount)),
                 "exact_hvp": .bool(setup.backbone.providesHVP), "threads": .number(Double(trainer.threads)),
+                "ranks": .number(Double(ranks)),
                 "final_query_loss": .number(loss), "peak_rss_mib": .number(peakMiB),
                 "gflops": gflops.map(JSONValue.number) ?? .null,
                 "flops_per_meta_iteration": flopsPerIteration.map(JSONValue.number) ?? .null,
@@ -101,7 +108,8 @@ struct Bench: ParsableCommand {
             print(jsonObject(o).serialized())
         } else {
             print("\(displaySafe(setup.identity.id)) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
-                  + "meta-batch \(config.metaBatch), \(trainer.threads) thread\(trainer.threads == 1 ? "" : "s")")
+                  + "meta-batch \(config.metaBatch), \(trainer.threads) thread\(trainer.threads == 1 ? "" : "s")"
+                  + (ranks > 1 ? " on each of \(ranks) MPI ranks" : ""))
             print("\(fmt(rate, 1)) meta-iterations/s, \(fmt(rate * Double(config.metaBatch), 0)) tasks/s "
                   + "(\(iterations) timed after \(warmup) warm-up, \(fmt(seconds, 2)) s), peak RSS \(fmt(peakMiB, 1)) MiB")
             if let gflops, let flopsPerIteration {

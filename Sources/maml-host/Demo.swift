@@ -24,6 +24,9 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
+        guard !MPIRanks.launchedAsRank else {
+            throw CLIError("demo runs in one process: under mpirun use train, eval or bench (docs/scale-out.md)")
+        }
         let catalog = plugins.catalog()
         let setup = try Setup(catalog: catalog, model: "mlp", config: "{}", task: "sinusoid", taskConfig: "{}")
         let config = TrainerConfig(iterations: iterations, seed: seed)

@@ -61,7 +61,13 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let locks = try [output, validation.best].compactMap { $0 }.map { try OutputLock(path: $0) }
+        let group = try MPIRanks.start(watchdog: supervision.watchdog)
+        if group != nil && restart > 0 {
+            throw CLIError("--restart needs the supervisor, which does not run under mpirun: run mpirun again with "
+                           + "--resume (docs/scale-out.md)")
+        }
+        let writes = (group?.rank ?? 0) == 0     // rank 0 alone writes files and prints
+        let locks = try (writes ? [output, validation.best] : []).compactMap { $0 }.map { try OutputLock(path: $0) }
         defer { withExtendedLifetime(locks) {} }
         let catalog = plugins.catalog()
         var trainer: Trainer
@@ -84,7 +90,7 @@ struct Train: ParsableCommand {
             }
             trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
                                   resumingFrom: try saved.resumeState(family: setup.family, path: resume),
-                                  threads: options.threading.threads, log: noteToStderr)
+                                  threads: options.threading.threads, group: group, log: noteToStderr)
             print("resuming \(resume) at iteration \(trainer.iteration) of \(iterations)")
         } else {
             setup = try Setup(catalog: catalog, model: options.model, config: options.config,
@@ -92,27 +98,34 @@ struct Train: ParsableCommand {
                               algorithm: options.algorithm)
             trainer = try Trainer(backbone: setup.backbone, family: setup.family,
                                   config: options.trainerConfig(iterations: iterations),
-                                  threads: options.threading.threads, log: noteToStderr)
+                                  threads: options.threading.threads, group: group, log: noteToStderr)
         }
         let c = trainer.config
         print("training \(setup.identity.id) (\(setup.backbone.parameterCount) parameters) on \(setup.family.name): "
               + "\(c.algorithm.rawValue), k=\(c.innerSteps), alpha=\(c.innerLR), meta-batch \(c.metaBatch), "
-              + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)")
+              + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)"
+              + (group.map { ", tasks split over \($0.size) MPI ranks" } ?? ""))
 
         trainer.nonFinitePolicy = onNaN
         trainer.maxLoss = maxLoss ?? Trainer.defaultMaxLoss
         // SIGINT/SIGTERM: finish the current meta-iteration, write a checkpoint, exit 128 + signal.
         let signals = StopSignals()
         let plan = TrainingPlan(iterations: iterations, output: output, checkpointEvery: checkpointEvery,
-                                metricsLog: log, logEvery: logEvery, validateEvery: validation.every,
+                                metricsLog: writes ? log : nil, logEvery: logEvery, validateEvery: validation.every,
                                 checkpointSeconds: checkpointSeconds)
         let run = try TrainingRun(trainer: trainer, model: setup.identity, plan: plan,
                                   selector: try validation.makeSelector(setup: setup, learner: c.learner,
-                                                                        threads: trainer.threads))
+                                                                        threads: trainer.threads, group: group,
+                                                                        writes: writes),
+                                  writesCheckpoints: writes)
+        // Every rank stops at the same iteration: a signal any rank received counts for all.
+        let stopRequested: () -> Int32? = group.map { g in
+            { let s = (try? g.maximum(Int(signals.received ?? 0))) ?? 0; return s == 0 ? nil : Int32(s) }
+        } ?? { signals.received }
         var progress = ProgressReporter(total: iterations, start: trainer.iteration)
         let summary: TrainingSummary
         do {
-            summary = try run.run(stopRequested: { signals.received }) { event in
+            summary = try run.run(stopRequested: stopRequested) { event in
                 guard case .stepped(let result) = event else { return }
                 if !result.skippedTasks.isEmpty {
                     printError("note: meta-iteration \(result.iteration - 1): skipped diverging task"

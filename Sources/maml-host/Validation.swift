@@ -24,12 +24,14 @@ struct ValidationOptions: ParsableArguments {
         if best != nil && every == 0 { throw ValidationError("--best needs --validate-every N") }
     }
 
-    func makeSelector(setup: Setup, learner: MetaLearner, threads: Int = 1) throws -> ModelSelector? {
+    /// `group`: the ranks share the validation tasks; `writes`: this rank writes --best (rank 0).
+    func makeSelector(setup: Setup, learner: MetaLearner, threads: Int = 1, group: (any TaskGroup)? = nil,
+                      writes: Bool = true) throws -> ModelSelector? {
         guard every > 0 else { return nil }
         let config = EvaluationConfig(tasks: tasks, shots: [shots], steps: try parseList(steps, "--validate-steps"),
                                       innerLR: learner.innerLR, split: .validation, learner: learner)
         return ModelSelector(evaluator: try Evaluator(backbone: setup.backbone, family: setup.family, config: config,
-                                                      threads: threads),
-                             bestPath: best)
+                                                      threads: threads, group: group),
+                             bestPath: writes ? best : nil)
     }
 }
