@@ -30,16 +30,7 @@ func mpiProcess(ranks: Int, _ arguments: [String], host: String? = mpiHost, in d
 
 /// Runs it to the end.
 func mpiRun(ranks: Int, _ arguments: [String], host: String? = mpiHost, in directory: String) throws -> Run {
-    let process = mpiProcess(ranks: ranks, arguments, host: host, in: directory)
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let errData = PipeReader(err)
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-               stderr: String(decoding: errData.data(), as: UTF8.self))
+    try runToEnd(mpiProcess(ranks: ranks, arguments, host: host, in: directory))
 }
 
 @Suite(.enabled(if: mpiHost != nil && mpirun != nil, "needs the MPI build (.ci/mpi) and mpirun"), .serialized)
