@@ -28,6 +28,11 @@ let package = Package(
         .library(name: "maml_cnn", type: .dynamic, targets: ["CNNPlugin"]),
         .library(name: "maml_rnn", type: .dynamic, targets: ["RNNPlugin"]),
     ],
+    // `swift build --traits MPI`: meta-batches across processes and hosts through Open MPI
+    // (docs/scale-out.md). Off by default: the default build and tests need no MPI.
+    traits: [
+        .trait(name: "MPI", description: "Split meta-batches over the ranks of `mpirun` (Open MPI, libopenmpi-dev)."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
@@ -42,6 +47,8 @@ let package = Package(
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         // libcrypto (OpenSSL) hashes plugin files for trust pinning (SHA-256).
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Open MPI (trait MPI only): its headers and libmpi for the MAMLMPIShim below.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev"])]),
 
         // MARK: Libraries
         // JSON, the config-schema subset, SplitMix64 and the toolchain tag: no dependencies,
@@ -51,6 +58,11 @@ let package = Package(
         .target(name: "MAMLKernels"),
         // Accessors for libffi's type globals, which Swift 6 cannot read directly.
         .target(name: "MAMLFFI", dependencies: ["CFFI"]),
+        // The few MPI calls the host makes, as plain C functions: Open MPI's predefined handles
+        // (MPI_COMM_WORLD, MPI_FLOAT) do not import into Swift. Without the trait it compiles to
+        // stubs that report "no MPI" and links nothing.
+        .target(name: "MAMLMPIShim", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))],
+                cSettings: [.define("MAML_MPI", .when(traits: ["MPI"]))]),
         .target(name: "MAMLPluginKit", dependencies: ["MAMLSchema", "MAMLPluginABI", "CBLAS", "MAMLKernels"]),
         .target(name: "MAMLCore", dependencies: ["MAMLSchema", "MAMLKernels"]),
         // Task families and their data (sinusoid, glyphs, omniglot, sequences): no model code.
@@ -63,7 +75,7 @@ let package = Package(
         // `maml-host check`: the conformance suite, each check run in a child process.
         .target(name: "MAMLConformance", dependencies: ["MAMLHost", "MAMLCore", "MAMLTasks", "MAMLSchema", "MAMLPluginABI"]),
         .executableTarget(name: "maml-host", dependencies: [
-            "MAMLSchema", "MAMLCore", "MAMLTasks", "MAMLHost", "MAMLConformance", "MAMLPlot", "MAMLPluginABI", "CBLAS",
+            "MAMLSchema", "MAMLCore", "MAMLTasks", "MAMLHost", "MAMLConformance", "MAMLPlot", "MAMLPluginABI", "CBLAS", "MAMLMPIShim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

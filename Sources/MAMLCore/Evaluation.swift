@@ -114,7 +114,8 @@ public func meanAndCI95(_ values: [Double]) -> (mean: Double, ci95: Double) {
 /// Evaluates parameter vectors on a fixed set of held-out tasks; reusable across checkpoints.
 /// With `threads` > 1 the tasks run on that many threads, each with its own replica of the
 /// backbone; every task writes its own result slots, reduced in task order afterwards, so the
-/// results are bit-identical for any thread count.
+/// results are bit-identical for any thread count. With a `group` each rank evaluates its share
+/// of the tasks and the per-task metrics are gathered onto every rank before the same reduction.
 public final class Evaluator {
     public let config: EvaluationConfig
     public let backbone: any Backbone
@@ -125,9 +126,12 @@ public final class Evaluator {
     public let plan: MetaPlan
     let workers: [EvalWorker]
     private let pool: WorkerPool
+    /// The processes sharing the tasks (nil: this one alone) and this one's tasks.
+    public let group: (any TaskGroup)?
+    private let share: Range<Int>
 
     public init(backbone: any Backbone, family: any TaskFamily, config: EvaluationConfig,
-                threads: Int = 1) throws(MAMLError) {
+                threads: Int = 1, group: (any TaskGroup)? = nil) throws(MAMLError) {
         try config.validate()
         try checkThreads(threads)
         try checkCompatible(backbone: backbone, family: family, algorithm: config.adaptation.algorithm)
@@ -137,7 +141,9 @@ public final class Evaluator {
         try checkBuffer("the per-task metrics", ["shots": config.shots.count, "steps": config.steps.count,
                                                  "tasks": config.tasks])
         self.config = config; self.backbone = backbone; self.family = family
-        let count = min(threads, config.tasks)
+        self.group = group
+        share = localShare(of: config.tasks, group: group)
+        let count = max(1, min(threads, share.count))
         workers = try backboneInstances(backbone, count: count).enumerated().map { w, instance in
             EvalWorker(backbone: instance, family: family, config: config, plan: plan, index: w)
         }
@@ -155,7 +161,8 @@ public final class Evaluator {
         }
         let nShots = config.shots.count, nSteps = config.steps.count, nTasks = config.tasks
         let classify = family.lossKind == .softmaxCrossEntropy
-        // values[(k * nSteps + s) * nTasks + i]: per-task metrics, reduced in task order below.
+        // values[i * nShots * nSteps + k * nSteps + s]: per-task metrics (a task's together, so a
+        // rank's share is one block), reduced in task order below.
         var losses = [Double](repeating: 0, count: nShots * nSteps * nTasks)
         var accuracies = [Double](repeating: 0, count: classify ? losses.count : 0)
 
@@ -163,9 +170,10 @@ public final class Evaluator {
         parameters.withUnsafeBufferPointer { p in
             losses.withUnsafeMutableBufferPointer { losses in
                 accuracies.withUnsafeMutableBufferPointer { accuracies in
-                    let metrics = TaskMetrics(losses: losses, accuracies: accuracies, tasks: nTasks, steps: nSteps)
-                    pool.forEach(nTasks) { w, i in
-                        let worker = workers[w]
+                    let metrics = TaskMetrics(losses: losses, accuracies: accuracies, shots: nShots, steps: nSteps)
+                    let firstTask = share.lowerBound, local = share.count
+                    pool.forEach(local) { w, j in
+                        let worker = workers[w], i = firstTask + j
                         do throws(MAMLError) {
                             try worker.evaluate(task: i, parameters: p, config: config, into: metrics)
                         } catch {
@@ -173,7 +181,8 @@ public final class Evaluator {
                             return false
                         }
                         if w == 0 {     // the caller's thread: progress need not be thread-safe
-                            reported = pool.finishedItems + 1
+                            // this rank's share, scaled to the whole (rank 0 is the one that shows it)
+                            reported = (pool.finishedItems + 1) * nTasks / local
                             progress(reported, nTasks)
                         }
                         return true
@@ -181,18 +190,30 @@ public final class Evaluator {
                 }
             }
         }
-        try TaskErrorSlot.throwFirst(workers.map(\.error))
+        try throwFirstAcrossRanks(TaskErrorSlot.takeFirst(workers.map(\.error)), group: group)
+        if let group, group.size > 1 {
+            let shares = group.shares(of: nTasks), block = nShots * nSteps
+            try losses.withUnsafeMutableBufferPointer { (b) throws(MAMLError) in
+                try group.allGather(b.baseAddress!, blockLength: block, shares: shares)
+            }
+            if classify {
+                try accuracies.withUnsafeMutableBufferPointer { (b) throws(MAMLError) in
+                    try group.allGather(b.baseAddress!, blockLength: block, shares: shares)
+                }
+            }
+        }
         if reported < nTasks { progress(nTasks, nTasks) }
 
         var results: [EvalResult] = []
         for (k, shots) in config.shots.enumerated() {
             for (s, steps) in config.steps.enumerated() {
-                let range = (k * nSteps + s) * nTasks ..< (k * nSteps + s + 1) * nTasks
-                let l = meanAndCI95(Array(losses[range]))
+                let column = (0..<nTasks).map { i in i * nShots * nSteps + k * nSteps + s }
+                let taskLosses = column.map { losses[$0] }
+                let l = meanAndCI95(taskLosses)
                 var r = EvalResult(shots: shots, steps: steps, tasks: nTasks, loss: l.mean, lossCI95: l.ci95)
-                r.diverged = losses[range].reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+                r.diverged = taskLosses.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
                 if classify {
-                    let a = meanAndCI95(Array(accuracies[range]))
+                    let a = meanAndCI95(column.map { accuracies[$0] })
                     r.accuracy = a.mean; r.accuracyCI95 = a.ci95
                 }
                 results.append(r)
@@ -204,12 +225,12 @@ public final class Evaluator {
 
 // MARK: - One task's evaluation, on one worker
 
-/// Where the tasks' metrics go: slot (k * steps + s) * tasks + i; each task writes only its own.
+/// Where the tasks' metrics go: slot (i * shots + k) * steps + s; each task writes only its own.
 struct TaskMetrics {
     let losses: UnsafeMutableBufferPointer<Double>
     let accuracies: UnsafeMutableBufferPointer<Double>     // empty unless classification
-    let tasks: Int, steps: Int
-    @inline(__always) func slot(shotIndex k: Int, stepIndex s: Int, task i: Int) -> Int { (k * steps + s) * tasks + i }
+    let shots: Int, steps: Int
+    @inline(__always) func slot(shotIndex k: Int, stepIndex s: Int, task i: Int) -> Int { (i * shots + k) * steps + s }
 }
 
 /// What one evaluation worker owns: a backbone instance and buffers, allocated once.

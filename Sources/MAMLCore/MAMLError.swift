@@ -62,3 +62,32 @@ enum TaskFault: Error {
         }
     }
 }
+
+// MARK: - Across processes
+
+extension MAMLError {
+    /// The error as one line of text that `init(wireText:)` turns back into an equal error: for
+    /// a rank to throw the error another rank's task raised (TaskGroup.swift).
+    var wireText: String {
+        let separator = "\u{1F}"
+        switch self {
+        case .invalidConfig(let m): return ["invalidConfig", m].joined(separator: separator)
+        case .incompatible(let m): return ["incompatible", m].joined(separator: separator)
+        case .backbone(let e, let context): return ["backbone", e.kind.rawValue, e.message, context].joined(separator: separator)
+        case .nonFinite(let m): return ["nonFinite", m].joined(separator: separator)
+        case .diverged(let m): return ["diverged", m].joined(separator: separator)
+        }
+    }
+
+    init(wireText: String) {
+        let f = wireText.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
+        switch (f.first ?? "", f.count) {
+        case ("invalidConfig", 2): self = .invalidConfig(f[1])
+        case ("incompatible", 2): self = .incompatible(f[1])
+        case ("backbone", 4): self = .backbone(BackboneError(BackboneError.Kind(rawValue: f[1]) ?? .internal, f[2]), context: f[3])
+        case ("nonFinite", 2): self = .nonFinite(f[1])
+        case ("diverged", 2): self = .diverged(f[1])
+        default: self = .backbone(BackboneError(.internal, wireText), context: "an error from another rank")
+        }
+    }
+}

@@ -52,9 +52,14 @@ final class TaskErrorSlot {
 
     /// Throws the error of the lowest task index among `slots` (and clears them all).
     static func throwFirst(_ slots: [TaskErrorSlot]) throws(MAMLError) {
+        if let first = takeFirst(slots) { throw first.error }
+    }
+
+    /// The lowest task index among `slots` with its error, if any (and clears them all).
+    static func takeFirst(_ slots: [TaskErrorSlot]) -> (task: Int, error: MAMLError)? {
         let first = slots.min { $0.task < $1.task }
-        let error = first?.error
+        let found = first.flatMap { slot in slot.error.map { (slot.task, $0) } }
         for slot in slots { slot.reset() }
-        if let error { throw error }
+        return found
     }
 }

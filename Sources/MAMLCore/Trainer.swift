@@ -7,7 +7,10 @@
 // slots are reduced in task order 0..B-1 in Double. Running the tasks on N
 // threads (each worker with its own backbone instance, task buffer and
 // workspace; WorkerPool.swift) or resuming at i therefore gives bit-identical
-// parameters: the thread count is not part of a run's identity.
+// parameters: the thread count is not part of a run's identity. Nor is the number
+// of processes: with a TaskGroup (TaskGroup.swift) each rank computes its share of
+// the tasks, the slots are gathered onto every rank, and every rank reduces all B
+// in task order as above.
 
 /// Called with human-readable notes (e.g. the finite-difference HVP fallback).
 public typealias LogHandler = @Sendable (String) -> Void
@@ -63,6 +66,9 @@ public final class Trainer {
     /// Worker threads the meta-batch's tasks are spread over (at most `config.metaBatch`).
     public var threads: Int { pool.workers }
 
+    /// The processes sharing each meta-batch (nil: this one alone) and this one's tasks.
+    public let group: (any TaskGroup)?
+    private let share: Range<Int>
     private let learner: MetaLearner
     /// The learner resolved for this backbone: the meta-parameters are theta and `plan.rateCount`
     /// learned rates (MetaPlan.swift), so `parameters` holds `plan.metaCount` floats.
@@ -86,14 +92,19 @@ public final class Trainer {
     /// one when `state` is given. `log` receives notes such as the finite-difference HVP fallback.
     /// `threads` > 1 runs the tasks of a meta-batch on that many threads (capped at the meta-batch),
     /// each with its own replica of `backbone` (`makeReplica()`); the results are the same for any
-    /// thread count.
+    /// thread count. With a `group`, this process computes only its share of each meta-batch's
+    /// tasks and exchanges the results with the other ranks; the results are the same for any
+    /// group size too.
     public init(backbone: any Backbone, family: any TaskFamily, config: TrainerConfig,
-                resumingFrom state: TrainerState? = nil, threads: Int = 1, log: LogHandler? = nil) throws(MAMLError) {
+                resumingFrom state: TrainerState? = nil, threads: Int = 1, group: (any TaskGroup)? = nil,
+                log: LogHandler? = nil) throws(MAMLError) {
         try config.validate()
         try checkThreads(threads)
         try checkCompatible(backbone: backbone, family: family, algorithm: config.algorithm)
         guard backbone.parameterCount > 0 else { throw .incompatible("the backbone has no parameters") }
         self.config = config; self.backbone = backbone; self.family = family
+        self.group = group
+        share = localShare(of: config.metaBatch, group: group)
         learner = config.learner
         let plan = try MetaPlan(learner: learner, backbone: backbone, taskLoss: family.lossKind)
         self.plan = plan
@@ -141,7 +152,7 @@ public final class Trainer {
         try checkBuffer("the meta-batch's task-gradient slots", ["metaBatch": config.metaBatch, "parameters": n])
         try checkBuffer("the inner-loop iterates", ["innerSteps": config.innerSteps, "parameters": n])
         try checkTaskBuffers(family: family, supportShots: config.supportShots, queryShots: config.queryShots)
-        let workerCount = min(threads, config.metaBatch)
+        let workerCount = max(1, min(threads, share.count))
         workers = try backboneInstances(backbone, count: workerCount).enumerated().map { w, instance in
             MetaWorker(backbone: instance, family: family, config: config, plan: plan, index: w)
         }
@@ -236,12 +247,12 @@ public final class Trainer {
         let skipDivergence = nonFinitePolicy == .skipTask
         // Per task, independently, on any worker: each task writes only its own slot, loss and
         // skipped flag, so which tasks are skipped does not depend on the thread count.
-        let slots = taskGradients.base
+        let slots = taskGradients.base, firstTask = share.lowerBound
         parameters.withUnsafeBufferPointer { p in
             taskLosses.withUnsafeMutableBufferPointer { losses in
                 taskSkipped.withUnsafeMutableBufferPointer { skippedFlags in
-                    pool.forEach(b) { w, t in
-                        let worker = workers[w]
+                    pool.forEach(share.count) { w, j in
+                        let worker = workers[w], t = firstTask + j
                         do throws(MAMLError) {
                             let slot = UnsafeMutableBufferPointer(start: slots + t * n, count: n)
                             let loss = try worker.metaGradient(iteration: i, task: t, parameters: p, learner: learner,
@@ -258,7 +269,8 @@ public final class Trainer {
                 }
             }
         }
-        try TaskErrorSlot.throwFirst(workers.map(\.error))
+        try throwFirstAcrossRanks(TaskErrorSlot.takeFirst(workers.map(\.error)), group: group)
+        if let group, group.size > 1 { try exchangeTaskResults(group) }
 
         let kept = (0..<b).filter { !taskSkipped[$0] }
         guard !kept.isEmpty else {
@@ -306,6 +318,20 @@ public final class Trainer {
         var lossSum = 0.0
         for t in kept { lossSum += taskLosses[t] }
         return (lossSum / Double(kept.count), (0..<b).filter { taskSkipped[$0] })
+    }
+
+    /// Every rank's task slots, losses and skipped flags onto every rank (after a step's tasks
+    /// ran without an error anywhere): B x n floats and 2 B doubles in all, of which each rank
+    /// receives what the others computed.
+    private func exchangeTaskResults(_ group: any TaskGroup) throws(MAMLError) {
+        let b = config.metaBatch, shares = group.shares(of: b)
+        var outcomes = [Double](repeating: 0, count: 2 * b)     // per task: loss, skipped (0 or 1)
+        for t in share { outcomes[2 * t] = taskLosses[t]; outcomes[2 * t + 1] = taskSkipped[t] ? 1 : 0 }
+        try outcomes.withUnsafeMutableBufferPointer { (o) throws(MAMLError) in
+            try group.allGather(o.baseAddress!, blockLength: 2, shares: shares)
+        }
+        for t in 0..<b { taskLosses[t] = outcomes[2 * t]; taskSkipped[t] = outcomes[2 * t + 1] != 0 }
+        try group.allGather(taskGradients.base, blockLength: plan.metaCount, shares: shares)
     }
 }
 

@@ -76,11 +76,16 @@ public final class TrainingRun {
     private var lastWrite = monotonicSeconds()
     /// The iteration this run last wrote to `plan.output` (nil: not yet).
     private var written: Int?
+    /// False on the ranks other than 0 of a group: they run every step and decision alike but
+    /// write no checkpoint (give them no metrics log and no best path either).
+    private let writesCheckpoints: Bool
 
     /// Opens the metrics log (appending); `selector` scores validation tasks every
     /// `plan.validateEvery` iterations.
-    public init(trainer: Trainer, model: ModelIdentity, plan: TrainingPlan, selector: ModelSelector? = nil) throws {
+    public init(trainer: Trainer, model: ModelIdentity, plan: TrainingPlan, selector: ModelSelector? = nil,
+                writesCheckpoints: Bool = true) throws {
         self.trainer = trainer; self.model = model; self.plan = plan; self.selector = selector
+        self.writesCheckpoints = writesCheckpoints
         metrics = try plan.metricsLog.map { try MetricsLog(path: $0) }
     }
 
@@ -127,7 +132,7 @@ public final class TrainingRun {
         guard allFinite(trainer.parameters) else {
             throw MAMLError.nonFinite("parameters at iteration \(trainer.iteration); \(plan.output) not written")
         }
-        try Checkpoint(trainer: trainer, model: model).write(to: plan.output)
+        if writesCheckpoints { try Checkpoint(trainer: trainer, model: model).write(to: plan.output) }
         written = trainer.iteration
         lastWrite = monotonicSeconds()
         Activity.checkpointWritten(path: plan.output, iteration: trainer.iteration)

@@ -39,23 +39,29 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if suite && MPIRanks.launchedAsRank {
+            throw CLIError("--suite runs in one process: under mpirun bench one workload (docs/scale-out.md)")
+        }
         if suite {
             return try BenchSuite.run(only: only.map { $0.split(separator: ",").map(String.init) } ?? [], quick: quick,
                                       threads: options.threading.threads, pluginDirectories: plugins.pluginDirectories,
                                       json: json)
         }
         guard only == nil, !quick else { throw ValidationError("--only and --quick go with --suite") }
+        let group = try MPIRanks.start(watchdog: supervision.watchdog)
         let setup = try Setup(catalog: plugins.catalog(quiet: json), model: options.model, config: options.config,
                               task: options.task, taskConfig: try options.resolvedTaskConfig(),
                               algorithm: options.algorithm)
         let config = options.trainerConfig(iterations: warmup + iterations)
         // The call counter wraps one instance. With more threads each worker has its own
         // replica, so the calls of one meta-iteration are counted afterwards on one thread:
-        // they do not depend on the thread count.
-        let threads = options.threading.threads
+        // they do not depend on the thread count. Under mpirun each rank sees only its own
+        // tasks, so the same holds for more than one rank.
+        let threads = options.threading.threads, ranks = group?.size ?? 1
         let counted = CountingBackbone(setup.backbone)
-        let trainer = try Trainer(backbone: threads == 1 ? counted : setup.backbone, family: setup.family,
-                                  config: config, threads: threads, log: noteToStderr)
+        let countsInPlace = threads == 1 && ranks == 1
+        let trainer = try Trainer(backbone: countsInPlace ? counted : setup.backbone, family: setup.family,
+                                  config: config, threads: threads, group: group, log: noteToStderr)
         for _ in 0..<warmup { try trainer.step() }
         counted.reset()
         let t0 = now()
@@ -63,6 +69,9 @@ struct Bench: ParsableCommand {
         for _ in 0..<iterations { loss = try trainer.step().queryLoss }
         let seconds = now() - t0
         let rate = Double(iterations) / seconds
+        // Under mpirun: what the slots' all-gather alone costs, every rank ready (the rest of
+        // a meta-iteration is compute, and waiting for the rank with the larger share).
+        let exchange = try group.map { try measureExchange($0, tasks: config.metaBatch, floats: trainer.plan.metaCount) }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakMiB = Double(usage.ru_maxrss) / 1024
@@ -70,7 +79,7 @@ struct Bench: ParsableCommand {
         var flops: Double?
         do {
             let ops = try PluginOps(backbone: setup.backbone)
-            if threads == 1 {
+            if countsInPlace {
                 flops = try counted.flops(perLossGrad: ops.lossGradFLOPs)
             } else {
                 counted.reset()
@@ -93,6 +102,9 @@ struct Bench: ParsableCommand {
                 "algorithm": .string(config.algorithm.rawValue), "inner_steps": .number(Double(config.innerSteps)),
                 "meta_batch": .number(Double(config.metaBatch)), "parameters": .number(Double(setup.backbone.parameterCount)),
                 "exact_hvp": .bool(setup.backbone.providesHVP), "threads": .number(Double(trainer.threads)),
+                "ranks": .number(Double(ranks)),
+                "exchange_ms": exchange.map { .number($0.seconds * 1000) } ?? .null,
+                "exchange_bytes_received": exchange.map { .number(Double($0.bytes)) } ?? .null,
                 "final_query_loss": .number(loss), "peak_rss_mib": .number(peakMiB),
                 "gflops": gflops.map(JSONValue.number) ?? .null,
                 "flops_per_meta_iteration": flopsPerIteration.map(JSONValue.number) ?? .null,
@@ -101,9 +113,14 @@ struct Bench: ParsableCommand {
             print(jsonObject(o).serialized())
         } else {
             print("\(displaySafe(setup.identity.id)) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
-                  + "meta-batch \(config.metaBatch), \(trainer.threads) thread\(trainer.threads == 1 ? "" : "s")")
+                  + "meta-batch \(config.metaBatch), \(trainer.threads) thread\(trainer.threads == 1 ? "" : "s")"
+                  + (ranks > 1 ? " on each of \(ranks) MPI ranks" : ""))
             print("\(fmt(rate, 1)) meta-iterations/s, \(fmt(rate * Double(config.metaBatch), 0)) tasks/s "
                   + "(\(iterations) timed after \(warmup) warm-up, \(fmt(seconds, 2)) s), peak RSS \(fmt(peakMiB, 1)) MiB")
+            if let exchange {
+                print("exchange of the task slots alone: \(fmt(exchange.seconds * 1000, 3)) ms per meta-iteration, "
+                      + "\(exchange.bytes) bytes received by rank 0")
+            }
             if let gflops, let flopsPerIteration {
                 print("\(fmt(gflops, 2)) GFLOP/s (\(fmt(flopsPerIteration / 1e6, 3)) MFLOP per meta-iteration by the model's flops op; "
                       + "an HVP counts as 2 loss_grads)")
@@ -114,6 +131,31 @@ struct Bench: ParsableCommand {
             }
         }
     }
+}
+
+// MARK: - Under mpirun: the exchange alone
+
+/// Seconds per all-gather of a meta-batch's task slots (`tasks` x `floats` floats) with every
+/// rank ready (a maximum first lines them up), over repeats for about half a second; and the
+/// bytes rank 0 receives in one.
+func measureExchange(_ group: any TaskGroup, tasks: Int, floats: Int) throws -> (seconds: Double, bytes: Int) {
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: tasks * floats)
+    defer { buffer.deallocate() }
+    buffer.initialize(repeating: 0, count: tasks * floats)
+    let shares = group.shares(of: tasks)
+    try group.allGather(buffer, blockLength: floats, shares: shares)   // untimed: connections set up
+    var repeats = 0, total = 0.0
+    while true {
+        _ = try group.maximum(0)
+        let t0 = now()
+        try group.allGather(buffer, blockLength: floats, shares: shares)
+        total += now() - t0
+        repeats += 1
+        // Every rank runs the same number of repeats: rank 0's clock decides.
+        let enough = group.rank == 0 && repeats >= 5 && (total >= 0.5 || repeats >= 1000)
+        if try group.maximum(enough ? 1 : 0) == 1 { break }
+    }
+    return (total / Double(repeats), 4 * floats * (tasks - shares[0].count))
 }
 
 // MARK: - Reference: OpenBLAS sgemm on one thread

@@ -29,6 +29,9 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         verbosity.apply()
+        guard !MPIRanks.launchedAsRank else {
+            throw CLIError("demo runs in one process: under mpirun use train, eval or bench (docs/scale-out.md)")
+        }
         let catalog = plugins.catalog(quiet: Verbosity.level == .quiet)
         let setup = try Setup(catalog: catalog, model: "mlp", config: "{}", task: "sinusoid", taskConfig: "{}")
         let config = TrainerConfig(iterations: iterations, seed: seed)

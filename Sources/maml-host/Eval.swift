@@ -45,6 +45,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         verbosity.apply()
+        let group = try MPIRanks.start(watchdog: supervision.watchdog)
         let t0 = now()
         let saved = try Checkpoint.read(from: checkpoint)
         let header = saved.header
@@ -61,7 +62,7 @@ struct Eval: ParsableCommand {
                                       steps: fineTunes ? try parseList(steps, "--steps") : [0], queryShots: queryShots,
                                       innerLR: innerLR ?? header.training.innerLR, seed: evalSeed, learner: header.training.learner)
         let results = try evaluate(setup: setup, parameters: saved.parameters, config: config,
-                                   threads: threading.threads)
+                                   threads: threading.threads, group: group)
         // Every task diverging at some scored step is a failed evaluation, not a result.
         let failed = results.filter { $0.diverged == tasks }
         if json {
@@ -85,8 +86,11 @@ struct Eval: ParsableCommand {
 
 /// Runs the evaluator, showing "evaluating task i/N" on a terminal (stderr) for slow models;
 /// errors surface as MAMLError messages.
-func evaluate(setup: Setup, parameters: [Float], config: EvaluationConfig, threads: Int = 1) throws -> [EvalResult] {
-    let evaluator = try Evaluator(backbone: setup.backbone, family: setup.family, config: config, threads: threads)
+/// With `group` (mpirun) the ranks share the tasks and every rank gets the results.
+func evaluate(setup: Setup, parameters: [Float], config: EvaluationConfig, threads: Int = 1,
+              group: (any TaskGroup)? = nil) throws -> [EvalResult] {
+    let evaluator = try Evaluator(backbone: setup.backbone, family: setup.family, config: config, threads: threads,
+                                  group: group)
     guard isatty(STDERR_FILENO) != 0 else { return try evaluator.evaluate(parameters: parameters) }
     var lastDraw = 0.0
     let results = try evaluator.evaluate(parameters: parameters) { done, total in

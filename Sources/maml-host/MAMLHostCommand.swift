@@ -64,10 +64,12 @@ struct MAMLHostCommand: ParsableCommand {
                 if code.isSuccess { print(message) } else { printError(message) }   // printError escapes terminal controls
             }
             HostOutput.flush()
+            MPIRanks.current?.finish(status: code.rawValue, message: message)
             Activity.announceExit(code.rawValue)
             return code.rawValue
         }
         HostOutput.flush()
+        MPIRanks.current?.finish(status: 0, message: "")
         Activity.announceExit(0)
         return 0
     }

@@ -13,7 +13,9 @@
 // Signals: the worker runs in its own process group, so a terminal's Ctrl-C reaches
 // the supervisor only, which forwards SIGINT/SIGTERM/SIGHUP once; the worker then
 // stops as it always does (checkpoint, exit 128 + signal). MAML_SUPERVISE=0 runs the
-// command in-process (for debuggers and profilers).
+// command in-process (for debuggers and profilers). Under mpirun every rank runs
+// in-process too: MPI's own fault handling and each rank's watchdog end the job
+// (MPIRanks.swift, docs/scale-out.md).
 
 #if canImport(Glibc)
 import Glibc
@@ -46,7 +48,8 @@ enum Supervisor {
     /// the arguments do not parse (the normal path then reports the error).
     static func superviseIfNeeded() {
         Activity.attachAtStart()
-        guard !Activity.isSupervised, getenv("MAML_SUPERVISE").map({ String(cString: $0) }) != "0" else { return }
+        guard !Activity.isSupervised, getenv("MAML_SUPERVISE").map({ String(cString: $0) }) != "0",
+              !MPIRanks.launchedAsRank else { return }
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard let command = try? MAMLHostCommand.parseAsRoot(arguments) else { return }
         var watchdog: Double, restarts = 0, output: String?, runFolder = false

@@ -97,8 +97,14 @@ struct Train: ParsableCommand {
 
     func run() throws {
         verbosity.apply()
+        let group = try MPIRanks.start(watchdog: supervision.watchdog)
+        if group != nil && restart > 0 {
+            throw CLIError("--restart needs the supervisor, which does not run under mpirun: run mpirun again with "
+                           + "--resume (docs/scale-out.md)")
+        }
+        let writes = (group?.rank ?? 0) == 0     // rank 0 alone writes files and prints
         let output = outputPath, resume = resumePath
-        let locks = try [output, bestPath].compactMap { $0 }.map { try OutputLock(path: $0) }
+        let locks = try (writes ? [output, bestPath] : []).compactMap { $0 }.map { try OutputLock(path: $0) }
         defer { withExtendedLifetime(locks) {} }
         let catalog = plugins.catalog(quiet: Verbosity.level == .quiet)
         var trainer: Trainer
@@ -121,7 +127,7 @@ struct Train: ParsableCommand {
             }
             trainer = try Trainer(backbone: setup.backbone, family: setup.family, config: config,
                                   resumingFrom: try saved.resumeState(family: setup.family, path: resume),
-                                  threads: options.threading.threads, log: noteToStderr)
+                                  threads: options.threading.threads, group: group, log: noteToStderr)
             say("resuming \(resume) at iteration \(trainer.iteration) of \(iterations)")
         } else {
             setup = try Setup(catalog: catalog, model: options.model, config: options.config,
@@ -129,29 +135,37 @@ struct Train: ParsableCommand {
                               algorithm: options.algorithm)
             trainer = try Trainer(backbone: setup.backbone, family: setup.family,
                                   config: options.trainerConfig(iterations: iterations),
-                                  threads: options.threading.threads, log: noteToStderr)
+                                  threads: options.threading.threads, group: group, log: noteToStderr)
         }
         let c = trainer.config
-        let session = try runDirectory.map { try RunSession(directory: $0, trainer: trainer, model: setup.identity) }
+        // The run folder is rank 0's, like every file the run writes.
+        let session = writes ? try runDirectory.map { try RunSession(directory: $0, trainer: trainer, model: setup.identity) } : nil
         say("training \(setup.identity.id) (\(setup.backbone.parameterCount) parameters) on \(setup.family.name): "
               + "\(c.algorithm.rawValue), k=\(c.innerSteps), alpha=\(c.innerLR), meta-batch \(c.metaBatch), "
-              + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)")
+              + "\(c.optimizer.rawValue) \(c.metaLR), K=\(c.supportShots)+\(c.queryShots), seed \(c.seed)"
+              + (group.map { ", tasks split over \($0.size) MPI ranks" } ?? ""))
 
         trainer.nonFinitePolicy = onNaN
         trainer.maxLoss = maxLoss ?? Trainer.defaultMaxLoss
         // SIGINT/SIGTERM: finish the current meta-iteration, write a checkpoint, exit 128 + signal.
         let signals = StopSignals()
         let plan = TrainingPlan(iterations: iterations, output: output, checkpointEvery: checkpointEvery,
-                                metricsLog: logPath, logEvery: logEvery, validateEvery: validation.every,
+                                metricsLog: writes ? logPath : nil, logEvery: logEvery, validateEvery: validation.every,
                                 checkpointSeconds: checkpointSeconds)
         let run = try TrainingRun(trainer: trainer, model: setup.identity, plan: plan,
                                   selector: try validation.makeSelector(setup: setup, learner: c.learner,
-                                                                        threads: trainer.threads, bestPath: bestPath,
-                                                                        best: session?.bestSoFar))
+                                                                        threads: trainer.threads, group: group,
+                                                                        writes: writes, bestPath: bestPath,
+                                                                        best: session?.bestSoFar),
+                                  writesCheckpoints: writes)
+        // Every rank stops at the same iteration: a signal any rank received counts for all.
+        let stopRequested: () -> Int32? = group.map { g in
+            { let s = (try? g.maximum(Int(signals.received ?? 0))) ?? 0; return s == 0 ? nil : Int32(s) }
+        } ?? { signals.received }
         var progress = ProgressReporter(total: iterations, start: trainer.iteration)
         let summary: TrainingSummary
         do {
-            summary = try run.run(stopRequested: { signals.received }) { event in
+            summary = try run.run(stopRequested: stopRequested) { event in
                 if case .validated(let i, let score, let best, let at) = event {
                     detail("iteration \(i): validation score \(fmt(score, 4)) (best \(fmt(best, 4)) at iteration \(at))")
                 }
@@ -193,7 +207,13 @@ struct Train: ParsableCommand {
             }
         }
         if let session, evalTasks > 0 {
-            try session.evaluateFinal(setup: setup, tasks: evalTasks, threads: trainer.threads)
+            if group != nil {
+                // The other ranks are finishing: one rank alone must not start a long evaluation under mpirun.
+                printError("note: under mpirun the run folder gets no final evaluation; run `mpirun ... maml-host eval "
+                           + "--checkpoint \(output)` (its tasks are split over the ranks)")
+            } else {
+                try session.evaluateFinal(setup: setup, tasks: evalTasks, threads: trainer.threads)
+            }
         }
     }
 }

@@ -24,14 +24,16 @@ struct ValidationOptions: ParsableArguments {
         if best != nil && every == 0 { throw ValidationError("--best needs --validate-every N") }
     }
 
-    /// `bestPath`: where the best parameters go (default --best); `best`: the score to beat when continuing a run.
-    func makeSelector(setup: Setup, learner: MetaLearner, threads: Int = 1, bestPath: String? = nil,
+    /// `group`: the ranks share the validation tasks; `writes`: this rank writes the best parameters (rank 0);
+    /// `bestPath`: where they go (default --best); `best`: the score to beat when continuing a run.
+    func makeSelector(setup: Setup, learner: MetaLearner, threads: Int = 1, group: (any TaskGroup)? = nil,
+                      writes: Bool = true, bestPath: String? = nil,
                       best bestSoFar: (score: Double, iteration: Int)? = nil) throws -> ModelSelector? {
         guard every > 0 else { return nil }
         let config = EvaluationConfig(tasks: tasks, shots: [shots], steps: try parseList(steps, "--validate-steps"),
                                       innerLR: learner.innerLR, split: .validation, learner: learner)
         return ModelSelector(evaluator: try Evaluator(backbone: setup.backbone, family: setup.family, config: config,
-                                                      threads: threads),
-                             bestPath: bestPath ?? best, best: bestSoFar)
+                                                      threads: threads, group: group),
+                             bestPath: writes ? (bestPath ?? best) : nil, best: bestSoFar)
     }
 }

@@ -22,6 +22,11 @@ func mamlHost(_ arguments: [String], in directory: String = NSTemporaryDirectory
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: directory)
     process.environment = testEnvironment(extra)
+    return try runToEnd(process)
+}
+
+/// Starts `process` and waits for it, collecting its stdout and stderr.
+func runToEnd(_ process: Process) throws -> Run {
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
