@@ -81,9 +81,13 @@ public final class ImageFolderData: @unchecked Sendable {   // immutable after i
     public init(data: String, layout: ImageFolderLayout, size: Int, channels: Int,
                 cacheDirectory: String?) throws(MAMLError) {
         let start = monotonicSeconds()
-        let listing = try listImageFolder(data: data, layout: layout)
-        self.data = data; self.layout = listing.layout; self.size = size; self.channels = channels
-        absoluteData = realPath(data)
+        // Paths are built as data + "/" + name: "/" and "dir/" would give "//bin" and "dir//c".
+        var data = data
+        while data.count > 1 && data.hasSuffix("/") { data.removeLast() }
+        if data == "/" { data = "" }
+        let listing = try listImageFolder(data: data.isEmpty ? "/" : data, layout: layout, root: data)
+        self.data = data.isEmpty ? "/" : data; self.layout = listing.layout; self.size = size; self.channels = channels
+        absoluteData = realPath(self.data)
         var notes: [String] = []
         if !listing.skipped.isEmpty {
             notes.append("skipped \(listing.skipped.count) file\(listing.skipped.count == 1 ? "" : "s") that "
@@ -91,7 +95,8 @@ public final class ImageFolderData: @unchecked Sendable {   // immutable after i
                 + (listing.skipped.count > 1 ? ", ..." : "") + ")")
         }
         let settings = Self.settingsJSON(layout: listing.layout, size: size, channels: channels)
-        let cachePath = cacheDirectory.map { $0 + "/" + Self.cacheName(data: data, settings: settings) }
+        let name = Self.cacheName(data: data.isEmpty ? "/" : data, settings: settings)
+        let cachePath = cacheDirectory.map { $0 + "/" + name }
 
         // A cache that matches: map it.
         if let cachePath, fileKind(cachePath) == .file {

@@ -51,9 +51,12 @@ let splitFolderNames: [(TaskSplit, [String])] = [(.train, ["train"]), (.validati
                                                  (.test, ["test"])]
 
 /// Lists `data` in `layout`; errors are `.invalidConfig` naming the path.
-func listImageFolder(data: String, layout requested: ImageFolderLayout) throws(MAMLError) -> ImageFolderListing {
-    guard fileKind(data) == .directory else {
-        throw imageFolderError("data folder \(data) does not exist or is not a folder (moved? eval and train --resume take --data DIR)")
+/// `root` is `data` as the prefix of paths in messages ("" for "/"; default `data`).
+func listImageFolder(data folder: String, layout requested: ImageFolderLayout,
+                     root: String? = nil) throws(MAMLError) -> ImageFolderListing {
+    let data = root ?? folder
+    guard fileKind(folder) == .directory else {
+        throw imageFolderError("data folder \(folder) does not exist or is not a folder (moved? eval and train --resume take --data DIR)")
     }
     var layout = requested
     if layout == .auto {
@@ -79,7 +82,7 @@ func listImageFolder(data: String, layout requested: ImageFolderLayout) throws(M
         listing.classes = try csvClasses(data, record: &record)
     }
     guard !listing.classes.isEmpty else {
-        throw imageFolderError("\(data) has no class folders (expected DATA/CLASS/*.jpg, see docs/datasets.md)")
+        throw imageFolderError("\(folder) has no class folders (expected DATA/CLASS/*.jpg, see docs/datasets.md)")
     }
     listing.signature = sha256Hex(record)
     return listing
@@ -123,7 +126,7 @@ private func classFolders(_ folder: String, relative: String, split: TaskSplit?,
 /// The names in `folder` that do not start with ".", sorted; a name that is not UTF-8 is an error.
 private func visibleEntries(_ folder: String) throws(MAMLError) -> [String] {
     let listing: DirectoryListing
-    do { listing = try DirectoryListing(path: folder) } catch {
+    do { listing = try DirectoryListing(path: folder.isEmpty ? "/" : folder) } catch {
         throw imageFolderError("cannot list folder \(folder): \(error.reason)")
     }
     if let shown = listing.notUTF8.first(where: { !$0.hasPrefix(".") }) {
