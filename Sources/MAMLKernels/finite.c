@@ -56,7 +56,7 @@ __attribute__((target("avx2"))) static long scan_avx2(const float *p, long n) { 
 
 long mk_first_nonfinite_isa(int isa, const float *p, long n) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (isa == 1 && mk_avx2_available()) return scan_avx2(p, n);
+    if (isa >= 1 && mk_avx2_available()) return scan_avx2(p, n);  // isa 2 (AVX-512 GEMM) scans with AVX2
 #endif
     (void)isa;
     return scan_baseline(p, n);

@@ -12,6 +12,13 @@
 //           their gradients): dot products of A's rows, or A's rows scaled and summed.
 //           Through the tiles above it ran 8 lanes for 1 (40x1x10 TN: 374 -> 86 ns).
 //   k == 1  NT with B one contiguous row needs no transpose (an outer product).
+// AVX-512 build (isa 2): the same body compiled for avx512f+avx512vl+fma, where the
+// NN/TN column-block loop (also NT after its transpose) takes 32-column blocks (and
+// one 16-column block when n % 8 == 0) with 16-float zmm tiles, 4 rows a tile; the
+// columns left and all other paths run the 8-wide code. Each element of C is still
+// summed over p in order with one FMA per step, so on every shape checked it gives
+// the AVX2 build's bits, but only "same shapes, same build, same bits" is promised
+// (docs/benchmarks.md, "AVX-512 small-shape kernels", has the measurements).
 // Summation order is fixed by the shapes alone (no threads, no run-time blocking),
 // so a given build gives bit-identical results run to run.
 #include "maml_kernels.h"
@@ -27,6 +34,7 @@
 enum { TAIL_STACK_ROWS = 256, TRANSPOSE_STACK_FLOATS = 4096 };
 
 typedef float v8 __attribute__((vector_size(32)));
+typedef float v16 __attribute__((vector_size(64)));
 #define AI static inline __attribute__((always_inline))
 
 // MARK: - Vector helpers
@@ -34,55 +42,67 @@ typedef float v8 __attribute__((vector_size(32)));
 AI v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
 AI void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 AI v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+AI v16 ld16(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
+AI void st16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+AI v16 splat16(float x) { return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 
 /// alpha * s + beta * old, never reading old when beta == 0 (it may be uninitialised).
 AI float fin1(float s, float alpha, float beta, const float *old) {
     return beta == 0 ? alpha * s : alpha * s + beta * *old;
 }
-AI v8 fin8(v8 s, float alpha, float beta, const float *old) {
-    return beta == 0 ? splat(alpha) * s : splat(alpha) * s + splat(beta) * ld8(old);
-}
 
 // MARK: - NN / TN: broadcast A, stream rows of B
 
-/// R rows x 8V columns of C; A(i, p) = a[i * ai + p * ap].
-AI void rb_tile(const int R, const int V, long k, const float *a, long ai, long ap,
-                const float *b, long ldb, float alpha, float beta, float *c, long ldc) {
-    v8 acc[4][2];
-    for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) acc[r][v] = splat(0);
-    for (long p = 0; p < k; p++) {
-        const float *bp = b + p * ldb, *apr = a + p * ap;
-        v8 b0 = ld8(bp), b1 = V > 1 ? ld8(bp + 8) : b0;
-        for (int r = 0; r < R; r++) {
-            v8 x = splat(apr[r * ai]);
-            acc[r][0] += x * b0;
-            if (V > 1) acc[r][1] += x * b1;
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int v = 0; v < V; v++) {
-            float *cr = c + r * ldc + 8 * v;
-            st8(cr, fin8(acc[r][v], alpha, beta, cr));
-        }
+/// TILE: R rows x W*V columns of C in W-float vectors VT (V = 1 or 2), A(i, p) = a[i * ai + p * ap];
+/// COLS: all rows of one W*V-column block, 4 rows a tile. Made for 8-float vectors
+/// (rb_tile, rb_cols) and 16-float ones (rb_tile16, rb_cols16: only the AVX-512 build runs them).
+#define RB_KERNELS(VT, W, LD, ST, SPLAT, TILE, COLS)                                               \
+AI void TILE(const int R, const int V, long k, const float *a, long ai, long ap,                   \
+             const float *b, long ldb, float alpha, float beta, float *c, long ldc) {               \
+    VT acc[4][2];                                                                                   \
+    for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) acc[r][v] = SPLAT(0);                   \
+    for (long p = 0; p < k; p++) {                                                                  \
+        const float *bp = b + p * ldb, *apr = a + p * ap;                                           \
+        VT b0 = LD(bp), b1 = V > 1 ? LD(bp + W) : b0;                                               \
+        for (int r = 0; r < R; r++) {                                                               \
+            VT x = SPLAT(apr[r * ai]);                                                              \
+            acc[r][0] += x * b0;                                                                    \
+            if (V > 1) acc[r][1] += x * b1;                                                         \
+        }                                                                                           \
+    }                                                                                               \
+    for (int r = 0; r < R; r++)                                                                     \
+        for (int v = 0; v < V; v++) {  /* alpha s + beta old, never reading old when beta == 0 */   \
+            float *cr = c + r * ldc + W * v;                                                        \
+            VT s = acc[r][v];                                                                       \
+            ST(cr, beta == 0 ? SPLAT(alpha) * s : SPLAT(alpha) * s + SPLAT(beta) * LD(cr));         \
+        }                                                                                           \
+}                                                                                                   \
+AI void COLS(const int V, long m, long k, const float *a, long ai, long ap,                         \
+             const float *b, long ldb, float alpha, float beta, float *c, long ldc) {               \
+    long i = 0;                                                                                     \
+    for (; i + 4 <= m; i += 4) TILE(4, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); \
+    switch (m - i) {                                                                                \
+    case 3: TILE(3, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;       \
+    case 2: TILE(2, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;       \
+    case 1: TILE(1, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;       \
+    default: break;                                                                                 \
+    }                                                                                               \
 }
-
-/// All rows of one 8V-column block.
-AI void rb_cols(const int V, long m, long k, const float *a, long ai, long ap,
-                const float *b, long ldb, float alpha, float beta, float *c, long ldc) {
-    long i = 0;
-    for (; i + 4 <= m; i += 4) rb_tile(4, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc);
-    switch (m - i) {
-    case 3: rb_tile(3, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;
-    case 2: rb_tile(2, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;
-    case 1: rb_tile(1, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;
-    default: break;
-    }
-}
+RB_KERNELS(v8, 8, ld8, st8, splat, rb_tile, rb_cols)
+RB_KERNELS(v16, 16, ld16, st16, splat16, rb_tile16, rb_cols16)
+#undef RB_KERNELS
 
 /// C = alpha A B + beta C with A(i, p) = a[i * ai + p * ap] and B row-major (stride ldb).
-AI void rowbcast(long m, long n, long k, float alpha, const float *a, long ai, long ap,
+/// W16 (a constant, 1 only in the AVX-512 build) takes 32- and 16-column blocks in zmm tiles.
+AI void rowbcast(const int W16, long m, long n, long k, float alpha, const float *a, long ai, long ap,
                  const float *b, long ldb, float beta, float *c, long ldc) {
     long j = 0;
+    if (W16) {
+        // 32-column zmm blocks always win over 8-float pairs (1.05-1.15x on Zen 4); a single
+        // 16-column one only when no padded n % 8 tail follows (n = 20: 0.97x; 16, 24, 48: 1.05-1.1x).
+        for (; j + 32 <= n; j += 32) rb_cols16(2, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
+        if (j + 16 <= n && n % 8 == 0) { rb_cols16(1, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc); j += 16; }
+    }
     for (; j + 16 <= n; j += 16) rb_cols(2, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
     for (; j + 8 <= n; j += 8) rb_cols(1, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
     if (j == n) return;
@@ -265,7 +285,7 @@ AI void transpose_into(long n, long k, const float *b, long ldb, float *bt) {
 
 // MARK: - Driver
 
-AI void sgemm_body(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
+AI void sgemm_body(const int W16, int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
                    const float *b, long ldb, float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {  // C = beta C; beta == 0 writes zeros without reading C
@@ -280,15 +300,15 @@ AI void sgemm_body(int ta, int tb, long m, long n, long k, float alpha, const fl
         return;
     }
     if (tb && k == 1 && ldb == 1) tb = 0;  // B^T is then one contiguous row: no transpose
-    if (!ta && !tb) { rowbcast(m, n, k, alpha, a, lda, 1, b, ldb, beta, c, ldc); return; }
-    if (ta && !tb) { rowbcast(m, n, k, alpha, a, 1, lda, b, ldb, beta, c, ldc); return; }
+    if (!ta && !tb) { rowbcast(W16, m, n, k, alpha, a, lda, 1, b, ldb, beta, c, ldc); return; }
+    if (ta && !tb) { rowbcast(W16, m, n, k, alpha, a, 1, lda, b, ldb, beta, c, ldc); return; }
     if (!ta && tb) {
         // Transposed B + the NN path beats dot products (0.56 vs 0.82 us at 10x40x40)
         // except for narrow C (n < 8), where the NN path would run on padded copies.
         if ((n >= 8 || k < 8) && k * n <= TRANSPOSE_STACK_FLOATS) {
             float bt[TRANSPOSE_STACK_FLOATS];
             transpose_into(n, k, b, ldb, bt);
-            rowbcast(m, n, k, alpha, a, lda, 1, bt, n, beta, c, ldc);
+            rowbcast(W16, m, n, k, alpha, a, lda, 1, bt, n, beta, c, ldc);
         } else {
             dotnt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         }
@@ -304,14 +324,20 @@ AI void sgemm_body(int ta, int tb, long m, long n, long k, float alpha, const fl
 
 static void sgemm_baseline(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
                            const float *b, long ldb, float beta, float *c, long ldc) {
-    sgemm_body(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sgemm_body(0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 #ifdef MK_X86
 __attribute__((target("avx2,fma")))
 static void sgemm_avx2(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
                        const float *b, long ldb, float beta, float *c, long ldc) {
-    sgemm_body(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sgemm_body(0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+__attribute__((target("avx512f,avx512vl,avx2,fma")))
+static void sgemm_avx512(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
+                         const float *b, long ldb, float beta, float *c, long ldc) {
+    sgemm_body(1, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 #endif
 
@@ -334,28 +360,53 @@ static int detect_avx2_fma(void) {
 #endif
 }
 
+/// AVX-512F and AVX-512VL (CPUID leaf 7 EBX bits 16 and 31) with the OS saving opmask,
+/// upper-ZMM0-15 and ZMM16-31 state (XCR0 bits 5-7) as well as xmm/ymm (bits 1-2).
+/// Only asked when AVX2+FMA are present.
+static int detect_avx512(void) {
+#ifdef MK_X86
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, 0) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!((b >> 16) & 1) || !((b >> 31) & 1)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xE6) == 0xE6;
+#else
+    return 0;
+#endif
+}
+
 typedef void (*sgemm_fn)(int, int, long, long, long, float, const float *, long, const float *, long, float, float *, long);
-static int avx2_available = 0;
+static int avx2_available = 0, avx512_available = 0;
 static int active_isa = 0;
 static sgemm_fn active = sgemm_baseline;  // mk_sgemm calls it directly: ~30 calls per MAML task
 
-/// MAML_KERNELS_ISA=baseline forces the baseline build (e.g. to compare numbers across machines).
+/// The best build the CPU and OS support: AVX-512 > AVX2+FMA > baseline.
+/// MAML_KERNELS_ISA=avx2 or =baseline caps it (e.g. to compare numbers across machines).
 __attribute__((constructor)) static void mk_init(void) {
     avx2_available = detect_avx2_fma();
+    avx512_available = avx2_available && detect_avx512();
     const char *forced = getenv("MAML_KERNELS_ISA");
-    active_isa = avx2_available && !(forced && strcmp(forced, "baseline") == 0);
+    int cap = 2;
+    if (forced && strcmp(forced, "baseline") == 0) cap = 0;
+    else if (forced && strcmp(forced, "avx2") == 0) cap = 1;
+    active_isa = avx512_available && cap >= 2 ? 2 : avx2_available && cap >= 1 ? 1 : 0;
 #ifdef MK_X86
-    if (active_isa) active = sgemm_avx2;
+    if (active_isa == 2) active = sgemm_avx512;
+    else if (active_isa == 1) active = sgemm_avx2;
 #endif
 }
 
 int mk_active_isa(void) { return active_isa; }
 int mk_avx2_available(void) { return avx2_available; }
+int mk_avx512_available(void) { return avx512_available; }
 
 void mk_sgemm_isa(int isa, int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
                   const float *b, long ldb, float beta, float *c, long ldc) {
 #ifdef MK_X86
-    if (isa == 1 && avx2_available) { sgemm_avx2(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); return; }
+    if (isa >= 2 && avx512_available) { sgemm_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); return; }
+    if (isa >= 1 && avx2_available) { sgemm_avx2(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); return; }
 #endif
     (void)isa;
     sgemm_baseline(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

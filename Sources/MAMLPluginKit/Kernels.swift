@@ -6,8 +6,8 @@ import MAMLKernels
 // C[m x n] = alpha * op(A) * op(B) + beta * C, row-major, float32, where op(X) is X
 // or its transpose. Two implementations:
 //   - `blasGEMM`: OpenBLAS cblas_sgemm, for everything that is not small;
-//   - `cGEMM`: the MAMLKernels C target (register-tiled loops, one AVX2+FMA build and
-//     one baseline build, picked at load time by CPUID), for small shapes.
+//   - `cGEMM`: the MAMLKernels C target (register-tiled loops: AVX-512, AVX2+FMA and
+//     baseline builds, the best one picked at load time by CPUID), for small shapes.
 // `gemm` picks C kernels when m*n*k <= `smallWorkLimit`, else BLAS. (The older Swift
 // loops, `smallGEMM`, are a test-only reference in MAMLPluginKitTests.)
 //
@@ -41,7 +41,7 @@ public enum Transpose: Sendable {
 /// Matrix kernels (row-major float32).
 public enum Kernels {
     /// Largest m*n*k served by the C kernels in `gemm` (see the table above); fixed per process.
-    public static let smallWorkLimit = mk_active_isa() == 1 ? 1 << 17 : 1 << 14
+    public static let smallWorkLimit = mk_active_isa() >= 1 ? 1 << 17 : 1 << 14
 
     /// C = alpha op(A) op(B) + beta C. `a` is m x k (or k x m if transposed) with row
     /// stride `lda`; `b` is k x n (or n x k) with stride `ldb`; `c` is m x n with stride
@@ -60,11 +60,15 @@ public enum Kernels {
         }
     }
 
-    /// Which build of the C kernels runs: "avx2+fma" or "baseline" (MAML_KERNELS_ISA=baseline forces it).
-    public static var cKernelISA: String { mk_active_isa() == 1 ? "avx2+fma" : "baseline" }
+    /// Which build of the C kernels runs: "avx512", "avx2+fma" or "baseline"
+    /// (MAML_KERNELS_ISA=avx2 or =baseline caps it).
+    public static var cKernelISA: String {
+        switch mk_active_isa() { case 2: "avx512"; case 1: "avx2+fma"; default: "baseline" }
+    }
 
-    /// The same product through the C kernels; `isa` forces a build (0 baseline, 1 AVX2+FMA
-    /// when available) instead of the one chosen at load time.
+    /// The same product through the C kernels; `isa` forces a build (0 baseline, 1 AVX2+FMA,
+    /// 2 AVX-512, each falling back to the next lower one when unavailable) instead of the
+    /// one chosen at load time.
     @inlinable
     public static func cGEMM(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,

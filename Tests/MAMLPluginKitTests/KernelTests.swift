@@ -1,3 +1,5 @@
+import Foundation
+import MAMLKernels
 import Testing
 @testable import MAMLPluginKit
 
@@ -10,19 +12,21 @@ import Testing
     static let blas: GEMM = { Kernels.blasGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
     static let cBaseline: GEMM = { Kernels.cGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12, isa: 0) }
     static let cAVX2: GEMM = { Kernels.cGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12, isa: 1) }
+    static let cAVX512: GEMM = { Kernels.cGEMM($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12, isa: 2) }
     static let dispatch: GEMM = { Kernels.gemm($0, $1, m: $2, n: $3, k: $4, alpha: $5, a: $6, lda: $7, b: $8, ldb: $9, beta: $10, c: $11, ldc: $12) }
 
     // Odd sizes hit every tile remainder of the C kernels: rows % 4, columns % 8 and % 16,
     // k < 8 (NT transposes B), k % 8 (NT dot tails), m or k > 256 (no stack tail copy),
+    // columns % 32 and n % 8 == 0 (the AVX-512 build's 32- and 16-column zmm blocks),
     // n == 1 (matrix-vector paths: rows % 4, m % 32 and % 8), and k == 1 (NT skips the
     // transpose when B is one contiguous row, i.e. unpadded).
     @Test(arguments: [(10, 40, 40), (1, 1, 1), (3, 5, 7), (10, 1, 40), (10, 40, 1), (9, 17, 33), (64, 70, 50),
                       (1, 8, 9), (10, 20, 20), (7, 24, 8), (5, 3, 300), (300, 3, 2), (2, 16, 1), (11, 41, 13),
-                      (40, 1, 10), (75, 1, 3), (6, 1, 300), (300, 1, 9)])
+                      (40, 1, 10), (75, 1, 3), (6, 1, 300), (300, 1, 9), (9, 48, 20)])
     func allTransposesMatchNaiveLoops(m: Int, n: Int, k: Int) {
         var rng = SplitMix64(seed: UInt64(m * 10_000 + n * 100 + k))
         for (name, gemm) in [("small", Self.small), ("blas", Self.blas), ("c baseline", Self.cBaseline),
-                             ("c avx2", Self.cAVX2), ("gemm", Self.dispatch)] {
+                             ("c avx2", Self.cAVX2), ("c avx512", Self.cAVX512), ("gemm", Self.dispatch)] {
             for ta in [Transpose.none, .transposed] {
                 for tb in [Transpose.none, .transposed] {
                     for (alpha, beta, pad) in [(Float(1), Float(0), 1), (Float(-0.5), Float(1), 1),
@@ -63,6 +67,40 @@ import Testing
                 }
             }
         }
+    }
+
+    /// Every build gives the same bits for the same call (AVX-512 falls back to AVX2 or
+    /// baseline on CPUs without it, and is then checked as that build), on shapes that run
+    /// its 32- and 16-column zmm blocks, the 8-column and padded tails, and NT's transpose.
+    @Test(arguments: [(10, 40, 40), (40, 40, 10), (9, 57, 33), (5, 16, 3)])
+    func everyBuildIsDeterministic(m: Int, n: Int, k: Int) {
+        var rng = SplitMix64(seed: UInt64(m * 7 + n * 131 + k))
+        let a = (0..<(max(m, k) * max(m, k))).map { _ in rng.nextFloat(symmetric: 1) }
+        let b = (0..<(max(n, k) * max(n, k))).map { _ in rng.nextFloat(symmetric: 1) }
+        for isa: Int32 in [0, 1, 2] {
+            for (ta, tb) in [(Transpose.none, Transpose.none), (.transposed, .none), (.none, .transposed)] {
+                let lda = ta == .none ? k : m, ldb = tb == .none ? n : k
+                var runs: [[Float]] = []
+                for _ in 0..<2 {
+                    var c = [Float](repeating: 0.5, count: m * n)
+                    c.withUnsafeMutableBufferPointer { cp in
+                        Kernels.cGEMM(ta, tb, m: m, n: n, k: k, alpha: 0.75, a: a, lda: lda, b: b, ldb: ldb,
+                                      beta: 0.5, c: cp.baseAddress!, ldc: n, isa: isa)
+                    }
+                    runs.append(c)
+                }
+                #expect(runs[0].map(\.bitPattern) == runs[1].map(\.bitPattern), "isa \(isa) \(ta) \(tb) \(m)x\(n)x\(k)")
+            }
+        }
+    }
+
+    @Test func activeBuildIsTheBestAvailable() {
+        // MAML_KERNELS_ISA caps the choice; without it the best available build runs.
+        let forced = ProcessInfo.processInfo.environment["MAML_KERNELS_ISA"]
+        let best: Int32 = mk_avx512_available() != 0 ? 2 : mk_avx2_available() != 0 ? 1 : 0
+        let want: Int32 = forced == "baseline" ? 0 : forced == "avx2" ? min(best, 1) : best
+        #expect(mk_active_isa() == want)
+        #expect(Kernels.cKernelISA == ["baseline", "avx2+fma", "avx512"][Int(want)])
     }
 
     @Test func vectorHelpers() {

@@ -3,8 +3,8 @@
  * Times mk_sgemm on every product one second-order MAML task of the sinusoid MLP
  * (1-40-40-1, batch 10, one inner step) makes: two loss_grads (forward, gradient
  * chain, weight gradients) and one HVP reusing the support pass (R-forward,
- * R-backward), in both builds (baseline and AVX2+FMA), and sums them into the GEMM
- * time of one task. Then the finiteness scan on the MLP's 1,761 parameters. Each
+ * R-backward), in every build the CPU runs (baseline, AVX2+FMA, AVX-512), and sums
+ * them into the GEMM time of one task. Then the finiteness scan on the MLP's 1,761 parameters. Each
  * figure is the best of 5 rounds of `reps` calls (default 200,000), one thread.
  *
  * Build with clang, as SwiftPM builds the kernels (GCC compiles the vector extensions
@@ -68,11 +68,12 @@ int main(int argc, char **argv) {
     const int reps = argc > 1 ? atoi(argv[1]) : 200000;
     if (reps < 1) { fprintf(stderr, "usage: %s [reps >= 1]\n", argv[0]); return 2; }
     for (int i = 0; i < 4096; i++) { A[i] = (float)(rand() % 1000) / 1000 - 0.5f; B[i] = (float)(rand() % 1000) / 1000 - 0.5f; }
-    const int builds = mk_avx2_available() ? 2 : 1;
+    const int builds = mk_avx512_available() ? 3 : mk_avx2_available() ? 2 : 1;
+    static const char *const tag[] = {"base", "avx2", "a512"}, *const name[] = {"baseline", "avx2", "avx512"};
     printf("%-24s %-4s %4s %4s %4s %5s", "product", "op", "m", "n", "k", "times");
-    for (int isa = 0; isa < builds; isa++) printf("  %s ns  GFLOP/s", isa ? "avx2" : "base");
+    for (int isa = 0; isa < builds; isa++) printf("  %s ns  GFLOP/s", tag[isa]);
     printf("\n");
-    double total[2] = {0, 0};
+    double total[3] = {0, 0, 0};
     const int count = (int)(sizeof task / sizeof task[0]);
     for (int i = 0; i < count; i++) {
         const Product *p = &task[i];
@@ -85,13 +86,13 @@ int main(int argc, char **argv) {
         printf("\n");
     }
     printf("GEMM time of one task:");
-    for (int isa = 0; isa < builds; isa++) printf("  %s %.2f us", isa ? "avx2" : "baseline", total[isa] * 1e6);
+    for (int isa = 0; isa < builds; isa++) printf("  %s %.2f us", name[isa], total[isa] * 1e6);
     printf("\n");
 
     static float x[1761];
     for (int i = 0; i < 1761; i++) x[i] = 0.001f * i;
     printf("finiteness scan, 1,761 floats:");
-    for (int isa = 0; isa < builds; isa++) {
+    for (int isa = 0; isa < (builds > 2 ? 2 : builds); isa++) {  /* the scan has no AVX-512 build */
         double best = 1e30;
         long sink = 0;
         for (int round = 0; round < 5; round++) {

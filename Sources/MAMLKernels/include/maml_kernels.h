@@ -3,10 +3,13 @@
 // C[m x n] = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T, as cblas_sgemm
 // with CblasRowMajor; beta == 0 never reads C. Written for the tiny products of
 // meta-learning backbones (batch ~10, widths ~40), where a BLAS call's fixed cost
-// exceeds the arithmetic. Two builds of the same source: AVX2+FMA (chosen at load
-// time when the CPU and OS support it) and baseline (SSE2 on x86-64, or the
-// target's default elsewhere). The choice is fixed per process, so results are
-// reproducible on one machine; the two builds differ in the last bits (FMA).
+// exceeds the arithmetic. Three builds of the same source: AVX-512 (F+VL, with FMA;
+// 16-float tiles for the column blocks of NN/TN/NT products with n >= 16), AVX2+FMA
+// and baseline (SSE2 on x86-64, or the target's default elsewhere). The best one the
+// CPU and OS support is chosen at load time; MAML_KERNELS_ISA=avx2 or =baseline caps
+// the choice. Results depend only on the shapes and the build: bit-identical run to
+// run and across thread counts with one build; the baseline build differs from the
+// others in the last bits (no FMA), and the AVX-512 build may differ from AVX2 there too.
 #ifndef MAML_KERNELS_H
 #define MAML_KERNELS_H
 
@@ -14,10 +17,13 @@
 extern "C" {
 #endif
 
-/// The kernel build `mk_sgemm` uses: 0 baseline, 1 AVX2+FMA.
+/// The kernel build `mk_sgemm` uses: 0 baseline, 1 AVX2+FMA, 2 AVX-512.
 int mk_active_isa(void);
 /// 1 if the AVX2+FMA build can run on this CPU.
 int mk_avx2_available(void);
+/// 1 if the AVX-512 build can run: CPUID AVX-512F and VL, the OS saving opmask and
+/// ZMM state (XCR0 bits 5-7), and AVX2+FMA.
+int mk_avx512_available(void);
 
 /// C = alpha op(A) op(B) + beta C through the build chosen at load time.
 /// transA/transB: 0 = as stored, 1 = transposed. a is m x k (k x m if transposed)
@@ -26,8 +32,8 @@ void mk_sgemm(int transA, int transB, long m, long n, long k, float alpha,
               const float *a, long lda, const float *b, long ldb,
               float beta, float *c, long ldc);
 
-/// The same with an explicit build: isa 0 baseline, 1 AVX2+FMA (falls back to
-/// baseline when unavailable). For tests and measurements.
+/// The same with an explicit build: isa 0 baseline, 1 AVX2+FMA, 2 AVX-512 (each falls
+/// back to the next lower build when unavailable). For tests and measurements.
 void mk_sgemm_isa(int isa, int transA, int transB, long m, long n, long k, float alpha,
                   const float *a, long lda, const float *b, long ldb,
                   float beta, float *c, long ldc);
@@ -35,7 +41,7 @@ void mk_sgemm_isa(int isa, int transA, int transB, long m, long n, long k, float
 /// Index of the first NaN or infinity in p[0..<n], or -1 if all are finite, through the
 /// build chosen at load time. Thread-safe (reads p only).
 long mk_first_nonfinite(const float *p, long n);
-/// The same with an explicit build (0 baseline, 1 AVX2), for tests and measurements.
+/// The same with an explicit build (0 baseline, 1 or 2 AVX2), for tests and measurements.
 long mk_first_nonfinite_isa(int isa, const float *p, long n);
 
 /// *p += 1 as a relaxed atomic (the activity page's heartbeat, MAMLCore/Activity.swift).
