@@ -43,3 +43,11 @@ public func showBytes(_ bytes: some Sequence<UInt8>) -> String {
     }
     return out
 }
+
+/// Bytes as lowercase hex digits, two per byte (digests: plugin pins, image-folder fingerprints).
+public func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef")
+    var s = ""
+    for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 15)]) }
+    return s
+}

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CCrypto
+import MAMLCore
 
 // MARK: - SHA-256 (OpenSSL libcrypto, EVP digest interface)
 //
@@ -68,12 +69,6 @@ private func libcryptoError(_ call: String) -> HostError {
     return HostError("libcrypto: \(call) failed" + (reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; ")))
 }
 
-func hexString(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef")
-    var s = ""
-    for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 15)]) }
-    return s
-}
 
 /// The SHA-256 of everything readable from `fd` (read from its current offset to the end), in hex.
 func sha256Hex(fileDescriptor fd: Int32) throws(HostError) -> String {

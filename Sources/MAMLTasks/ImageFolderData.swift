@@ -127,10 +127,8 @@ public final class ImageFolderData: @unchecked Sendable {   // immutable after i
             } catch let failure as CacheWriteFailure {
                 notes.append("cannot write the decoded cache \(cachePath): \(failure.reason); decoding into memory")
                 built = nil
-            } catch let error as MAMLError {
-                throw error
             } catch {
-                throw imageFolderError("decoding \(data): \(error)")
+                throw Self.decodingError(error, data: data)
             }
         }
         if let written {
@@ -145,9 +143,8 @@ public final class ImageFolderData: @unchecked Sendable {   // immutable after i
         } else {
             let memory = MemorySink(bytes: listing.imageCount * channels * size * size)
             let d: Decoded
-            do { d = try Self.decode(listing, data: data, size: size, channels: channels, into: memory) } catch let error as MAMLError {
-                throw error
-            } catch { throw imageFolderError("decoding \(data): \(error)") }
+            do { d = try Self.decode(listing, data: data, size: size, channels: channels, into: memory) }
+            catch { throw Self.decodingError(error, data: data) }
             built = d
             (classes, firstImage, fingerprint) = (d.classes, d.firstImage, d.fingerprint)
             let buffer = memory.buffer
@@ -162,6 +159,11 @@ public final class ImageFolderData: @unchecked Sendable {   // immutable after i
         }
         self.cachePath = written; decoded = true; self.notes = notes
         loadSeconds = monotonicSeconds() - start
+    }
+
+    /// A failure of `decode` as the error to throw: a bad file's (already named) as it is.
+    static func decodingError(_ error: any Error, data: String) -> MAMLError {
+        (error as? MAMLError) ?? imageFolderError("decoding \(data): \(error)")
     }
 
     // MARK: Names and settings

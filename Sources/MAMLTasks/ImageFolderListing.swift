@@ -282,11 +282,4 @@ func sha256Digest(_ bytes: [UInt8]) -> [UInt8] {
 }
 
 /// SHA-256 of `bytes` as 64 lowercase hex digits.
-func sha256Hex(_ bytes: [UInt8]) -> String { hexDigits(sha256Digest(bytes)) }
-
-func hexDigits(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef")
-    var s = ""
-    for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 15)]) }
-    return s
-}
+func sha256Hex(_ bytes: [UInt8]) -> String { hexString(sha256Digest(bytes)) }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MAMLHost
+import MAMLCore
 #if canImport(Glibc)
 import Glibc
 #endif

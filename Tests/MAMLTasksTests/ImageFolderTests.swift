@@ -205,6 +205,12 @@ import TestSupport
             try "filename,label\nb.png,n1\n".write(toFile: root + "/val.csv", atomically: true, encoding: .utf8)
         }
         try csv(["has train.csv but no test.csv"]) { root in try fm.removeItem(atPath: root + "/test.csv") }
+        try csv(["has both val.csv and validation.csv"]) { root in
+            try fm.copyItem(atPath: root + "/val.csv", toPath: root + "/validation.csv")
+        }
+        try csv(["ROOT/test.csv line 3: c.png is already listed (ROOT/test.csv line 2)"]) { root in
+            try "filename,label\nc.png,n3\nc.png,n3\n".write(toFile: root + "/test.csv", atomically: true, encoding: .utf8)
+        }
         try csv(["ROOT/train.csv line 2: ../c00/i01.png must be a path inside the images folder"]) { root in
             try "filename,label\n../c00/i01.png,n1\n".write(toFile: root + "/train.csv", atomically: true, encoding: .utf8)
         }
