@@ -68,7 +68,7 @@ let package = Package(
         // Task families and their data (sinusoid, glyphs, omniglot, sequences): no model code.
         // JPEG decoding (libjpeg-turbo): C, because libjpeg's errors must longjmp out.
         .target(name: "MAMLImageCodecs", linkerSettings: [.linkedLibrary("jpeg")]),
-        .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "CPNG", "MAMLImageCodecs", "CCrypto"]),
+        .target(name: "MAMLTasks", dependencies: ["MAMLCore", "MAMLSchema", "MAMLKernels", "CPNG", "MAMLImageCodecs", "CCrypto"]),
         .target(name: "MAMLHost", dependencies: ["MAMLSchema", "MAMLCore", "MAMLPluginABI", "CFFI", "MAMLFFI", "CCrypto"]),
         // SVG pictures (charts, figures) written by the project itself: no dependencies.
         .target(name: "MAMLPlot"),
@@ -101,7 +101,7 @@ let package = Package(
         ], path: "Tests/ImageTree"),
         // zlib, for image-tree's reading of Fashion-MNIST's .gz files.
         .systemLibrary(name: "CZlib", path: "Tests/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks", "TestSupport"]),
+        .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks", "MAMLKernels", "TestSupport"]),
         .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),

@@ -1,3 +1,4 @@
+import MAMLKernels
 // MARK: - Meta-optimisers
 //
 // The outer-loop update theta <- update(theta, mean meta-gradient). Adam follows
@@ -118,14 +119,10 @@ public struct MetaOptimizer: Sendable, Equatable {
             case .sgd:
                 for i in range { params[i] = params[i] + stepSize * gradient[i] }
             case .adam:
-                let m = m!, v = v!
-                for i in range {
-                    let g = gradient[i]
-                    m[i] = m[i] + w1 * (g - m[i])
-                    v[i] = v[i] * b2 + w2 * g * g
-                    let denom = v[i].squareRoot() / bc2Sqrt + eps
-                    params[i] = params[i] + stepSize * m[i] / denom
-                }
+                // m += w1 (g - m); v = v b2 + w2 g g; p += step m / (sqrt(v) / bc2Sqrt + eps), in that
+                // operation order without FMA (MAMLKernels: same bits on every build, 16 lanes on AVX-512).
+                let lo = range.lowerBound
+                mk_adam(range.count, gradient + lo, params + lo, m! + lo, v! + lo, stepSize, bc2Sqrt, w1, b2, w2, eps)
             }
         }
     }

@@ -1,3 +1,4 @@
+import MAMLKernels
 // MARK: - Meta-training
 //
 // Trainer owns the meta-parameters and the optimiser and runs meta-iterations.
@@ -78,7 +79,6 @@ public final class Trainer {
     private let taskGradients: FloatBuffer     // metaBatch * P: one slot per task
     private var taskLosses: [Double]
     private var taskSkipped: [Bool]            // per task: diverged and dropped (skip-task)
-    private let sum: UnsafeMutablePointer<Double>   // n: the reduction's per-parameter sums
     /// Parameters per chunk of the parallel reduction.
     private let reductionChunk: Int
     private let meanGradient: FloatBuffer
@@ -160,8 +160,6 @@ public final class Trainer {
         taskGradients = FloatBuffer(config.metaBatch * n)
         taskLosses = [Double](repeating: 0, count: config.metaBatch)
         taskSkipped = [Bool](repeating: false, count: config.metaBatch)
-        sum = .allocate(capacity: n)
-        sum.initialize(repeating: 0, count: n)
         // About four chunks per worker (dynamic hand-out evens out), at least 512 parameters
         // each so a chunk's work dwarfs claiming it; a multiple of 16 keeps loops vector-aligned.
         reductionChunk = max(512, (n + 4 * workerCount - 1) / (4 * workerCount) + 15) / 16 * 16
@@ -172,7 +170,6 @@ public final class Trainer {
         }
     }
 
-    deinit { sum.deallocate() }
 
     /// The state to save for resuming.
     public var state: TrainerState {
@@ -292,26 +289,22 @@ public final class Trainer {
         let saved = previous.base
         // Reptile's outer rate anneals (TrainerConfig.metaLR(iteration:)); the others' is constant.
         let update = optimizer.beginUpdate(parameterCount: n, learningRate: config.metaLR(iteration: i))
-        let s = sum
         optimizer.withMoments { m, v in
             parameters.withUnsafeMutableBufferPointer { p in
-                let p = p.baseAddress!
-                pool.forEach((n + chunk - 1) / chunk) { _, c in
-                    let lo = c * chunk, hi = min(n, lo + chunk)
-                    (saved + lo).update(from: p + lo, count: hi - lo)
-                    if let m, let v {
-                        (saved + n + lo).update(from: m + lo, count: hi - lo)
-                        (saved + 2 * n + lo).update(from: v + lo, count: hi - lo)
+                kept.withUnsafeBufferPointer { kept in
+                    let p = p.baseAddress!, tasks = kept.baseAddress!, count = kept.count
+                    pool.forEach((n + chunk - 1) / chunk) { _, c in
+                        let lo = c * chunk, hi = min(n, lo + chunk)
+                        (saved + lo).update(from: p + lo, count: hi - lo)
+                        if let m, let v {
+                            (saved + n + lo).update(from: m + lo, count: hi - lo)
+                            (saved + 2 * n + lo).update(from: v + lo, count: hi - lo)
+                        }
+                        // Double sums in task order, then * inv: MAMLKernels' vector build of the loop.
+                        mk_task_mean(slots, n, tasks, count, inv, lo, hi, mean)
+                        update.apply(lo..<hi, gradient: mean, to: p, m: m, v: v)
+                        return true
                     }
-                    let first = slots + kept[0] * n
-                    for k in lo..<hi { s[k] = Double(first[k]) }
-                    for t in kept.dropFirst() {
-                        let slot = slots + t * n
-                        for k in lo..<hi { s[k] += Double(slot[k]) }
-                    }
-                    for k in lo..<hi { mean[k] = Float(s[k] * inv) }
-                    update.apply(lo..<hi, gradient: mean, to: p, m: m, v: v)
-                    return true
                 }
             }
         }

@@ -15,7 +15,7 @@ func copyVector(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>
 @inline(__always)
 func addScaled(_ a: UnsafePointer<Float>, _ s: Float, _ b: UnsafePointer<Float>,
                into dst: UnsafeMutablePointer<Float>, count n: Int) {
-    for i in 0..<n { dst[i] = a[i] + s * b[i] }
+    mk_add_scaled(a, s, b, dst, n)   // no FMA, so every build gives the same bits
 }
 
 /// Euclidean norm accumulated in Double.

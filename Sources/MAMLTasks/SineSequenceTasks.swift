@@ -13,11 +13,7 @@
 // the query set does not depend on K).
 
 import MAMLCore
-#if canImport(Glibc)
-import Glibc     // libm only (sin)
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import MAMLKernels
 
 /// The sine-sequences family (see the file comment).
 public struct SineSequenceTasks: TaskFamily, Equatable {
@@ -83,13 +79,18 @@ public struct SineSequenceTasks: TaskFamily, Equatable {
         }
         let every = predict == .every, outputs = every ? length : 1, step = Double(dt)
         func fill(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-            for i in 0..<n {
-                let t0 = Double(rng.uniform(startRange.lowerBound, startRange.upperBound))
-                let xi = x + i * length, yi = y + i * outputs
-                for k in 0...length {
-                    let s = Float(amplitude * sin(frequency * (t0 + step * Double(k)) + phase))
-                    if k < length { xi[k] = s }
-                    if every, k >= 1 { yi[k - 1] = s } else if k == length { yi[0] = s }
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: length + 1) { w in
+                let w = w.baseAddress!
+                for i in 0..<n {
+                    let t0 = Double(rng.uniform(startRange.lowerBound, startRange.upperBound))
+                    let xi = x + i * length, yi = y + i * outputs
+                    for k in 0...length { w[k] = frequency * (t0 + step * Double(k)) + phase }
+                    mk_sin_f64(w, w, length + 1)   // the window's sines at once (MAMLKernels)
+                    for k in 0...length {
+                        let s = Float(amplitude * w[k])
+                        if k < length { xi[k] = s }
+                        if every, k >= 1 { yi[k - 1] = s } else if k == length { yi[0] = s }
+                    }
                 }
             }
         }

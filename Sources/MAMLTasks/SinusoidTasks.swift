@@ -9,11 +9,7 @@
 // and the K support points are a prefix of a larger K's support points.
 
 import MAMLCore
-#if canImport(Glibc)
-import Glibc     // libm only (sin)
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import MAMLKernels
 
 /// The sinusoid regression family; the ranges default to the MAML paper's.
 public struct SinusoidTasks: TaskFamily, Equatable {
@@ -59,10 +55,15 @@ public struct SinusoidTasks: TaskFamily, Equatable {
             throw .incompatible("sinusoid tasks need float targets (MSE), the task buffer holds labels")
         }
         func fill(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-            for i in 0..<n {
-                let xi = rng.uniform(inputRange.lowerBound, inputRange.upperBound)
-                x[i] = xi
-                y[i] = Float(amplitude * sin(Double(xi) - phase))
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: n) { s in
+                let s = s.baseAddress!
+                for i in 0..<n {
+                    let xi = rng.uniform(inputRange.lowerBound, inputRange.upperBound)
+                    x[i] = xi
+                    s[i] = Double(xi) - phase
+                }
+                mk_sin_f64(s, s, n)   // all n sines at once (MAMLKernels: libm's value in float)
+                for i in 0..<n { y[i] = Float(amplitude * s[i]) }
             }
         }
         fill(task.queryX, qy, queryShots)
