@@ -1,0 +1,139 @@
+// Element-wise passes of the dense network (Plugins/MLP): see include/maml_kernels.h.
+//
+// At MLP sizes (batch 10, width 40: 400 floats a pass) the plugin's Swift loops ran 4 wide
+// (baseline x86-64 is SSE2); here one body is compiled three times (baseline, AVX2+FMA,
+// AVX-512) and chosen at load time like small_gemm.c. The AVX-512 build takes 16 floats at a
+// time, then 8, then one (a one-lane vector, the same source), so each element goes through
+// the same operations in the AVX2 and AVX-512 builds: bit-identical. (Partial vectors through
+// stack copies cost more than the arithmetic: a width-1 output layer is all tail.) Bias adds come after a beta = 0 GEMM (GEMM sum + bias,
+// rounded once: the bits the old broadcast-then-beta = 1 GEMM gave) and are fused with the
+// activation, so the broadcast pass and the separate activation pass are gone.
+#include "maml_kernels.h"
+#include "vmath.h"
+
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_TANH = 2 };
+
+/// s(x) and s'(a) * x from the activation a = s(z), for one vector of width S.
+#define DENSE_LANES(VT, S)                                                                        \
+MK_AI VT act##S(int act, VT x) {                                                                  \
+    if (act == ACT_RELU) return sel##S(x > 0.0f, x, splat##S(0));                                 \
+    if (act == ACT_TANH) return vtanh##S(x);                                                      \
+    return x;                                                                                     \
+}                                                                                                 \
+MK_AI VT deriv##S(int act, VT x, VT a) {                                                          \
+    if (act == ACT_RELU) return sel##S(a > 0.0f, x, splat##S(0));                                 \
+    if (act == ACT_TANH) return (1.0f - a * a) * x;                                               \
+    return x;                                                                                     \
+}
+DENSE_LANES(mk_v1, 1)
+DENSE_LANES(mk_v8, 8)
+DENSE_LANES(mk_v16, 16)
+
+/// Runs STEP(S) with i the first float of a block of S: 16-float blocks (AVX-512 build only),
+/// then 8, then single floats, over [0, n). The blocks' split is the same in the AVX2 and
+/// AVX-512 builds past the 16-float part, and every width computes the same per element.
+#define SPAN(W16, n, STEP)                                                                        \
+    do {                                                                                          \
+        long i = 0;                                                                               \
+        if (W16) for (; i + 16 <= (n); i += 16) { STEP(16); }                                     \
+        for (; i + 8 <= (n); i += 8) { STEP(8); }                                                 \
+        for (; i < (n); i++) { STEP(1); }                                                         \
+    } while (0)
+
+#define AI MK_AI
+
+AI void bias_act_loop(const int W16, const int act, float *z, const float *bias, long rows, long cols) {
+    for (long r = 0; r < rows; r++) {
+        float *zr = z + r * cols;
+#define STEP(S) st##S(zr + i, act##S(act, ld##S(zr + i) + ld##S(bias + i)))
+        SPAN(W16, cols, STEP);
+#undef STEP
+    }
+}
+
+AI void deriv_loop(const int W16, const int act, const float *x, const float *a, float *out, long n) {
+#define STEP(S) st##S(out + i, deriv##S(act, ld##S(x + i), ld##S(a + i)))
+    SPAN(W16, n, STEP);
+#undef STEP
+}
+
+AI void bias_deriv_loop(const int W16, const int act, float *rz, const float *bias, const float *a, float *ra,
+                        long rows, long cols) {
+    for (long r = 0; r < rows; r++) {
+        float *rzr = rz + r * cols, *rar = ra + r * cols;
+        const float *ar = a + r * cols;
+#define STEP(S) do { __typeof__(ld##S(rzr)) v = ld##S(rzr + i) + ld##S(bias + i); st##S(rzr + i, v); \
+                     st##S(rar + i, deriv##S(act, v, ld##S(ar + i))); } while (0)
+        SPAN(W16, cols, STEP);
+#undef STEP
+    }
+}
+
+/// The loops with act a constant (no per-vector branch on it).
+#define BY_ACT(LOOP, act, ...)                                                                    \
+    do {                                                                                          \
+        if ((act) == ACT_RELU) LOOP(W16, ACT_RELU, __VA_ARGS__);                                  \
+        else if ((act) == ACT_TANH) LOOP(W16, ACT_TANH, __VA_ARGS__);                             \
+        else LOOP(W16, ACT_NONE, __VA_ARGS__);                                                    \
+    } while (0)
+AI void bias_act_body(const int W16, int act, float *z, const float *bias, long rows, long cols) {
+    BY_ACT(bias_act_loop, act, z, bias, rows, cols);
+}
+AI void deriv_body(const int W16, int act, const float *x, const float *a, float *out, long n) {
+    BY_ACT(deriv_loop, act, x, a, out, n);
+}
+AI void bias_deriv_body(const int W16, int act, float *rz, const float *bias, const float *a, float *ra,
+                        long rows, long cols) {
+    BY_ACT(bias_deriv_loop, act, rz, bias, a, ra, rows, cols);
+}
+
+AI void rgrad_tanh_body(const int W16, const float *a, const float *g, const float *rz, float *rga, long n) {
+#define STEP(S) do { __typeof__(ld##S(a)) av = ld##S(a + i);                                      \
+                     st##S(rga + i, (1.0f - av * av) * ld##S(rga + i) - 2.0f * av * ld##S(g + i) * ld##S(rz + i)); } while (0)
+    SPAN(W16, n, STEP);
+#undef STEP
+}
+
+AI void col_sums_body(const int W16, const float *m, long rows, long cols, float *out) {
+    if (rows <= 0) { memset(out, 0, (size_t)cols * sizeof(float)); return; }
+#define STEP(S) do { __typeof__(ld##S(m)) s = ld##S(m + i);                                       \
+                     for (long r = 1; r < rows; r++) s += ld##S(m + r * cols + i); st##S(out + i, s); } while (0)
+    SPAN(W16, cols, STEP);
+#undef STEP
+}
+
+// MARK: - The three builds and the dispatch
+
+/// Defines NAME_baseline, NAME_avx2, NAME_avx512 (the body with W16 = 0, 0, 1), NAME_isa
+/// (explicit build, falling back to the next lower one when unavailable) and NAME (the
+/// build chosen at load time, mk_active_isa()). The call's arguments come last (...).
+#define DENSE_UNPAREN(...) __VA_ARGS__
+#ifdef MK_X86
+#define DENSE_BUILDS(NAME, BODY, PARAMS, ...)                                                     \
+static void NAME##_baseline PARAMS { BODY(0, __VA_ARGS__); }                                      \
+MK_TARGET_AVX2 static void NAME##_avx2 PARAMS { BODY(0, __VA_ARGS__); }                           \
+MK_TARGET_AVX512 static void NAME##_avx512 PARAMS { BODY(1, __VA_ARGS__); }                       \
+void NAME##_isa(int isa, DENSE_UNPAREN PARAMS) {                                                  \
+    if (isa >= 2 && mk_avx512_available()) { NAME##_avx512(__VA_ARGS__); return; }                \
+    if (isa >= 1 && mk_avx2_available()) { NAME##_avx2(__VA_ARGS__); return; }                    \
+    NAME##_baseline(__VA_ARGS__);                                                                 \
+}                                                                                                 \
+void NAME PARAMS { NAME##_isa(mk_active_isa(), __VA_ARGS__); }
+#else
+#define DENSE_BUILDS(NAME, BODY, PARAMS, ...)                                                     \
+static void NAME##_baseline PARAMS { BODY(0, __VA_ARGS__); }                                      \
+void NAME##_isa(int isa, DENSE_UNPAREN PARAMS) { (void)isa; NAME##_baseline(__VA_ARGS__); }       \
+void NAME PARAMS { NAME##_baseline(__VA_ARGS__); }
+#endif
+
+DENSE_BUILDS(mk_dense_bias_act, bias_act_body, (int act, float *z, const float *bias, long rows, long cols),
+             act, z, bias, rows, cols)
+DENSE_BUILDS(mk_dense_deriv, deriv_body, (int act, const float *x, const float *a, float *out, long n),
+             act, x, a, out, n)
+DENSE_BUILDS(mk_dense_bias_deriv, bias_deriv_body,
+             (int act, float *rz, const float *bias, const float *a, float *ra, long rows, long cols),
+             act, rz, bias, a, ra, rows, cols)
+DENSE_BUILDS(mk_dense_rgrad_tanh, rgrad_tanh_body, (const float *a, const float *g, const float *rz, float *rga, long n),
+             a, g, rz, rga, n)
+DENSE_BUILDS(mk_dense_col_sums, col_sums_body, (const float *m, long rows, long cols, float *out),
+             m, rows, cols, out)
