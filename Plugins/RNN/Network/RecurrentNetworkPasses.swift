@@ -272,12 +272,9 @@ extension RecurrentNetwork {
         }
     }
 
-    /// out[j] = sum over rows of m[row * stride + j] (Double accumulation).
+    /// out[j] = sum over rows of m[row * stride + j] (Double accumulation, in row order: C, vectorised).
+    @inline(__always)
     func columnSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, stride: Int, into out: UnsafeMutablePointer<Float>) {
-        for j in 0..<cols {
-            var s = 0.0
-            for r in 0..<rows { s += Double(m[r * stride + j]) }
-            out[j] = Float(s)
-        }
+        mk_col_sums_f64(m, rows, cols, stride, out)
     }
 }

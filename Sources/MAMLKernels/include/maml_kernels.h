@@ -70,6 +70,10 @@ void mk_dense_rgrad_tanh_isa(int isa, const float *a, const float *g, const floa
 /// out[c] = sum over r of m[r, c], rows added in order (0 when rows == 0); out must not alias m.
 void mk_dense_col_sums(const float *m, long rows, long cols, float *out);
 void mk_dense_col_sums_isa(int isa, const float *m, long rows, long cols, float *out);
+/// out[c] = sum over r of m[r * ld + c] accumulated in double in row order, rounded once to
+/// float: the same bits in every build (the RNN's bias gradients over T n rows); out must not alias m.
+void mk_col_sums_f64(const float *m, long rows, long cols, long ld, float *out);
+void mk_col_sums_f64_isa(int isa, const float *m, long rows, long cols, long ld, float *out);
 
 // MARK: - Recurrent cells' pointwise step (cell_ops.c; Plugins/RNN)
 //
