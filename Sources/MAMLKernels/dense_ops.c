@@ -94,18 +94,23 @@ AI void rgrad_tanh_body(const int W16, const float *a, const float *g, const flo
 #undef STEP
 }
 
-/// Row by row into out (row 0 copied, then each row added over all columns): every column
-/// still sums its rows in order, and the column blocks' add chains overlap (one block's chain
-/// down all rows at a time was latency-bound: 3 cycles an add, 10 rows, 3 blocks for width 40).
+/// K independent add chains of S-float column blocks at column j, each down all rows in order.
+#define COL_BLOCK(S, K)                                                                           \
+    for (; j + (K) * (S) <= cols; j += (K) * (S)) {                                               \
+        __typeof__(ld##S(m)) acc[K];                                                              \
+        for (int k = 0; k < (K); k++) acc[k] = ld##S(m + j + k * (S));                            \
+        for (long r = 1; r < rows; r++)                                                           \
+            for (int k = 0; k < (K); k++) acc[k] += ld##S(m + r * cols + j + k * (S));            \
+        for (int k = 0; k < (K); k++) st##S(out + j + k * (S), acc[k]);                           \
+    }
+
+/// Column blocks with several add chains in flight (one chain down 10 rows is latency-bound:
+/// 3 cycles an add); every column still adds its rows in order, in every build.
 AI void col_sums_body(const int W16, const float *m, long rows, long cols, float *out) {
     if (rows <= 0) { memset(out, 0, (size_t)cols * sizeof(float)); return; }
-    memcpy(out, m, (size_t)cols * sizeof(float));
-    for (long r = 1; r < rows; r++) {
-        const float *mr = m + r * cols;
-#define STEP(S) st##S(out + i, ld##S(out + i) + ld##S(mr + i))
-        SPAN(W16, cols, STEP);
-#undef STEP
-    }
+    long j = 0;
+    if (W16) { COL_BLOCK(16, 4) COL_BLOCK(16, 2) }
+    COL_BLOCK(8, 4) COL_BLOCK(8, 2) COL_BLOCK(8, 1) COL_BLOCK(1, 1)
 }
 
 typedef double mk_d8 __attribute__((vector_size(64)));
