@@ -113,6 +113,32 @@ AI void col_sums_body(const int W16, const float *m, long rows, long cols, float
     COL_BLOCK(8, 4) COL_BLOCK(8, 2) COL_BLOCK(8, 1) COL_BLOCK(1, 1)
 }
 
+/// Every row of c [rows, width]: bias (zeros when NULL) at columns [at, at + count), zeros
+/// elsewhere. Vector stores; the Swift loop it replaced made one memmove call a row.
+AI void fill_rows_body(const int W16, float *c, long rows, long width, const float *bias, long count, long at) {
+    for (long r = 0; r < rows; r++) {
+        float *cr = c + r * width;
+#define STEP(S) st##S(cr + i, splat##S(0))
+        SPAN(W16, at, STEP);
+#undef STEP
+        float *cb = cr + at;
+        if (bias) {
+#define STEP(S) st##S(cb + i, ld##S(bias + i))
+            SPAN(W16, count, STEP);
+#undef STEP
+        } else {
+#define STEP(S) st##S(cb + i, splat##S(0))
+            SPAN(W16, count, STEP);
+#undef STEP
+        }
+        float *ce = cb + count;
+        const long rest = width - at - count;
+#define STEP(S) st##S(ce + i, splat##S(0))
+        SPAN(W16, rest, STEP);
+#undef STEP
+    }
+}
+
 typedef double mk_d8 __attribute__((vector_size(64)));
 typedef double mk_d1 __attribute__((vector_size(8)));
 #define WIDEN8(p) __builtin_convertvector(ld8(p), mk_d8)
@@ -182,3 +208,5 @@ DENSE_BUILDS(mk_dense_col_sums, col_sums_body, (const float *m, long rows, long 
              m, rows, cols, out)
 DENSE_BUILDS(mk_col_sums_f64, COL_SUMS_F64_BODY, (const float *m, long rows, long cols, long ld, float *out),
              m, rows, cols, ld, out)
+DENSE_BUILDS(mk_fill_rows, fill_rows_body, (float *c, long rows, long width, const float *bias, long count, long at),
+             c, rows, width, bias, count, at)

@@ -147,6 +147,29 @@ import MAMLKernels
         }
     }
 
+    /// Bias placed in zeroed rows (the RNN's broadcasts): every column written, nothing past the rows.
+    @Test func fillRowsPlacesTheBiasAndZeroesTheRest() {
+        for isa in Self.isas {
+            for (rows, width, count, at) in [(1, 1, 1, 0), (3, 40, 40, 0), (10, 120, 40, 80), (2, 51, 17, 17), (4, 9, 3, 2), (2, 33, 0, 5)] {
+                let bias = Self.random(max(count, 1), seed: UInt64(width))
+                for withBias in [true, false] {
+                    var c = [Float](repeating: .nan, count: rows * width + 3)
+                    bias.withUnsafeBufferPointer { b in
+                        mk_fill_rows_isa(isa, &c, rows, width, withBias ? b.baseAddress : nil, count, at)
+                    }
+                    for r in 0..<rows {
+                        for j in 0..<width {
+                            let want: Float = withBias && j >= at && j < at + count ? bias[j - at] : 0
+                            #expect(c[r * width + j].bitPattern == want.bitPattern, "isa \(isa) \(rows)x\(width) [\(r), \(j)]")
+                        }
+                    }
+                    let untouched = c[(rows * width)...].allSatisfy { $0.isNaN }
+                    #expect(untouched, "isa \(isa): wrote past the rows")
+                }
+            }
+        }
+    }
+
     /// The AVX2 and AVX-512 builds: the same bits on every kernel and shape (the contract).
     @Test(.enabled(if: mk_avx512_available() != 0)) func avx2AndAvx512AreBitIdentical() {
         for (rows, cols) in Self.shapes {

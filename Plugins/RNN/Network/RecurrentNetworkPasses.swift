@@ -80,15 +80,10 @@ extension RecurrentNetwork {
         return (buffer(u.h) + first, buffer(u.rh) + first)
     }
 
-    /// Every row of c [rows, width] = bias (or 0 when nil) placed at column `at`, then the rest zero.
+    /// Every row of c [rows, width] = bias (or 0 when nil) placed at column `at`, then the rest zero (C: mk_fill_rows).
     @inline(__always)
     func fillRows(_ c: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>?, count: Int, at: Int = 0) {
-        for r in 0..<rows {
-            let row = c + r * width
-            if let bias, count == width { row.update(from: bias, count: width); continue }
-            row.update(repeating: 0, count: width)
-            if let bias { (row + at).update(from: bias, count: count) }
-        }
+        mk_fill_rows(c, rows, width, bias, count, at)
     }
 
     /// [a, b, k] -> [b, a, k] for an [a, b] grid of k-float cells.

@@ -70,6 +70,10 @@ void mk_dense_rgrad_tanh_isa(int isa, const float *a, const float *g, const floa
 /// out[c] = sum over r of m[r, c], rows added in order (0 when rows == 0); out must not alias m.
 void mk_dense_col_sums(const float *m, long rows, long cols, float *out);
 void mk_dense_col_sums_isa(int isa, const float *m, long rows, long cols, float *out);
+/// Every row of c [rows, width] = bias[0..<count] at columns [at, at + count) (zeros when bias
+/// is NULL), zeros elsewhere (at + count <= width): the RNN's bias broadcasts.
+void mk_fill_rows(float *c, long rows, long width, const float *bias, long count, long at);
+void mk_fill_rows_isa(int isa, float *c, long rows, long width, const float *bias, long count, long at);
 /// out[c] = sum over r of m[r * ld + c] accumulated in double in row order, rounded once to
 /// float: the same bits in every build (the RNN's bias gradients over T n rows); out must not alias m.
 void mk_col_sums_f64(const float *m, long rows, long cols, long ld, float *out);
