@@ -219,12 +219,37 @@ void mk_cell_backward_isa(int isa, int cell, int dual, long n, long h, const mk_
     backward_baseline(cell, dual, n, h, b, d);
 }
 
+// The load-time choice, looked up once (twice per time step and layer, so the dispatch counts);
+// every thread picks the same build (mk_active_isa is fixed at load), so a race is benign.
+typedef float (*forward_fn)(int, int, long, long, const mk_cell_step *);
+typedef void (*backward_fn)(int, int, long, long, const mk_cell_step *, const mk_cell_grads *);
+
 float mk_cell_forward(int cell, int dual, long n, long h, const mk_cell_step *b) {
-    return mk_cell_forward_isa(mk_active_isa(), cell, dual, n, h, b);
+    static forward_fn chosen;
+    forward_fn f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    if (!f) {
+        f = forward_baseline;
+#ifdef MK_X86
+        if (mk_active_isa() >= 2) f = forward_avx512;
+        else if (mk_active_isa() == 1) f = forward_avx2;
+#endif
+        __atomic_store_n(&chosen, f, __ATOMIC_RELAXED);
+    }
+    return f(cell, dual, n, h, b);
 }
 
 void mk_cell_backward(int cell, int dual, long n, long h, const mk_cell_step *b, const mk_cell_grads *d) {
-    mk_cell_backward_isa(mk_active_isa(), cell, dual, n, h, b, d);
+    static backward_fn chosen;
+    backward_fn f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    if (!f) {
+        f = backward_baseline;
+#ifdef MK_X86
+        if (mk_active_isa() >= 2) f = backward_avx512;
+        else if (mk_active_isa() == 1) f = backward_avx2;
+#endif
+        __atomic_store_n(&chosen, f, __ATOMIC_RELAXED);
+    }
+    f(cell, dual, n, h, b, d);
 }
 
 void mk_vtanh_isa(int isa, const float *x, float *y, long n) {

@@ -175,7 +175,9 @@ AI void col_sums_f64_body(const float *m, long rows, long cols, long ld, float *
 
 /// Defines NAME_baseline, NAME_avx2, NAME_avx512 (the body with W16 = 0, 0, 1), NAME_isa
 /// (explicit build, falling back to the next lower one when unavailable) and NAME (the
-/// build chosen at load time, mk_active_isa()). The call's arguments come last (...).
+/// build chosen at load time, mk_active_isa(), looked up once: these run a few dozen times
+/// per MAML task on a few hundred floats, so three calls of dispatch each were measurable).
+/// The call's arguments come last (...).
 #define DENSE_UNPAREN(...) __VA_ARGS__
 #ifdef MK_X86
 #define DENSE_BUILDS(NAME, BODY, PARAMS, ...)                                                     \
@@ -187,7 +189,18 @@ void NAME##_isa(int isa, DENSE_UNPAREN PARAMS) {                                
     if (isa >= 1 && mk_avx2_available()) { NAME##_avx2(__VA_ARGS__); return; }                    \
     NAME##_baseline(__VA_ARGS__);                                                                 \
 }                                                                                                 \
-void NAME PARAMS { NAME##_isa(mk_active_isa(), __VA_ARGS__); }
+typedef void (*NAME##_fn) PARAMS;                                                                 \
+void NAME PARAMS {                                                                                \
+    /* Every thread picks the same build (mk_active_isa is fixed at load), so a race is benign. */ \
+    static NAME##_fn chosen;                                                                      \
+    NAME##_fn f = __atomic_load_n(&chosen, __ATOMIC_RELAXED);                                     \
+    if (!f) {                                                                                     \
+        const int isa = mk_active_isa();                                                          \
+        f = isa >= 2 ? NAME##_avx512 : isa == 1 ? NAME##_avx2 : NAME##_baseline;                  \
+        __atomic_store_n(&chosen, f, __ATOMIC_RELAXED);                                           \
+    }                                                                                             \
+    f(__VA_ARGS__);                                                                               \
+}
 #else
 #define DENSE_BUILDS(NAME, BODY, PARAMS, ...)                                                     \
 static void NAME##_baseline PARAMS { BODY(0, __VA_ARGS__); }                                      \
