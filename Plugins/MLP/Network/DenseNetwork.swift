@@ -1,11 +1,5 @@
+import MAMLKernels
 import MAMLPluginKit
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // MARK: - A stack of dense layers with exact gradients and Hessian-vector products
 //
@@ -30,6 +24,9 @@ import Darwin
 // when params and batch are bitwise the same, as in MAML's support HVP at theta_j.
 // Scratch is preallocated for the largest batch seen so far and reused: no
 // allocation per call in the steady state. One instance, one thread at a time.
+// The element-wise passes (bias + activation, derivative products, tanh's R-backward step,
+// bias gradients) are C kernels (MAMLKernels dense_ops.c: 16 wide under AVX-512, where
+// Swift's baseline x86-64 build ran 4 wide); tanh is its vector tanh, not libm's.
 
 /// A dense network with loss, gradient and exact Hessian-vector product.
 public final class DenseNetwork {
@@ -265,8 +262,8 @@ public final class DenseNetwork {
         for l in 0..<layers {
             let fin = dims[l], fout = dims[l + 1]
             let out = z(slot, l + 1)
-            affine(layerInput(x, slot, l), n, fin, fout, params + weightOffset[l], params + biasOffset[l], into: out)
-            if l < layers - 1 { activate(out, n * fout) }
+            affine(layerInput(x, slot, l), n, fin, fout, params + weightOffset[l], params + biasOffset[l], into: out,
+                   activation: l < layers - 1 ? actCode : 0)
         }
     }
 
@@ -277,43 +274,33 @@ public final class DenseNetwork {
         for l in 0..<layers {
             let fin = dims[l], fout = dims[l + 1]
             let r = buffer(rPreRow[l])
-            affine(layerInput(x, slot, l), n, fin, fout, v + weightOffset[l], v + biasOffset[l], into: r)
+            Kernels.gemm(.none, .transposed, m: n, n: fout, k: fin, a: layerInput(x, slot, l), lda: fin,
+                         b: v + weightOffset[l], ldb: fin, beta: 0, c: r, ldc: fout)
             if let rInput {
                 Kernels.gemm(.none, .transposed, m: n, n: fout, k: fin, a: rInput, lda: fin,
                              b: params + weightOffset[l], ldb: fin, beta: 1, c: r, ldc: fout)
             }
-            guard l < layers - 1 else { break }
+            guard l < layers - 1 else { mk_dense_bias_act(0, r, v + biasOffset[l], n, fout); break }
+            // Rz += c_l, then Ra_{l+1} = s'(z_l) Rz in the same pass.
             let ra = buffer(rActRow[l + 1])
-            multiplyByDerivative(r, activations: z(slot, l + 1), into: ra, n * fout)
+            mk_dense_bias_deriv(actCode, r, v + biasOffset[l], z(slot, l + 1), ra, n, fout)
             rInput = UnsafePointer(ra)
         }
     }
 
-    /// out[n, fout] = input[n, fin] W^T + b.
+    /// out[n, fout] = act(input[n, fin] W^T + b): the GEMM with beta 0, then bias and activation
+    /// in one C pass (MAMLKernels dense_ops.c; the sum + bias rounds as the old beta-1 GEMM did).
     @inline(__always)
     private func affine(_ input: UnsafePointer<Float>, _ n: Int, _ fin: Int, _ fout: Int,
-                        _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        Kernels.broadcastRows(b, into: out, rows: n, width: fout)
+                        _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                        activation act: Int32) {
         Kernels.gemm(.none, .transposed, m: n, n: fout, k: fin, a: input, lda: fin, b: w, ldb: fin,
-                     beta: 1, c: out, ldc: fout)
+                     beta: 0, c: out, ldc: fout)
+        mk_dense_bias_act(act, out, b, n, fout)
     }
 
-    private func activate(_ z: UnsafeMutablePointer<Float>, _ count: Int) {
-        switch activation {
-        case .relu: reluMask(z, activations: z, into: z, count)
-        case .tanh: for i in 0..<count { z[i] = tanhf(z[i]) }  // glibc: ~12 ns each, the tanh bottleneck
-        }
-    }
-
-    /// out = s'(z) * x, with s' computed from the activations a = s(z).
-    @inline(__always)
-    private func multiplyByDerivative(_ x: UnsafePointer<Float>, activations a: UnsafePointer<Float>,
-                                      into out: UnsafeMutablePointer<Float>, _ count: Int) {
-        switch activation {
-        case .relu: reluMask(x, activations: a, into: out, count)
-        case .tanh: for i in 0..<count { out[i] = (1 - a[i] * a[i]) * x[i] }
-        }
-    }
+    /// The activation's code in dense_ops.c: 1 relu, 2 tanh (0 is none, the last layer).
+    private var actCode: Int32 { activation == .relu ? 1 : 2 }
 
     // MARK: Loss head
 
@@ -341,7 +328,7 @@ public final class DenseNetwork {
             let ga = g(slot, l - 1)
             Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: g(slot, l), lda: fout, b: params + weightOffset[l],
                          ldb: fin, beta: 0, c: ga, ldc: fin)
-            multiplyByDerivative(ga, activations: z(slot, l), into: ga, n * fin)
+            mk_dense_deriv(actCode, ga, z(slot, l), ga, n * fin)
         }
     }
 
@@ -351,7 +338,7 @@ public final class DenseNetwork {
             let fin = dims[l], fout = dims[l + 1]
             Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: g(slot, l), lda: fout,
                          b: layerInput(x, slot, l), ldb: fin, beta: 0, c: grad + weightOffset[l], ldc: fin)
-            columnSums(g(slot, l), n, fout, into: grad + biasOffset[l])
+            mk_dense_col_sums(g(slot, l), n, fout, grad + biasOffset[l])
         }
     }
 
@@ -372,7 +359,7 @@ public final class DenseNetwork {
                 Kernels.gemm(.transposed, .none, m: fout, n: fin, k: n, a: gl, lda: fout,
                              b: buffer(rActRow[l]), ldb: fin, beta: 1, c: output + weightOffset[l], ldc: fin)
             }
-            columnSums(rg, n, fout, into: output + biasOffset[l])
+            mk_dense_col_sums(rg, n, fout, output + biasOffset[l])
             guard l > 0 else { break }
             // Rga = Rg W + g V.
             Kernels.gemm(.none, .none, m: n, n: fin, k: fout, a: rg, lda: fout, b: w, ldb: fin, beta: 0, c: rga, ldc: fin)
@@ -381,55 +368,10 @@ public final class DenseNetwork {
             // Rg_{l-1} = s' Rga + s'' ga Rz_{l-1}, with s'' ga = -2 a s' ga = -2 a g_{l-1} for tanh.
             let count = n * fin
             switch activation {
-            case .relu:
-                reluMask(rga, activations: input, into: rga, count)
-            case .tanh:
-                let rz = buffer(rPreRow[l - 1]), gPrev = g(slot, l - 1)
-                for i in 0..<count {
-                    let a = input[i], d1 = 1 - a * a
-                    rga[i] = d1 * rga[i] - 2 * a * gPrev[i] * rz[i]
-                }
+            case .relu: mk_dense_deriv(1, rga, input, rga, count)
+            case .tanh: mk_dense_rgrad_tanh(input, g(slot, l - 1), buffer(rPreRow[l - 1]), rga, count)
             }
             swap(&rg, &rga)
-        }
-    }
-
-    /// out[i] = a[i] > 0 ? x[i] : 0 (x and out may be the same buffer). Explicit 8-lane
-    /// selects: the scalar loop did not vectorise when out aliases x.
-    @inline(__always)
-    private func reluMask(_ x: UnsafePointer<Float>, activations a: UnsafePointer<Float>,
-                          into out: UnsafeMutablePointer<Float>, _ count: Int) {
-        let xr = UnsafeRawPointer(x), ar = UnsafeRawPointer(a), outr = UnsafeMutableRawPointer(out)
-        let zero = SIMD8<Float>()
-        var i = 0
-        while i + 8 <= count {
-            let off = i * 4
-            let av = ar.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
-            let xv = xr.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
-            outr.storeBytes(of: zero.replacing(with: xv, where: av .> zero), toByteOffset: off, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count { out[i] = a[i] > 0 ? x[i] : 0; i += 1 }
-    }
-
-    /// out[j] = sum over rows of m[row, j], rows added in order. Eight columns at a time down
-    /// all rows (one axpy call per row cost more than the adds at MLP sizes).
-    @inline(__always)
-    private func columnSums(_ m: UnsafePointer<Float>, _ rows: Int, _ cols: Int, into out: UnsafeMutablePointer<Float>) {
-        guard rows > 0 else { out.update(repeating: 0, count: cols); return }
-        let mr = UnsafeRawPointer(m), outr = UnsafeMutableRawPointer(out)
-        var j = 0
-        while j + 8 <= cols {
-            var s = mr.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
-            for r in 1..<rows { s += mr.loadUnaligned(fromByteOffset: (r * cols + j) * 4, as: SIMD8<Float>.self) }
-            outr.storeBytes(of: s, toByteOffset: j * 4, as: SIMD8<Float>.self)
-            j += 8
-        }
-        while j < cols {
-            var s = m[j]
-            for r in 1..<rows { s += m[r * cols + j] }
-            out[j] = s
-            j += 1
         }
     }
 }

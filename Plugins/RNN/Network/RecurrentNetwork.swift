@@ -16,7 +16,7 @@ import MAMLPluginKit
 // then head.weight [classes, H], head.bias [classes] (role "head").
 //
 // Gradient: backpropagation through time. HVP: Pearlmutter's R-operator, forward over
-// reverse, the pointwise cell parts through dual numbers (RecurrentCells.swift) and the
+// reverse, the pointwise cell parts through dual numbers (MAMLKernels cell_ops.c) and the
 // matrix products with their R-terms written out (RecurrentNetworkPasses.swift).
 //
 // Activations are stored time-major ([t, example, unit]) so that one step's rows are

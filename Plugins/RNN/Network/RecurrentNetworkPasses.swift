@@ -1,3 +1,4 @@
+import MAMLKernels
 import MAMLPluginKit
 
 // MARK: - RecurrentNetwork: forward, R-forward, backward through time and R-backward
@@ -79,15 +80,10 @@ extension RecurrentNetwork {
         return (buffer(u.h) + first, buffer(u.rh) + first)
     }
 
-    /// Every row of c [rows, width] = bias (or 0 when nil) placed at column `at`, then the rest zero.
+    /// Every row of c [rows, width] = bias (or 0 when nil) placed at column `at`, then the rest zero (C: mk_fill_rows).
     @inline(__always)
     func fillRows(_ c: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>?, count: Int, at: Int = 0) {
-        for r in 0..<rows {
-            let row = c + r * width
-            if let bias, count == width { row.update(from: bias, count: width); continue }
-            row.update(repeating: 0, count: width)
-            if let bias { (row + at).update(from: bias, count: count) }
-        }
+        mk_fill_rows(c, rows, width, bias, count, at)
     }
 
     /// [a, b, k] -> [b, a, k] for an [a, b] grid of k-float cells.
@@ -138,14 +134,13 @@ extension RecurrentNetwork {
                     }
                 }
                 let r = v != nil
-                let step = StepBuffers(
-                    gates: FloatPair(gates + s * n * gh, r ? rGates + s * n * gh : nil),
-                    hidden: FloatPair(hidden, r ? rHidden : nil),
-                    hPrev: FloatPair(hPrev, r ? rhPrev : nil), hNew: FloatPair(hPrev + nh, r ? rhPrev + nh : nil),
-                    cPrev: FloatPair(cs + s * nh, r ? rcs + s * nh : nil), cNew: FloatPair(cs + (s + 1) * nh, r ? rcs + (s + 1) * nh : nil),
-                    extra: FloatPair(buffer(u.extra) + s * nh, r ? buffer(u.rExtra) + s * nh : nil))
-                let probe = r ? config.cell.forwardStep(DualLanes8.self, Dual.self, n: n, h: h, step)
-                              : config.cell.forwardStep(Lanes8.self, Float.self, n: n, h: h, step)
+                var step = mk_cell_step(
+                    gates: mk_pair(v: gates + s * n * gh, r: r ? rGates + s * n * gh : nil),
+                    hidden: mk_pair(v: hidden, r: r ? rHidden : nil),
+                    h_prev: mk_pair(v: hPrev, r: r ? rhPrev : nil), h_new: mk_pair(v: hPrev + nh, r: r ? rhPrev + nh : nil),
+                    c_prev: mk_pair(v: cs + s * nh, r: r ? rcs + s * nh : nil), c_new: mk_pair(v: cs + (s + 1) * nh, r: r ? rcs + (s + 1) * nh : nil),
+                    extra: mk_pair(v: buffer(u.extra) + s * nh, r: r ? buffer(u.rExtra) + s * nh : nil))
+                let probe = mk_cell_forward(config.cell.kernelCode, r ? 1 : 0, n, h, &step)
                 guard probe.isFinite else {
                     throw PluginError(.numerical, "rnn: the sequence explodes: layer \(l) step \(s + 1) of \(t) has a non-finite gate pre-activation (\(config.cell.rawValue) cell; inputs, weights or learning rates too large)")
                 }
@@ -206,19 +201,18 @@ extension RecurrentNetwork {
             carryB.update(repeating: 0, count: nh); cCarryB.update(repeating: 0, count: nh)
             if r { rCarryB.update(repeating: 0, count: nh); rcCarryB.update(repeating: 0, count: nh) }
             for s in stride(from: t - 1, through: 0, by: -1) {
-                let step = StepBuffers(
-                    gates: FloatPair(gates + s * n * gh, r ? rGates + s * n * gh : nil),
-                    hidden: FloatPair(gates, nil),   // not read backward
-                    hPrev: FloatPair(hs + s * nh, r ? rhs + s * nh : nil), hNew: FloatPair(hs + (s + 1) * nh, r ? rhs + (s + 1) * nh : nil),
-                    cPrev: FloatPair(cs + s * nh, r ? rcs + s * nh : nil), cNew: FloatPair(cs + (s + 1) * nh, r ? rcs + (s + 1) * nh : nil),
-                    extra: FloatPair(buffer(u.extra) + s * nh, r ? buffer(u.rExtra) + s * nh : nil))
-                let grads = StepGradients(
-                    top: FloatPair(top + s * nh, r ? rTop + s * nh : nil), carry: FloatPair(carryB, r ? rCarryB : nil),
-                    cellCarry: FloatPair(cCarryB, r ? rcCarryB : nil),
-                    dInput: FloatPair(dIn + s * n * gh, r ? rdIn + s * n * gh : nil),
-                    dHidden: FloatPair(dHid + s * n * gh, r ? rdHid + s * n * gh : nil))
-                if r { config.cell.backwardStep(DualLanes8.self, Dual.self, n: n, h: h, step, grads) }
-                else { config.cell.backwardStep(Lanes8.self, Float.self, n: n, h: h, step, grads) }
+                var step = mk_cell_step(
+                    gates: mk_pair(v: gates + s * n * gh, r: r ? rGates + s * n * gh : nil),
+                    hidden: mk_pair(v: gates, r: nil),   // not read backward
+                    h_prev: mk_pair(v: hs + s * nh, r: r ? rhs + s * nh : nil), h_new: mk_pair(v: hs + (s + 1) * nh, r: r ? rhs + (s + 1) * nh : nil),
+                    c_prev: mk_pair(v: cs + s * nh, r: r ? rcs + s * nh : nil), c_new: mk_pair(v: cs + (s + 1) * nh, r: r ? rcs + (s + 1) * nh : nil),
+                    extra: mk_pair(v: buffer(u.extra) + s * nh, r: r ? buffer(u.rExtra) + s * nh : nil))
+                var grads = mk_cell_grads(
+                    top: mk_pair(v: top + s * nh, r: r ? rTop + s * nh : nil), carry: mk_pair(v: carryB, r: r ? rCarryB : nil),
+                    cell_carry: mk_pair(v: cCarryB, r: r ? rcCarryB : nil),
+                    d_input: mk_pair(v: dIn + s * n * gh, r: r ? rdIn + s * n * gh : nil),
+                    d_hidden: mk_pair(v: dHid + s * n * gh, r: r ? rdHid + s * n * gh : nil))
+                mk_cell_backward(config.cell.kernelCode, r ? 1 : 0, n, h, &step, &grads)
                 guard s > 0 else { break }   // h_0 is constant
                 Kernels.gemm(.none, .none, m: n, n: h, k: gh, a: dHid + s * n * gh, lda: gh, b: whh, ldb: h,
                              beta: 1, c: carryB, ldc: h)
@@ -273,12 +267,9 @@ extension RecurrentNetwork {
         }
     }
 
-    /// out[j] = sum over rows of m[row * stride + j] (Double accumulation).
+    /// out[j] = sum over rows of m[row * stride + j] (Double accumulation, in row order: C, vectorised).
+    @inline(__always)
     func columnSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, stride: Int, into out: UnsafeMutablePointer<Float>) {
-        for j in 0..<cols {
-            var s = 0.0
-            for r in 0..<rows { s += Double(m[r * stride + j]) }
-            out[j] = Float(s)
-        }
+        mk_col_sums_f64(m, rows, cols, stride, out)
     }
 }

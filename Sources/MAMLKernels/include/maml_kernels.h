@@ -75,6 +75,69 @@ void mk_add_scaled_isa(int isa, const float *a, float s, const float *b, float *
 void mk_sin_f64(const double *x, double *y, long n);
 void mk_sin_f64_isa(int isa, const double *x, double *y, long n);
 
+// MARK: - Dense network element-wise passes (dense_ops.c; Plugins/MLP)
+//
+// Row-major [rows, cols] buffers; act: 0 none, 1 relu, 2 tanh (vector tanh: see cell ops).
+// Each runs through the build chosen at load time; the _isa variants take an explicit build
+// (0 baseline, 1 AVX2+FMA, 2 AVX-512, falling back to the next lower when unavailable), for
+// tests. AVX2 and AVX-512 give the same bits; baseline may differ in the last bits (no FMA).
+// Thread-safe: each reads its inputs and writes only its outputs.
+
+/// z[r, c] = act(z[r, c] + bias[c]), in place.
+void mk_dense_bias_act(int act, float *z, const float *bias, long rows, long cols);
+void mk_dense_bias_act_isa(int isa, int act, float *z, const float *bias, long rows, long cols);
+/// out[i] = s'(a[i]) x[i] for i < n, s' from the activation a = s(z) (relu: a > 0, tanh: 1 - a^2); out may be x.
+void mk_dense_deriv(int act, const float *x, const float *a, float *out, long n);
+void mk_dense_deriv_isa(int isa, int act, const float *x, const float *a, float *out, long n);
+/// rz[r, c] += bias[c], then ra[r, c] = s'(a[r, c]) rz[r, c] (the R-forward's bias and derivative).
+void mk_dense_bias_deriv(int act, float *rz, const float *bias, const float *a, float *ra, long rows, long cols);
+void mk_dense_bias_deriv_isa(int isa, int act, float *rz, const float *bias, const float *a, float *ra, long rows, long cols);
+/// rga[i] = (1 - a[i]^2) rga[i] - 2 a[i] g[i] rz[i] for i < n (tanh's R-backward step), in place.
+void mk_dense_rgrad_tanh(const float *a, const float *g, const float *rz, float *rga, long n);
+void mk_dense_rgrad_tanh_isa(int isa, const float *a, const float *g, const float *rz, float *rga, long n);
+/// out[c] = sum over r of m[r, c], rows added in order (0 when rows == 0); out must not alias m.
+void mk_dense_col_sums(const float *m, long rows, long cols, float *out);
+void mk_dense_col_sums_isa(int isa, const float *m, long rows, long cols, float *out);
+/// Every row of c [rows, width] = bias[0..<count] at columns [at, at + count) (zeros when bias
+/// is NULL), zeros elsewhere (at + count <= width): the RNN's bias broadcasts.
+void mk_fill_rows(float *c, long rows, long width, const float *bias, long count, long at);
+void mk_fill_rows_isa(int isa, float *c, long rows, long width, const float *bias, long count, long at);
+/// out[c] = sum over r of m[r * ld + c] accumulated in double in row order, rounded once to
+/// float: the same bits in every build (the RNN's bias gradients over T n rows); out must not alias m.
+void mk_col_sums_f64(const float *m, long rows, long cols, long ld, float *out);
+void mk_col_sums_f64_isa(int isa, const float *m, long rows, long cols, long ld, float *out);
+
+// MARK: - Recurrent cells' pointwise step (cell_ops.c; Plugins/RNN)
+//
+// One time step of n examples, h units: cell 0 elman [a], 1 gru [r, z, n], 2 lstm [i, f, g, o]
+// (gate blocks of h per example row, PyTorch's order). dual 0: values only (forward pass,
+// gradient); dual 1: values and R-values (every pair's r set), the R-forward / R-backward.
+// Same builds and bit rules as the dense ops; tanh and sigmoid are the vector versions below.
+// Thread-safe as long as no two calls write the same buffers.
+
+/// A value buffer and (dual passes) the buffer of its R-values, else NULL.
+typedef struct { float *v; float *r; } mk_pair;
+/// One step's buffers: gates (in: W_ih x + b [n, G h]; out: activated gates), hidden (W_hh h
+/// (+ GRU's b_hn in the n block) [n, G h]), h_prev, h_new [n, h], c_prev, c_new (LSTM cell
+/// state), extra (LSTM: tanh(c'); GRU: W_hn h + b_hn) [n, h].
+typedef struct { mk_pair gates, hidden, h_prev, h_new, c_prev, c_new, extra; } mk_cell_step;
+/// One step's gradients: top (d loss / d h' from above), carry (in: the gradient at h' from
+/// step t+1; out: the part of d/dh not through W_hh, GRU's z dh, else 0), cell_carry (LSTM:
+/// in d/dc', out d/dc), d_input, d_hidden (out: d / d pre-activations [n, G h]; GRU writes
+/// d_hidden apart, the others only d_input, which may be the same buffer).
+typedef struct { mk_pair top, carry, cell_carry, d_input, d_hidden; } mk_cell_grads;
+
+/// The cell's forward step; returns 0 if every gate pre-activation was finite, NaN otherwise.
+float mk_cell_forward(int cell, int dual, long n, long h, const mk_cell_step *b);
+float mk_cell_forward_isa(int isa, int cell, int dual, long n, long h, const mk_cell_step *b);
+/// The cell's backward step through the pointwise part (the W_hh product is the caller's).
+void mk_cell_backward(int cell, int dual, long n, long h, const mk_cell_step *b, const mk_cell_grads *d);
+void mk_cell_backward_isa(int isa, int cell, int dual, long n, long h, const mk_cell_step *b, const mk_cell_grads *d);
+/// y[i] = tanh(x[i]) / sigmoid(x[i]) for i < n by the kernels' vector functions (Cephes-style
+/// exp and tanh; exp's argument clamped to [-87.3, 88.3]); y may be x. For tests and measurements.
+void mk_vtanh_isa(int isa, const float *x, float *y, long n);
+void mk_vsigmoid_isa(int isa, const float *x, float *y, long n);
+
 #ifdef __cplusplus
 }
 #endif
