@@ -19,7 +19,9 @@
  * only take alpha = 1 and beta 0 or 1, which is all the backbones use.
  *
  * Each figure: best of 5 rounds of reps calls (reps scaled by shape), implementations
- * alternating within each round (the machine is shared), one thread. "same bits" says
+ * alternating within each round (the machine is shared), one thread, timed by the thread's
+ * CPU clock (CLOCK_THREAD_CPUTIME_ID) so that time slices taken by other processes on the
+ * same core are not counted (this VM exposes no cycle counters). "same bits" says
  * whether LIBXSMM's output equals mk's AVX-512 output bit for bit; "per task" sums
  * calls x ns into one MAML task's mk_sgemm time per backbone, with "best" taking the
  * faster of LIBXSMM (or T+xs) and mk AVX-512 per product.
@@ -40,7 +42,7 @@
 
 static double now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);  /* this thread's CPU time: slices lost to other processes don't count */
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
