@@ -4,9 +4,12 @@
 // the same source compiles to SSE2 pairs or to AVX2 ymm registers):
 //   NN, TN  C[i, :] += A(i, p) * B[p, :]: rows of B are contiguous, so each tile
 //           keeps up to 4 rows x 16 columns of C in registers and broadcasts A.
-//   NT      B (n x k, up to 4096 floats) is transposed into a stack buffer by 8 x 8
-//           shuffle blocks and the NN path runs; for narrow C (n < 8) or large B,
-//           2 x 4 tiles of dot products over p, reduced together by shuffles.
+//           One or two rows of C (m <= 2, n < 72): all their columns in one pass
+//           over p, so the chains run side by side (rb_wide); k == 1: an outer product.
+//   NT      B (n x k, k <= 256) is transposed into a stack panel by 8 x 8 shuffle
+//           blocks, 32 (16 without AVX-512) of its rows at a time, and the NN path
+//           runs on each panel; for narrow C (n < 8) or k > 256, 2 x 4 tiles of dot
+//           products over p, reduced together by shuffles.
 //   TT      plain loops (no backbone uses it).
 //   n == 1  any transpose: a matrix-vector product (dense heads with one output and
 //           their gradients): dot products of A's rows, or A's rows scaled and summed.
@@ -14,11 +17,14 @@
 //   k == 1  NT with B one contiguous row needs no transpose (an outer product).
 // AVX-512 build (isa 2): the same body compiled for avx512f+avx512vl+fma, where the
 // NN/TN column-block loop (also NT after its transpose) takes 32-column blocks (and
-// one 16-column block when n % 8 == 0) with 16-float zmm tiles, 4 rows a tile; the
-// columns left and all other paths run the 8-wide code. Each element of C is still
-// summed over p in order with one FMA per step, so on every shape checked it gives
-// the AVX2 build's bits, but only "same shapes, same build, same bits" is promised
-// (docs/benchmarks.md, "AVX-512 small-shape kernels", has the measurements).
+// one 16-column block when n % 8 == 0) with 16-float zmm tiles, 4 rows a tile; NT with
+// 4-12 rows (x W^T at batch 10) never stores B^T: each 16 x 8 block of B is transposed
+// in registers and multiplied at once into one zmm chain per row (nt_direct; 10x40x40
+// 430 -> 345 ns on Zen 4, as fast as NN). The columns left and all other paths run the
+// 8-wide code. Each element of C is still summed over p in order with one FMA per step
+// whatever the tiling, so the AVX-512 build gives the AVX2 build's bits (KernelTests
+// checks it on every path) (docs/benchmarks.md, "AVX-512 small-shape kernels", and the
+// LIBXSMM comparison, Tests/bench/xsmm-bench.c, have the measurements).
 // Summation order is fixed by the shapes alone (no threads, no run-time blocking),
 // so a given build gives bit-identical results run to run.
 #include "maml_kernels.h"
