@@ -4,9 +4,12 @@
 // the same source compiles to SSE2 pairs or to AVX2 ymm registers):
 //   NN, TN  C[i, :] += A(i, p) * B[p, :]: rows of B are contiguous, so each tile
 //           keeps up to 4 rows x 16 columns of C in registers and broadcasts A.
-//   NT      B (n x k, up to 4096 floats) is transposed into a stack buffer by 8 x 8
-//           shuffle blocks and the NN path runs; for narrow C (n < 8) or large B,
-//           2 x 4 tiles of dot products over p, reduced together by shuffles.
+//           One or two rows of C (m <= 2, n < 72): all their columns in one pass
+//           over p, so the chains run side by side (rb_wide); k == 1: an outer product.
+//   NT      B (n x k, k <= 256) is transposed into a stack panel by 8 x 8 shuffle
+//           blocks, 32 (16 without AVX-512) of its rows at a time, and the NN path
+//           runs on each panel; for narrow C (n < 8) or k > 256, 2 x 4 tiles of dot
+//           products over p, reduced together by shuffles.
 //   TT      plain loops (no backbone uses it).
 //   n == 1  any transpose: a matrix-vector product (dense heads with one output and
 //           their gradients): dot products of A's rows, or A's rows scaled and summed.
@@ -14,11 +17,14 @@
 //   k == 1  NT with B one contiguous row needs no transpose (an outer product).
 // AVX-512 build (isa 2): the same body compiled for avx512f+avx512vl+fma, where the
 // NN/TN column-block loop (also NT after its transpose) takes 32-column blocks (and
-// one 16-column block when n % 8 == 0) with 16-float zmm tiles, 4 rows a tile; the
-// columns left and all other paths run the 8-wide code. Each element of C is still
-// summed over p in order with one FMA per step, so on every shape checked it gives
-// the AVX2 build's bits, but only "same shapes, same build, same bits" is promised
-// (docs/benchmarks.md, "AVX-512 small-shape kernels", has the measurements).
+// one 16-column block when n % 8 == 0) with 16-float zmm tiles, 4 rows a tile; NT with
+// 4-12 rows (x W^T at batch 10) never stores B^T: each 16 x 8 block of B is transposed
+// in registers and multiplied at once into one zmm chain per row (nt_direct; 10x40x40
+// 430 -> 345 ns on Zen 4, as fast as NN). The columns left and all other paths run the
+// 8-wide code. Each element of C is still summed over p in order with one FMA per step
+// whatever the tiling, so the AVX-512 build gives the AVX2 build's bits (KernelTests
+// checks it on every path) (docs/benchmarks.md, "AVX-512 small-shape kernels", and the
+// LIBXSMM comparison, Tests/bench/xsmm-bench.c, have the measurements).
 // Summation order is fixed by the shapes alone (no threads, no run-time blocking),
 // so a given build gives bit-identical results run to run.
 #include "maml_kernels.h"
@@ -31,10 +37,11 @@
 
 // Helpers pass 8-float vectors by value; they are always inlined, so no ABI is involved.
 #pragma clang diagnostic ignored "-Wpsabi"
-enum { TAIL_STACK_ROWS = 256, TRANSPOSE_STACK_FLOATS = 4096 };
+enum { TAIL_STACK_ROWS = 256, PANEL_ROWS = 256 };
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
+typedef float v4 __attribute__((vector_size(16)));
 #define AI static inline __attribute__((always_inline))
 
 // MARK: - Vector helpers
@@ -53,13 +60,17 @@ AI float fin1(float s, float alpha, float beta, const float *old) {
 
 // MARK: - NN / TN: broadcast A, stream rows of B
 
-/// TILE: R rows x W*V columns of C in W-float vectors VT (V = 1 or 2), A(i, p) = a[i * ai + p * ap];
-/// COLS: all rows of one W*V-column block, 4 rows a tile. Made for 8-float vectors
+/// TILE: R <= 5 rows x W*V columns of C in W-float vectors VT (V = 1 or 2), A(i, p) = a[i * ai + p * ap];
+/// COLS: all rows of one W*V-column block, RMAIN rows a tile (5 for 8-float vectors, whose 10
+/// accumulators fit AVX2's 16 registers: TN 40x40x200 10.0 -> 9.5 us, 120x40x200 29.0 -> 26.8 us;
+/// 4 for 16-float ones, where 5 gained nothing) and the last 1-10 rows in tiles of 3-5
+/// (m = 10 as 5 + 5 instead of 4 + 4 + 2: NN 10x40x40 335 -> 308 ns, 10x40x160 1412 -> 1226 ns
+/// with AVX-512 on Zen 4, 387 -> 330 ns for 10x40x40 with AVX2). Made for 8-float vectors
 /// (rb_tile, rb_cols) and 16-float ones (rb_tile16, rb_cols16: only the AVX-512 build runs them).
-#define RB_KERNELS(VT, W, LD, ST, SPLAT, TILE, COLS)                                               \
+#define RB_KERNELS(VT, W, LD, ST, SPLAT, TILE, COLS, RMAIN)                                               \
 AI void TILE(const int R, const int V, long k, const float *a, long ai, long ap,                   \
              const float *b, long ldb, float alpha, float beta, float *c, long ldc) {               \
-    VT acc[4][2];                                                                                   \
+    VT acc[5][2];                                                                                   \
     for (int r = 0; r < R; r++) for (int v = 0; v < V; v++) acc[r][v] = SPLAT(0);                   \
     for (long p = 0; p < k; p++) {                                                                  \
         const float *bp = b + p * ldb, *apr = a + p * ap;                                           \
@@ -80,31 +91,109 @@ AI void TILE(const int R, const int V, long k, const float *a, long ai, long ap,
 AI void COLS(const int V, long m, long k, const float *a, long ai, long ap,                         \
              const float *b, long ldb, float alpha, float beta, float *c, long ldc) {               \
     long i = 0;                                                                                     \
-    for (; i + 4 <= m; i += 4) TILE(4, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); \
-    switch (m - i) {                                                                                \
-    case 3: TILE(3, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;       \
-    case 2: TILE(2, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;       \
-    case 1: TILE(1, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;       \
-    default: break;                                                                                 \
+    for (; m - i > 10; i += RMAIN) TILE(RMAIN, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); \
+    /* the last 1-10 rows in tiles of 3-5, not 4 + a thin 1-2 row rest (m = 10: 5 + 5, not 4 + 4 + 2) */ \
+    while (i < m) {                                                                                 \
+        const long r = m - i, rows = r == 6 ? 3 : r == 7 || r == 8 ? 4 : r > 8 ? 5 : r;           \
+        switch (rows) {                                                                             \
+        case 5: TILE(5, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;   \
+        case 4: TILE(4, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;   \
+        case 3: TILE(3, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;   \
+        case 2: TILE(2, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;   \
+        default: TILE(1, V, k, a + i * ai, ai, ap, b, ldb, alpha, beta, c + i * ldc, ldc); break;  \
+        }                                                                                           \
+        i += rows;                                                                                  \
     }                                                                                               \
 }
-RB_KERNELS(v8, 8, ld8, st8, splat, rb_tile, rb_cols)
-RB_KERNELS(v16, 16, ld16, st16, splat16, rb_tile16, rb_cols16)
+RB_KERNELS(v8, 8, ld8, st8, splat, rb_tile, rb_cols, 5)
+RB_KERNELS(v16, 16, ld16, st16, splat16, rb_tile16, rb_cols16, 4)
 #undef RB_KERNELS
+
+/// One or two rows of C (R), NV 8-column vectors each, all in one pass over p: NV * R independent
+/// chains instead of one column block after another, each a latency-bound chain over k
+/// (1x40x200 TN, a one-output head's weight gradient: ~415 -> ~270 ns on Zen 4).
+AI void rb_wide(const int R, const int NV, long k, const float *a, long ai, long ap,
+                const float *b, long ldb, float alpha, float beta, float *c, long ldc) {
+    v8 acc[2][8];
+    for (int r = 0; r < R; r++) for (int v = 0; v < NV; v++) acc[r][v] = splat(0);
+    for (long p = 0; p < k; p++)
+        for (int r = 0; r < R; r++) {
+            v8 x = splat(a[r * ai + p * ap]);
+            for (int v = 0; v < NV; v++) acc[r][v] += x * ld8(b + p * ldb + 8 * v);
+        }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) {
+            float *cr = c + r * ldc + 8 * v;
+            v8 sv = acc[r][v];
+            st8(cr, beta == 0 ? splat(alpha) * sv : splat(alpha) * sv + splat(beta) * ld8(cr));
+        }
+}
+
+/// k == 1 (an outer product, C = alpha a b + beta C): row by row, without the tiles' set-up;
+/// columns in multiples of 8 (16 in the AVX-512 build), the caller does the n % 8 rest.
+/// The chain is the tiles' one step from zero, so the bits are the same. BETA0 is a constant.
+AI void outer_rows(const int W16, const int BETA0, long m, long n, float alpha, const float *a, long ai,
+                   const float *b, float beta, float *c, long ldc) {
+    for (long i = 0; i < m; i++) {
+        float *cr = c + i * ldc;
+        const float x = a[i * ai];
+        long j = 0;
+        if (W16)
+            for (; j + 16 <= n; j += 16) {
+                v16 sv = splat16(0);
+                sv += splat16(x) * ld16(b + j);
+                st16(cr + j, BETA0 ? splat16(alpha) * sv : splat16(alpha) * sv + splat16(beta) * ld16(cr + j));
+            }
+        for (; j + 8 <= n; j += 8) {
+            v8 sv = splat(0);
+            sv += splat(x) * ld8(b + j);
+            st8(cr + j, BETA0 ? splat(alpha) * sv : splat(alpha) * sv + splat(beta) * ld8(cr + j));
+        }
+    }
+}
+
+AI void rb_outer(const int W16, long m, long n, float alpha, const float *a, long ai,
+                 const float *b, float beta, float *c, long ldc) {
+    if (beta == 0) outer_rows(W16, 1, m, n, alpha, a, ai, b, beta, c, ldc);
+    else outer_rows(W16, 0, m, n, alpha, a, ai, b, beta, c, ldc);
+}
 
 /// C = alpha A B + beta C with A(i, p) = a[i * ai + p * ap] and B row-major (stride ldb).
 /// W16 (a constant, 1 only in the AVX-512 build) takes 32- and 16-column blocks in zmm tiles.
 AI void rowbcast(const int W16, long m, long n, long k, float alpha, const float *a, long ai, long ap,
                  const float *b, long ldb, float beta, float *c, long ldc) {
     long j = 0;
-    if (W16) {
-        // 32-column zmm blocks always win over 8-float pairs (1.05-1.15x on Zen 4); a single
-        // 16-column one only when no padded n % 8 tail follows (n = 20: 0.97x; 16, 24, 48: 1.05-1.1x).
-        for (; j + 32 <= n; j += 32) rb_cols16(2, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
-        if (j + 16 <= n && n % 8 == 0) { rb_cols16(1, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc); j += 16; }
+    if (k == 1 && (beta == 0 || m < 32)) {  // 200x40x1 with beta = 1: 1.07-1.16x slower than the tiles
+        rb_outer(W16, m, n, alpha, a, ai, b, beta, c, ldc);
+        j = n / 8 * 8;
+    } else if (m <= 2 && n >= 16 && n < 72) {
+        switch (n / 8 + 8 * (m - 1)) {
+        case 2: rb_wide(1, 2, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 3: rb_wide(1, 3, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 4: rb_wide(1, 4, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 5: rb_wide(1, 5, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 6: rb_wide(1, 6, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 7: rb_wide(1, 7, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 8: rb_wide(1, 8, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 10: rb_wide(2, 2, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 11: rb_wide(2, 3, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 12: rb_wide(2, 4, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 13: rb_wide(2, 5, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 14: rb_wide(2, 6, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        case 15: rb_wide(2, 7, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        default: rb_wide(2, 8, k, a, ai, ap, b, ldb, alpha, beta, c, ldc); break;
+        }
+        j = n / 8 * 8;
+    } else {
+        if (W16) {
+            // 32-column zmm blocks always win over 8-float pairs (1.05-1.15x on Zen 4); a single
+            // 16-column one only when no padded n % 8 tail follows (n = 20: 0.97x; 16, 24, 48: 1.05-1.1x).
+            for (; j + 32 <= n; j += 32) rb_cols16(2, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
+            if (j + 16 <= n && n % 8 == 0) { rb_cols16(1, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc); j += 16; }
+        }
+        for (; j + 16 <= n; j += 16) rb_cols(2, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
+        for (; j + 8 <= n; j += 8) rb_cols(1, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
     }
-    for (; j + 16 <= n; j += 16) rb_cols(2, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
-    for (; j + 8 <= n; j += 8) rb_cols(1, m, k, a, ai, ap, b + j, ldb, alpha, beta, c + j, ldc);
     if (j == n) return;
     const long rest = n - j;
     if (k <= TAIL_STACK_ROWS && m <= TAIL_STACK_ROWS) {
@@ -283,6 +372,123 @@ AI void transpose_into(long n, long k, const float *b, long ldb, float *bt) {
         for (long p = 0; p < k; p++) bt[p * n + j] = b[j * ldb + p];
 }
 
+/// Four rows' floats h..h+3, one per 128-bit lane: [r0[h..h+3] | r1[h..] | r2[h..] | r3[h..]].
+AI v16 lanes4(const float *r0, const float *r1, const float *r2, const float *r3, int h) {
+    v4 x0, x1, x2, x3;
+    memcpy(&x0, r0 + h, sizeof x0); memcpy(&x1, r1 + h, sizeof x1);
+    memcpy(&x2, r2 + h, sizeof x2); memcpy(&x3, r3 + h, sizeof x3);
+    v8 lo = __builtin_shufflevector(x0, x1, 0, 1, 2, 3, 4, 5, 6, 7), hi = __builtin_shufflevector(x2, x3, 0, 1, 2, 3, 4, 5, 6, 7);
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+/// The 16 x 8 block b[r * ldb + s] (r < 16, s < 8) transposed: o[s] = column s, rows 0..15.
+/// Loads put rows 4L..4L+3 in 128-bit lane L, so only in-lane unpacks follow.
+AI void tr16x8(const float *b, long ldb, v16 o[8]) {
+    const float *b4 = b + 4 * ldb, *b8 = b + 8 * ldb, *b12 = b + 12 * ldb;
+    for (int h = 0; h < 8; h += 4) {
+        v16 r0 = lanes4(b, b4, b8, b12, h), r1 = lanes4(b + ldb, b4 + ldb, b8 + ldb, b12 + ldb, h);
+        v16 r2 = lanes4(b + 2 * ldb, b4 + 2 * ldb, b8 + 2 * ldb, b12 + 2 * ldb, h);
+        v16 r3 = lanes4(b + 3 * ldb, b4 + 3 * ldb, b8 + 3 * ldb, b12 + 3 * ldb, h);
+        v16 t0 = __builtin_shufflevector(r0, r1, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29);
+        v16 t1 = __builtin_shufflevector(r0, r1, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
+        v16 t2 = __builtin_shufflevector(r2, r3, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29);
+        v16 t3 = __builtin_shufflevector(r2, r3, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
+        o[h] = __builtin_shufflevector(t0, t2, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+        o[h + 1] = __builtin_shufflevector(t0, t2, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+        o[h + 2] = __builtin_shufflevector(t1, t3, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+        o[h + 3] = __builtin_shufflevector(t1, t3, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    }
+}
+
+/// The 8 x 8 block b[r * ldb + s] (r, s < 8) transposed: o[s] = column s, rows 0..7.
+AI void tr8(const float *b, long ldb, v8 o[8]) {
+    for (int h = 0; h < 8; h += 4) {  // rows r and r + 4 share a register, one per 128-bit lane
+        v4 x[8];
+        for (int r = 0; r < 8; r++) memcpy(&x[r], b + r * ldb + h, sizeof x[r]);
+        v8 r0 = __builtin_shufflevector(x[0], x[4], 0, 1, 2, 3, 4, 5, 6, 7), r1 = __builtin_shufflevector(x[1], x[5], 0, 1, 2, 3, 4, 5, 6, 7);
+        v8 r2 = __builtin_shufflevector(x[2], x[6], 0, 1, 2, 3, 4, 5, 6, 7), r3 = __builtin_shufflevector(x[3], x[7], 0, 1, 2, 3, 4, 5, 6, 7);
+        v8 t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+        v8 t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+        o[h] = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+        o[h + 1] = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+        o[h + 2] = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+        o[h + 3] = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+}
+
+/// NT for R <= 12 rows (AVX-512 build), 16 columns of C a panel (then one of 8), without storing B^T:
+/// each 16 x 8 block of B is transposed in registers and multiplied straight away into
+/// R zmm accumulators (R independent chains cover the FMA latency). For the batch-10 products
+/// (x W^T) this replaces a copy of B that cost about a third of the NN work (10x40x40 on Zen 4:
+/// ~125 of ~440 ns). Same chain per element (p in order, one FMA a step) and finish as rb_tile.
+AI void nt_direct(const int R, long n, long k, const float *a, long lda, const float *b, long ldb,
+                  float alpha, float beta, float *c, long ldc) {
+    for (long j = 0; j + 16 <= n; j += 16) {
+        const float *bj = b + j * ldb;
+        v16 acc[12];
+        for (int r = 0; r < R; r++) acc[r] = splat16(0);
+        long p = 0;
+        for (; p + 8 <= k; p += 8) {
+            v16 o[8];
+            tr16x8(bj + p, ldb, o);
+            for (int s = 0; s < 8; s++)
+                for (int r = 0; r < R; r++) acc[r] += splat16(a[r * lda + p + s]) * o[s];
+        }
+        for (; p < k; p++) {
+            v16 bv;
+            for (int q = 0; q < 16; q++) bv[q] = bj[q * ldb + p];
+            for (int r = 0; r < R; r++) acc[r] += splat16(a[r * lda + p]) * bv;
+        }
+        for (int r = 0; r < R; r++) {
+            float *cr = c + r * ldc + j;
+            v16 sv = acc[r];
+            st16(cr, beta == 0 ? splat16(alpha) * sv : splat16(alpha) * sv + splat16(beta) * ld16(cr));
+        }
+    }
+    if (n % 16 < 8) return;
+    const long j = n / 16 * 16;  // one 8-column panel in ymm accumulators
+    const float *bj = b + j * ldb;
+    v8 acc[12];
+    for (int r = 0; r < R; r++) acc[r] = splat(0);
+    long p = 0;
+    for (; p + 8 <= k; p += 8) {
+        v8 o[8];
+        tr8(bj + p, ldb, o);
+        for (int s = 0; s < 8; s++)
+            for (int r = 0; r < R; r++) acc[r] += splat(a[r * lda + p + s]) * o[s];
+    }
+    for (; p < k; p++) {
+        v8 bv;
+        for (int q = 0; q < 8; q++) bv[q] = bj[q * ldb + p];
+        for (int r = 0; r < R; r++) acc[r] += splat(a[r * lda + p]) * bv;
+    }
+    for (int r = 0; r < R; r++) {
+        float *cr = c + r * ldc + j;
+        v8 sv = acc[r];
+        st8(cr, beta == 0 ? splat(alpha) * sv : splat(alpha) * sv + splat(beta) * ld8(cr));
+    }
+}
+
+/// NT through the NN path, one column panel of C at a time: B's rows j..j+31 (16 without
+/// AVX-512) are transposed into a k x 32 stack panel, then multiplied. Per panel the
+/// transposed rows are still in L1 and the buffer is bounded by k alone (the whole-B copy
+/// this replaces stopped at n k <= 4096, sending GRU/LSTM's 10x120x40 / 10x160x40 to dot
+/// products). Each element of C is the same FMA chain over p as in the whole-B version.
+AI void ntpanels(const int W16, long m, long n, long k, float alpha, const float *a, long lda,
+                 const float *b, long ldb, float beta, float *c, long ldc) {
+    float bt[PANEL_ROWS * 32];
+    const long w = W16 ? 32 : 16;
+    long j = 0;
+    for (; j + w <= n; j += w) {
+        transpose_into(w, k, b + j * ldb, ldb, bt);
+        if (W16) rb_cols16(2, m, k, a, lda, 1, bt, w, alpha, beta, c + j, ldc);
+        else rb_cols(2, m, k, a, lda, 1, bt, w, alpha, beta, c + j, ldc);
+    }
+    if (j == n) return;
+    transpose_into(n - j, k, b + j * ldb, ldb, bt);  // the last n % w columns: n - j has n's residue mod 8
+    rowbcast(W16, m, n - j, k, alpha, a, lda, 1, bt, n - j, beta, c + j, ldc);
+}
+
 // MARK: - Driver
 
 AI void sgemm_body(const int W16, int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
@@ -305,13 +511,25 @@ AI void sgemm_body(const int W16, int ta, int tb, long m, long n, long k, float 
     if (!ta && tb) {
         // Transposed B + the NN path beats dot products (0.56 vs 0.82 us at 10x40x40)
         // except for narrow C (n < 8), where the NN path would run on padded copies.
-        if ((n >= 8 || k < 8) && k * n <= TRANSPOSE_STACK_FLOATS) {
-            float bt[TRANSPOSE_STACK_FLOATS];
-            transpose_into(n, k, b, ldb, bt);
-            rowbcast(W16, m, n, k, alpha, a, lda, 1, bt, n, beta, c, ldc);
-        } else {
-            dotnt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        const int panels = (n >= 8 || k < 8) && k <= PANEL_ROWS;  // decided on the whole n, as without AVX-512
+        if (panels && W16 && n >= 16 && m >= 4 && m <= 12) {
+            switch (m) {
+            case 4: nt_direct(4, n, k, a, lda, b, ldb, alpha, beta, c, ldc); break;
+            case 5: nt_direct(5, n, k, a, lda, b, ldb, alpha, beta, c, ldc); break;
+            case 6: nt_direct(6, n, k, a, lda, b, ldb, alpha, beta, c, ldc); break;
+            case 7: nt_direct(7, n, k, a, lda, b, ldb, alpha, beta, c, ldc); break;
+            case 8: nt_direct(8, n, k, a, lda, b, ldb, alpha, beta, c, ldc); break;
+            case 9: nt_direct(9, n, k, a, lda, b, ldb, alpha, beta, c, ldc); break;
+            case 10: nt_direct(10, n, k, a, lda, b, ldb, alpha, beta, c, ldc); break;
+            case 11: nt_direct(11, n, k, a, lda, b, ldb, alpha, beta, c, ldc); break;
+            default: nt_direct(12, n, k, a, lda, b, ldb, alpha, beta, c, ldc); break;
+            }
+            const long j = n / 8 * 8;  // the last n % 8 columns through the panel copy
+            if (j == n) return;
+            n -= j; b += j * ldb; c += j;
         }
+        if (panels) ntpanels(W16, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        else dotnt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     for (long i = 0; i < m; i++)  // TT

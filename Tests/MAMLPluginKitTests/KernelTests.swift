@@ -19,10 +19,14 @@ import Testing
     // k < 8 (NT transposes B), k % 8 (NT dot tails), m or k > 256 (no stack tail copy),
     // columns % 32 and n % 8 == 0 (the AVX-512 build's 32- and 16-column zmm blocks),
     // n == 1 (matrix-vector paths: rows % 4, m % 32 and % 8), and k == 1 (NT skips the
-    // transpose when B is one contiguous row, i.e. unpadded).
+    // transpose when B is one contiguous row, i.e. unpadded). NT with 4-12 rows and n >= 16
+    // (AVX-512: B^T built in registers, 16- then 8-column panels, k % 8 tails, the last n % 8
+    // columns through the panel copy): (12, 120, 40), (4, 16, 8), (5, 21, 33), (8, 31, 7),
+    // (10, 160, 40); 13 rows, k > 256 and n > 64 NT take the panel copy or dot products.
     @Test(arguments: [(10, 40, 40), (1, 1, 1), (3, 5, 7), (10, 1, 40), (10, 40, 1), (9, 17, 33), (64, 70, 50),
                       (1, 8, 9), (10, 20, 20), (7, 24, 8), (5, 3, 300), (300, 3, 2), (2, 16, 1), (11, 41, 13),
-                      (40, 1, 10), (75, 1, 3), (6, 1, 300), (300, 1, 9), (9, 48, 20)])
+                      (40, 1, 10), (75, 1, 3), (6, 1, 300), (300, 1, 9), (9, 48, 20),
+                      (12, 120, 40), (4, 16, 8), (5, 21, 33), (8, 31, 7), (10, 160, 40), (13, 40, 40), (6, 20, 260)])
     func allTransposesMatchNaiveLoops(m: Int, n: Int, k: Int) {
         var rng = SplitMix64(seed: UInt64(m * 10_000 + n * 100 + k))
         for (name, gemm) in [("small", Self.small), ("blas", Self.blas), ("c baseline", Self.cBaseline),
@@ -90,6 +94,39 @@ import Testing
                     runs.append(c)
                 }
                 #expect(runs[0].map(\.bitPattern) == runs[1].map(\.bitPattern), "isa \(isa) \(ta) \(tb) \(m)x\(n)x\(k)")
+            }
+        }
+    }
+
+    /// The AVX-512 build gives the AVX2 build's bits (each element of C is the same FMA chain over
+    /// p in both, whatever the tiling), on the backbones' shapes and on every path and tail:
+    /// all transposes, alpha/beta, padded strides. Skipped (trivially true) without AVX-512.
+    @Test(arguments: [(10, 40, 40), (40, 40, 10), (10, 120, 40), (10, 160, 40), (10, 40, 120), (10, 40, 1),
+                      (10, 1, 40), (1, 40, 10), (40, 1, 10), (200, 40, 1), (1, 40, 200), (40, 40, 200),
+                      (5, 5, 64), (75, 5, 64), (5, 64, 75), (9, 57, 33), (4, 16, 8), (12, 20, 9), (13, 36, 17),
+                      (7, 24, 8), (3, 23, 17), (6, 20, 260)])
+    func avx512GivesAVX2Bits(m: Int, n: Int, k: Int) {
+        guard mk_avx512_available() != 0 else { return }
+        var rng = SplitMix64(seed: UInt64(m * 1_000_003 + n * 1009 + k))
+        for (ta, tb) in [(Transpose.none, Transpose.none), (.transposed, .none), (.none, .transposed), (.transposed, .transposed)] {
+            for (alpha, beta, pad) in [(Float(1), Float(0), 0), (Float(1), Float(1), 0), (Float(-0.5), Float(0.25), 3)] {
+                let (ar, ac) = ta == .none ? (m, k) : (k, m)
+                let (br, bc) = tb == .none ? (k, n) : (n, k)
+                let lda = ac + pad, ldb = bc + 2 * pad, ldc = n + pad
+                let a = (0..<(ar * lda)).map { _ in rng.nextFloat(symmetric: 1) }
+                let b = (0..<(br * ldb)).map { _ in rng.nextFloat(symmetric: 1) }
+                let c0 = (0..<(m * ldc)).map { _ in rng.nextFloat(symmetric: 1) }
+                var runs: [[Float]] = []
+                for isa: Int32 in [1, 2] {
+                    var c = c0
+                    c.withUnsafeMutableBufferPointer { cp in
+                        Kernels.cGEMM(ta, tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                                      beta: beta, c: cp.baseAddress!, ldc: ldc, isa: isa)
+                    }
+                    runs.append(c)
+                }
+                #expect(runs[0].map(\.bitPattern) == runs[1].map(\.bitPattern),
+                        "\(ta) \(tb) \(m)x\(n)x\(k) alpha \(alpha) beta \(beta) pad \(pad)")
             }
         }
     }
