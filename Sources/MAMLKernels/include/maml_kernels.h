@@ -1,15 +1,24 @@
-// Small-shape float32 matrix kernels and the finiteness scan, for the plugin kit and the host.
+// The project's CPU kernels, in C, for the plugin kit, the bundled backbones and the host:
+// the small-shape GEMM, the finiteness scan, the trainer's vector work, the sine of task
+// sampling, and the element-wise passes of the dense and recurrent networks (and the
+// convolution network's, in their own section).
 //
-// C[m x n] = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T, as cblas_sgemm
+// Every kernel is one source compiled three times: AVX-512 (F+VL, with FMA), AVX2+FMA and
+// baseline (SSE2 on x86-64, or the target's default elsewhere). The best build the CPU and
+// OS support is chosen at load time; MAML_KERNELS_ISA=avx2 or =baseline caps the choice,
+// and every kernel has an `_isa` variant naming the build (0, 1, 2; a missing build falls
+// back to the next lower one) for tests and measurements. Determinism, per build:
+// results depend only on the inputs' shapes and values, never on threads or timing, so
+// one build gives the same bits run to run and for any thread count. The AVX-512 and AVX2
+// builds do the same operations in the same order (16 lanes instead of 8), so they give
+// the same bits too; the baseline build has no FMA and may differ in the last bits where
+// a kernel contracts (GEMM, dense and cell passes; the trainer's vector work, the scan and
+// the sine give the same bits on all three). docs/kernels.md has the list and the numbers.
+//
+// GEMM: C[m x n] = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T, as cblas_sgemm
 // with CblasRowMajor; beta == 0 never reads C. Written for the tiny products of
 // meta-learning backbones (batch ~10, widths ~40), where a BLAS call's fixed cost
-// exceeds the arithmetic. Three builds of the same source: AVX-512 (F+VL, with FMA;
-// 16-float tiles for the column blocks of NN/TN/NT products with n >= 16), AVX2+FMA
-// and baseline (SSE2 on x86-64, or the target's default elsewhere). The best one the
-// CPU and OS support is chosen at load time; MAML_KERNELS_ISA=avx2 or =baseline caps
-// the choice. Results depend only on the shapes and the build: bit-identical run to
-// run and across thread counts with one build; the baseline build differs from the
-// others in the last bits (no FMA), and the AVX-512 build may differ from AVX2 there too.
+// exceeds the arithmetic.
 #ifndef MAML_KERNELS_H
 #define MAML_KERNELS_H
 
