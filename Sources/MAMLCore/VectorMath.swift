@@ -26,6 +26,10 @@ func norm2(_ a: UnsafePointer<Float>, count n: Int) -> Double {
     return s.squareRoot()
 }
 
+/// Which build of MAMLKernels this process runs: "avx512", "avx2+fma" or "baseline"
+/// (chosen at load time; MAML_KERNELS_ISA=avx2 or =baseline caps it; plugins choose alike).
+public var kernelBuild: String { String(cString: mk_isa_name(mk_active_isa())) }
+
 /// True if every element is finite. Public: the host adapter checks every plugin result
 /// with it on the hot path (MAMLKernels' scan, AVX2 when the CPU has it).
 public func allFinite(_ a: UnsafePointer<Float>, count n: Int) -> Bool {

@@ -601,7 +601,8 @@ static int active_isa = 0;
 static sgemm_fn active = sgemm_baseline;  // mk_sgemm calls it directly: ~30 calls per MAML task
 
 /// The best build the CPU and OS support: AVX-512 > AVX2+FMA > baseline.
-/// MAML_KERNELS_ISA=avx2 or =baseline caps it (e.g. to compare numbers across machines).
+/// MAML_KERNELS_ISA=avx2 or =baseline caps it (e.g. to compare numbers across machines);
+/// =avx512 is the default cap. maml-host refuses other values before anything runs.
 __attribute__((constructor)) static void mk_init(void) {
     avx2_available = detect_avx2_fma();
     avx512_available = avx2_available && detect_avx512();
@@ -617,6 +618,8 @@ __attribute__((constructor)) static void mk_init(void) {
 }
 
 int mk_active_isa(void) { return active_isa; }
+
+const char *mk_isa_name(int isa) { return isa >= 2 ? "avx512" : isa == 1 ? "avx2+fma" : "baseline"; }
 int mk_avx2_available(void) { return avx2_available; }
 int mk_avx512_available(void) { return avx512_available; }
 

@@ -63,7 +63,7 @@ public enum Kernels {
     /// Which build of the C kernels runs: "avx512", "avx2+fma" or "baseline"
     /// (MAML_KERNELS_ISA=avx2 or =baseline caps it).
     public static var cKernelISA: String {
-        switch mk_active_isa() { case 2: "avx512"; case 1: "avx2+fma"; default: "baseline" }
+        String(cString: mk_isa_name(mk_active_isa()))
     }
 
     /// The same product through the C kernels; `isa` forces a build (0 baseline, 1 AVX2+FMA,

@@ -109,7 +109,7 @@ struct Bench: ParsableCommand {
                 "gflops": gflops.map(JSONValue.number) ?? .null,
                 "flops_per_meta_iteration": flopsPerIteration.map(JSONValue.number) ?? .null,
                 "sgemm_gflops": sgemmGFLOPs.map(JSONValue.number) ?? .null,
-                "blas_core": .string(BLASCoreType.name)]
+                "blas_core": .string(BLASCoreType.name), "kernels": .string(kernelBuild)]
             print(jsonObject(o).serialized())
         } else {
             print("\(displaySafe(setup.identity.id)) on \(setup.family.name), \(config.algorithm.rawValue) k=\(config.innerSteps), "
@@ -125,6 +125,7 @@ struct Bench: ParsableCommand {
                 print("\(fmt(gflops, 2)) GFLOP/s (\(fmt(flopsPerIteration / 1e6, 3)) MFLOP per meta-iteration by the model's flops op; "
                       + "an HVP counts as 2 loss_grads)")
             }
+            print("kernels: maml-zoo's \(kernelBuild) build (MAML_KERNELS_ISA caps it), OpenBLAS's \(BLASCoreType.name)")
             if let sgemmGFLOPs {
                 print("OpenBLAS sgemm 512x512x512, 1 thread, \(BLASCoreType.name) kernels: \(fmt(sgemmGFLOPs, 1)) GFLOP/s"
                       + (gflops.map { " (this run achieved \(fmt(100 * $0 / sgemmGFLOPs, 1))% of it)" } ?? ""))

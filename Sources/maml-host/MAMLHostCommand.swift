@@ -25,9 +25,22 @@ struct MAMLHostCommand: ParsableCommand {
     static func main() {
         HostOutput.occupyStandardDescriptors()
         refuseNonUTF8Arguments()
+        refuseUnknownKernelCap()
         BLASCoreType.reexecIfMisdetected()
         Supervisor.superviseIfNeeded()   // train, eval, bench, demo: before the claim, so the worker gets the real stdout
         Glibc.exit(runCommand())
+    }
+
+    /// MAML_KERNELS_ISA caps MAMLKernels' build in every library's load-time constructor, where
+    /// an unknown value can only be ignored; a typo would then silently measure the wrong path.
+    static func refuseUnknownKernelCap() {
+        guard let raw = getenv("MAML_KERNELS_ISA") else { return }
+        let value = String(cString: raw)
+        guard !["avx512", "avx2", "baseline"].contains(value) else { return }
+        printError("Error: MAML_KERNELS_ISA=\(displaySafe(value)) is not a kernel build: expected avx512, avx2 or baseline "
+                   + "(or unset for the best this CPU runs)")
+        Activity.announceExit(ExitCode.validationFailure.rawValue)
+        Glibc.exit(ExitCode.validationFailure.rawValue)
     }
 
     /// Swift's String replaces bytes that are not UTF-8 with U+FFFD: a path argument holding them

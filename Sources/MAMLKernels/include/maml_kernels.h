@@ -28,6 +28,8 @@ extern "C" {
 
 /// The kernel build `mk_sgemm` uses: 0 baseline, 1 AVX2+FMA, 2 AVX-512.
 int mk_active_isa(void);
+/// "avx512", "avx2+fma" or "baseline" for build 2, 1 or 0 (a static string).
+const char *mk_isa_name(int isa);
 /// 1 if the AVX2+FMA build can run on this CPU.
 int mk_avx2_available(void);
 /// 1 if the AVX-512 build can run: CPUID AVX-512F and VL, the OS saving opmask and
