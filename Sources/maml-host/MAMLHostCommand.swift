@@ -1,6 +1,7 @@
 // maml-host: load meta-learning backbones as plugins and meta-train them.
 import ArgumentParser
 import MAMLCore
+import MAMLHost   // displaySafe
 #if canImport(Glibc)
 import Glibc
 #endif
