@@ -1,3 +1,4 @@
+import MAMLKernels
 import MAMLPluginKit
 
 // MARK: - 2-D convolution by im2col + GEMM, batched over the examples
@@ -36,6 +37,8 @@ public struct ConvGeometry: Equatable, Sendable {
     /// Output positions per example.
     public var outPlane: Int { outHeight * outWidth }
     public var weightCount: Int { outChannels * patchSize }
+    /// Stride 1 and "same" padding (odd kernel, padding k/2): the shapes conv_ops.c's im2col takes.
+    public var isSameStride1: Bool { stride == 1 && kernel % 2 == 1 && padding == kernel / 2 }
 }
 
 /// Convolution kernels over CNHW activations (see the file comment).
@@ -44,6 +47,10 @@ public enum Conv2D {
     /// c * channelStride + b * batchStride + y * inWidth + x.
     public static func im2col(_ g: ConvGeometry, input: UnsafePointer<Float>, n: Int,
                               channelStride: Int, batchStride: Int, cols: UnsafeMutablePointer<Float>) {
+        if g.isSameStride1 {  // one shifted copy per cols row (conv_ops.c)
+            mk_im2col_same(input, g.inChannels, n, g.inHeight, g.inWidth, g.kernel, channelStride, batchStride, cols)
+            return
+        }
         let k = g.kernel, s = g.stride, p = g.padding
         let ho = g.outHeight, wo = g.outWidth, hi = g.inHeight, wi = g.inWidth
         let rowLength = n * ho * wo
@@ -119,6 +126,11 @@ public enum Conv2D {
                                cols: UnsafePointer<Float>, n: Int, output: UnsafeMutablePointer<Float>,
                                accumulate: Bool = false) {
         let columns = n * g.outPlane
+        if !accumulate && bias == nil {  // beta 0: no fill pass
+            Kernels.gemm(.none, .none, m: g.outChannels, n: columns, k: g.patchSize, a: weight, lda: g.patchSize,
+                         b: cols, ldb: columns, beta: 0, c: output, ldc: columns)
+            return
+        }
         if !accumulate {
             for o in 0..<g.outChannels {
                 (output + o * columns).update(repeating: bias?[o] ?? 0, count: columns)
@@ -145,6 +157,25 @@ public enum Conv2D {
             let s = BatchNorm.chunkedSum(gradOut + o * columns, nil, columns)
             biasGrad[o] = accumulate ? biasGrad[o] + Float(s) : Float(s)
         }
+    }
+
+    /// Stride-1 "same" convolutions only (isSameStride1): cols of gradOut [Cout, n, Ho, Wo] as
+    /// im2col of a convolution with Cout input channels (rows Cout * k * k), for inputGradient.
+    public static func gradientCols(_ g: ConvGeometry, gradOut: UnsafePointer<Float>, n: Int,
+                                    cols: UnsafeMutablePointer<Float>) {
+        let plane = g.outPlane
+        mk_im2col_same(gradOut, g.outChannels, n, g.outHeight, g.outWidth, g.kernel, n * plane, plane, cols)
+    }
+
+    /// Stride-1 "same" convolutions only: gradIn [Cin, n, H, W] (+)= flipped gradCols, where flipped
+    /// is mk_conv_flip of the weights [Cin, Cout*k*k] and gradCols comes from gradientCols. The
+    /// input gradient W^T gradOut + col2im as one convolution: a GEMM with K = Cout*k*k instead of
+    /// K = Cout, and no scattered adds (col2im) or zeroed cols.
+    public static func inputGradient(_ g: ConvGeometry, flipped: UnsafePointer<Float>, gradCols: UnsafePointer<Float>,
+                                     n: Int, gradIn: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        let columns = n * g.inHeight * g.inWidth, kk = g.outChannels * g.kernel * g.kernel
+        Kernels.gemm(.none, .none, m: g.inChannels, n: columns, k: kk, a: flipped, lda: kk,
+                     b: gradCols, ldb: columns, beta: accumulate ? 1 : 0, c: gradIn, ldc: columns)
     }
 
     /// dcols (+)= weight^T gradOut: the gradient with respect to cols (then col2im).

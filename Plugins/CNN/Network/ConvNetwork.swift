@@ -99,6 +99,8 @@ public final class ConvNetwork {
     let featUnit: Int, rFeatUnit: Int, gFeatUnit: Int, rgFeatUnit: Int
     let logitUnit: Int, rLogitUnit: Int, probUnit: Int, gLogitUnit: Int, rgLogitUnit: Int
     let invStd: UnsafeMutablePointer<Float>, kappa: UnsafeMutablePointer<Float>
+    /// Two weight tensors of the widest block, rotated and transposed (mk_conv_flip) for backward.
+    let flipped: UnsafeMutablePointer<Float>
     let largestPerExample: Int
 
     /// Builds the network; a config that cannot work is refused with a message naming the key.
@@ -163,7 +165,9 @@ public final class ConvNetwork {
                 list[l].argUnit = argUnits; argUnits += list[l].outSize
             }
         }
-        let widestCols = list.map { $0.conv.patchSize * $0.conv.outPlane }.max()!
+        // dcols also holds im2col of a block's output gradient (outChannels * k * k rows) for the
+        // input gradient as a convolution with flipped weights (stride 1; see backward).
+        let widestCols = list.map { max($0.conv.patchSize, $0.conv.outChannels * $0.conv.kernel * $0.conv.kernel) * $0.conv.outPlane }.max()!
         let widestAct = max(list.map(\.convSize).max()!, featureCount)
         rColsUnit = take(widestCols); dColsUnit = take(widestCols)
         gUnits = (take(widestAct), take(widestAct)); rgUnits = (take(widestAct), take(widestAct))
@@ -177,10 +181,11 @@ public final class ConvNetwork {
         invStd.initialize(repeating: 1, count: stats); kappa.initialize(repeating: 0, count: stats)
         scratch = .allocate(capacity: 1)
         argmax = .allocate(capacity: 1)
+        flipped = .allocate(capacity: 2 * list.map(\.conv.weightCount).max()!)
     }
 
     deinit {
-        scratch.deallocate(); argmax.deallocate(); invStd.deallocate(); kappa.deallocate()
+        scratch.deallocate(); argmax.deallocate(); invStd.deallocate(); kappa.deallocate(); flipped.deallocate()
     }
 
     public var inputShape: [Int] { config.input }

@@ -1,3 +1,4 @@
+import MAMLKernels
 import MAMLPluginKit
 
 // MARK: - ConvNetwork: forward, R-forward, backward and R-backward passes
@@ -82,15 +83,20 @@ extension ConvNetwork {
     // MARK: Forward and R-forward
 
     func forwardPass(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, direction v: UnsafePointer<Float>?) {
+        // Under batch norm the conv bias cancels exactly (the batch mean absorbs it, and so
+        // does the R-mean its direction): it is left out of pre and Rpre (GEMMs with beta 0).
+        let batchNorm = config.norm == .batch
         for l in blocks.indices {
             let b = blocks[l], g = b.conv, cols = buffer(b.colsUnit)
             let (input, cs, bs) = blockInput(l, x, n)
             Conv2D.im2col(g, input: input, n: n, channelStride: cs, batchStride: bs, cols: cols)
             let pre = buffer(b.preUnit), act = buffer(b.actUnit), m = n * g.outPlane, count = g.outChannels * m
-            Conv2D.forward(g, weight: params + b.weightOffset, bias: params + b.biasOffset, cols: cols, n: n, output: pre)
+            Conv2D.forward(g, weight: params + b.weightOffset, bias: batchNorm ? nil : params + b.biasOffset,
+                           cols: cols, n: n, output: pre)
             let rpre = buffer(b.rPreUnit), ract = buffer(b.rActUnit)
             if let v {
-                Conv2D.forward(g, weight: v + b.weightOffset, bias: v + b.biasOffset, cols: cols, n: n, output: rpre)
+                Conv2D.forward(g, weight: v + b.weightOffset, bias: batchNorm ? nil : v + b.biasOffset,
+                               cols: cols, n: n, output: rpre)
                 if l > 0 {
                     Conv2D.forward(g, weight: params + b.weightOffset, bias: nil, cols: rCols(l, n), n: n,
                                    output: rpre, accumulate: true)
@@ -98,10 +104,10 @@ extension ConvNetwork {
             }
             switch config.norm {
             case .batch:
+                // Pooled blocks never store y = gamma zh + beta: mk_bn_pool_relu applies it per element.
                 let stat = b.statOffset
-                BatchNorm.forward(z: pre, channels: g.outChannels, count: m, eps: config.eps,
-                                  gamma: params + b.gammaOffset, beta: params + b.betaOffset,
-                                  normalized: pre, output: act, invStd: invStd + stat)
+                mk_bn_forward(pre, g.outChannels, m, config.eps, params + b.gammaOffset, params + b.betaOffset,
+                              b.pooled ? nil : act, invStd + stat)
                 if let v {
                     BatchNorm.rForward(normalized: pre, invStd: invStd + stat, channels: g.outChannels, count: m,
                                        gamma: params + b.gammaOffset, rz: rpre, rGamma: v + b.gammaOffset,
@@ -116,17 +122,21 @@ extension ConvNetwork {
                 // their derivatives (a window whose maximum is <= 0 passes nothing either way).
                 // The mask pooled > 0 also serves backward.
                 let pool = buffer(b.poolUnit)
-                let planes = g.outChannels * n
-                MaxPool.forward(input: act, planes: planes, height: g.outHeight, width: g.outWidth,
-                                window: Self.window, output: pool, argmax: winners(b))
-                let outCount = n * b.outSize
+                let planes = g.outChannels * n, outCount = n * b.outSize
+                if batchNorm {
+                    mk_bn_pool_relu(pre, g.outChannels, n, g.outHeight, g.outWidth, params + b.gammaOffset,
+                                    params + b.betaOffset, pool, winners(b))
+                } else {
+                    MaxPool.forward(input: act, planes: planes, height: g.outHeight, width: g.outWidth,
+                                    window: Self.window, output: pool, argmax: winners(b))
+                    for i in 0..<outCount { pool[i] = pool[i] > 0 ? pool[i] : 0 }
+                }
                 if v != nil {
                     let rpool = buffer(b.rPoolUnit)
                     MaxPool.gather(input: ract, argmax: winners(b), planes: planes, height: g.outHeight,
                                    width: g.outWidth, window: Self.window, output: rpool)
                     for i in 0..<outCount { rpool[i] = pool[i] > 0 ? rpool[i] : 0 }
                 }
-                for i in 0..<outCount { pool[i] = pool[i] > 0 ? pool[i] : 0 }
             } else {
                 // ReLU: the mask act > 0 also serves backward.
                 if v != nil { for i in 0..<count { ract[i] = act[i] > 0 ? ract[i] : 0 } }
@@ -204,7 +214,15 @@ extension ConvNetwork {
         let dcols = buffer(dColsUnit)
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let b = blocks[l], geo = b.conv, m = n * geo.outPlane, count = geo.outChannels * m
-            if b.pooled {
+            var normDone = false
+            if b.pooled && config.norm == .batch && v == nil {
+                // ReLU mask, scatter to the winners and batch norm in one kernel (conv_ops.c).
+                mk_bn_pool_backward(buffer(b.preUnit), invStd + b.statOffset, geo.outChannels, n, geo.outHeight,
+                                    geo.outWidth, params + b.gammaOffset, g, buffer(b.poolUnit), winners(b), gOther,
+                                    output + b.gammaOffset, output + b.betaOffset)
+                swap(&g, &gOther)
+                normDone = true
+            } else if b.pooled {
                 // ReLU mask on the pooled map (see forwardPass), then route to the winners.
                 let planes = geo.outChannels * n, pool = buffer(b.poolUnit), outCount = n * b.outSize
                 for i in 0..<outCount { g[i] = pool[i] > 0 ? g[i] : 0 }  // branch-free: vectorises
@@ -223,7 +241,7 @@ extension ConvNetwork {
                 if v != nil { for i in 0..<count { rg[i] = act[i] > 0 ? rg[i] : 0 } }
             }
             // Batch norm (in place).
-            if config.norm == .batch {
+            if config.norm == .batch && !normDone {
                 let stat = b.statOffset
                 if let v {
                     BatchNorm.rBackward(normalized: buffer(b.preUnit), rNormalized: buffer(b.rPreUnit),
@@ -245,6 +263,26 @@ extension ConvNetwork {
             if let v {
                 Conv2D.parameterGradient(geo, gradOut: g, cols: rCols(l, n), n: n, weightGrad: output + b.weightOffset,
                                          biasGrad: nil, accumulate: true)
+            }
+            if geo.isSameStride1 {
+                // Input gradients as convolutions of the output gradients with flipped weights.
+                let wf = flipped, vf = flipped + geo.weightCount
+                mk_conv_flip(w, geo.outChannels, geo.inChannels, geo.kernel, wf)
+                if let v {
+                    mk_conv_flip(v + b.weightOffset, geo.outChannels, geo.inChannels, geo.kernel, vf)
+                    Conv2D.gradientCols(geo, gradOut: rg, n: n, cols: dcols)
+                    Conv2D.inputGradient(geo, flipped: wf, gradCols: dcols, n: n, gradIn: rgOther)
+                    Conv2D.gradientCols(geo, gradOut: g, n: n, cols: dcols)
+                    Conv2D.inputGradient(geo, flipped: vf, gradCols: dcols, n: n, gradIn: rgOther, accumulate: true)
+                    swap(&rg, &rgOther)
+                } else {
+                    Conv2D.gradientCols(geo, gradOut: g, n: n, cols: dcols)
+                }
+                Conv2D.inputGradient(geo, flipped: wf, gradCols: dcols, n: n, gradIn: gOther)
+                swap(&g, &gOther)
+                continue
+            }
+            if let v {
                 Conv2D.colsGradient(geo, weight: w, gradOut: rg, n: n, colsGrad: dcols)
                 Conv2D.colsGradient(geo, weight: v + b.weightOffset, gradOut: g, n: n, colsGrad: dcols, accumulate: true)
                 Conv2D.col2im(geo, cols: dcols, n: n, output: rgOther)

@@ -47,6 +47,50 @@ long mk_first_nonfinite_isa(int isa, const float *p, long n);
 /// *p += 1 as a relaxed atomic (the activity page's heartbeat, MAMLCore/Activity.swift).
 static inline void mk_relaxed_increment(unsigned long long *p) { __atomic_fetch_add(p, 1ULL, __ATOMIC_RELAXED); }
 
+// MARK: - Conv backbone passes (conv_ops.c; Plugins/CNN)
+//
+// Activations are CNHW: channel c of example b is the plane at c * (n*h*w) + b * (h*w).
+// Each kernel has an _isa variant (0 baseline, 1 AVX2+FMA, 2 AVX-512; falls back to the
+// next lower build when unavailable) for tests; the plain name uses mk_active_isa().
+// The AVX2 and AVX-512 builds give bit-identical results. Single-threaded, no allocation;
+// the caller owns every buffer, and buffers do not alias unless a line says so.
+
+/// im2col for a stride-1 convolution with "same" padding (odd k, padding k/2): cols
+/// [channels*k*k, n*h*w] from in, whose element (c, b, y, x) is at c*cstride + b*bstride + y*w + x.
+void mk_im2col_same(const float *in, long channels, long n, long h, long w, long k,
+                    long cstride, long bstride, float *cols);
+void mk_im2col_same_isa(int isa, const float *in, long channels, long n, long h, long w, long k,
+                        long cstride, long bstride, float *cols);
+
+/// Batch norm forward per row of z [channels, m]: inv_std[c] = 1/sqrt(var + eps) (biased
+/// variance), z <- zh = (z - mean) inv_std in place, and y = gamma zh + beta unless y is NULL.
+void mk_bn_forward(float *z, long channels, long m, float eps, const float *gamma, const float *beta,
+                   float *y, float *inv_std);
+void mk_bn_forward_isa(int isa, float *z, long channels, long m, float eps, const float *gamma,
+                       const float *beta, float *y, float *inv_std);
+
+/// Pooled blocks' forward after mk_bn_forward(y NULL): for zh [channels, n, h, w],
+/// pool [channels, n, h/2, w/2] = ReLU(max of gamma zh + beta over each 2x2 window) and
+/// argmax = the window's first maximum, as an index within its h*w plane.
+void mk_bn_pool_relu(const float *zh, long channels, long n, long h, long w, const float *gamma,
+                     const float *beta, float *pool, int *argmax);
+void mk_bn_pool_relu_isa(int isa, const float *zh, long channels, long n, long h, long w,
+                         const float *gamma, const float *beta, float *pool, int *argmax);
+
+/// Pooled blocks' backward: gp [channels, n, h/2, w/2] (masked in place where pool <= 0)
+/// routed to the argmax winners and through batch norm: dz [channels, n, h, w] =
+/// inv_std gamma (g - mean g - zh mean(g zh)); dgamma = sum g zh, dbeta = sum g per channel.
+void mk_bn_pool_backward(const float *zh, const float *inv_std, long channels, long n, long h, long w,
+                         const float *gamma, float *gp, const float *pool, const int *argmax,
+                         float *dz, float *dgamma, float *dbeta);
+void mk_bn_pool_backward_isa(int isa, const float *zh, const float *inv_std, long channels, long n,
+                             long h, long w, const float *gamma, float *gp, const float *pool,
+                             const int *argmax, float *dz, float *dgamma, float *dbeta);
+
+/// wt [cin, cout, k, k] = w [cout, cin, k, k] with each kernel rotated 180 degrees: the
+/// weights of the input gradient of a stride-1 "same" convolution as a convolution.
+void mk_conv_flip(const float *w, long cout, long cin, long k, float *wt);
+
 #ifdef __cplusplus
 }
 #endif

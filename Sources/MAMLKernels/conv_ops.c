@@ -1,0 +1,311 @@
+// Element-wise passes of the conv backbone (Plugins/CNN): see include/maml_kernels.h.
+//
+// Three builds of one body, as small_gemm.c: AVX-512 (F+VL, FMA), AVX2+FMA and baseline,
+// the build picked by mk_active_isa(). Every body works on 16-float vectors (clang vector
+// extensions: one zmm, two ymm or four xmm), so the AVX2 and AVX-512 builds do the same
+// operations per element in the same order (FMA in both): their results are bit-identical.
+// The baseline build has no FMA and may differ in the last bits.
+//
+// Why these kernels (conv4 on 28x28 glyphs, one core): after the GEMMs, the time went to
+// im2col's short row copies, batch norm's three passes, and max-pool's scatter, each a
+// separate sweep over maps of up to 64 x 75 x 784 floats. Here:
+//   im2col   stride 1, "same" padding: each cols row is the input shifted by (ky-p, kx-p),
+//            i.e. one long shifted copy of all n planes, then the border rows and
+//            columns zeroed (no call per output row).
+//   BN       statistics in two sweeps (mean, then squared deviations: as accurate as
+//            the Swift code it replaces), the normalised map written in place; for
+//            pooled blocks, y = gamma zh + beta is never stored: the pool reads zh and
+//            applies the affine map per element, ReLU on the pooled value.
+//   BN back  (pooled) the pooled gradient's sums at the winners give the statistics
+//            without scattering into a zeroed map first; one sweep writes dz.
+// Sums: 16-float accumulators over chunks of 256, Double across chunks (the Swift code's scheme).
+#include "maml_kernels.h"
+#include <math.h>
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#define MK_X86 1
+#endif
+
+#pragma clang diagnostic ignored "-Wpsabi"
+typedef float cv16 __attribute__((vector_size(64)));
+typedef int ci16 __attribute__((vector_size(64)));
+#define AI static inline __attribute__((always_inline))
+enum { CHUNK = 256 };
+
+AI cv16 vld(const float *p) { cv16 v; memcpy(&v, p, sizeof v); return v; }
+AI void vst(float *p, cv16 v) { memcpy(p, &v, sizeof v); }
+AI cv16 vsplat(float x) { return (cv16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+/// Fixed pairwise order, the same in every build.
+AI float vsum(cv16 v) {
+    float s[16];
+    memcpy(s, &v, sizeof s);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++) s[i] += s[i + w];
+    return s[0];
+}
+
+AI void vcopy(float *dst, const float *src, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) vst(dst + i, vld(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+}
+
+AI void vzero(float *dst, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) vst(dst + i, vsplat(0));
+    for (; i < n; i++) dst[i] = 0;
+}
+
+// MARK: - im2col, stride 1, "same" padding
+
+/// Rows ky, kx of channel c: dst (nplanes planes of h x w) = src shifted by (dy, dx), zero outside.
+/// src planes are pstride apart; when pstride == h*w, one copy covers all of them.
+AI void shifted_planes(const float *src, long nplanes, long pstride, long h, long w, long dy, long dx, float *dst) {
+    const long plane = h * w, s = dy * w + dx;
+    const long runs = pstride == plane ? 1 : nplanes, len = pstride == plane ? nplanes * plane : plane;
+    for (long r = 0; r < runs; r++) {
+        const float *sp = src + r * pstride;
+        float *dp = dst + r * len;
+        long lo = s < 0 ? -s : 0, hi = s > 0 ? len - s : len;
+        if (lo > len) lo = len;
+        if (hi < lo) hi = lo;
+        vzero(dp, lo);
+        vcopy(dp + lo, sp + lo + s, hi - lo);
+        vzero(dp + hi, len - hi);
+    }
+    // The flat copy wrapped across row and plane edges: zero what lies in the padding.
+    const long ady = dy < 0 ? -dy : dy, adx = dx < 0 ? -dx : dx;
+    const long zr = ady < h ? ady : h, zc = adx < w ? adx : w;
+    for (long b = 0; b < nplanes; b++) {
+        float *dp = dst + b * plane;
+        if (zr) vzero(dp + (dy < 0 ? 0 : (h - zr) * w), zr * w);
+        if (zc)
+            for (long y = 0; y < h; y++) {
+                float *row = dp + y * w + (dx < 0 ? 0 : w - zc);
+                for (long x = 0; x < zc; x++) row[x] = 0;
+            }
+    }
+}
+
+AI void im2col_body(const float *in, long channels, long n, long h, long w, long k,
+                    long cstride, long bstride, float *cols) {
+    const long p = k / 2, len = n * h * w;
+    for (long c = 0; c < channels; c++)
+        for (long ky = 0; ky < k; ky++)
+            for (long kx = 0; kx < k; kx++)
+                shifted_planes(in + c * cstride, n, bstride, h, w, ky - p, kx - p, cols + ((c * k + ky) * k + kx) * len);
+}
+
+// MARK: - Batch norm: statistics and the normalised map
+
+/// sum x (y NULL) or sum x y over n floats: 16-float sums per chunk of 256, Double across chunks.
+AI double chunked_sum(const float *x, const float *y, long n) {
+    double total = 0;
+    for (long start = 0; start < n; start += CHUNK) {
+        const long len = n - start < CHUNK ? n - start : CHUNK;
+        const float *xp = x + start, *yp = y ? y + start : 0;
+        cv16 acc = vsplat(0);
+        long i = 0;
+        if (yp) for (; i + 16 <= len; i += 16) acc += vld(xp + i) * vld(yp + i);
+        else for (; i + 16 <= len; i += 16) acc += vld(xp + i);
+        float s = vsum(acc);
+        if (yp) for (; i < len; i++) s += xp[i] * yp[i];
+        else for (; i < len; i++) s += xp[i];
+        total += s;
+    }
+    return total;
+}
+
+/// sum (x - mu)^2, chunked as chunked_sum.
+AI double chunked_sqdev(const float *x, float mu, long n) {
+    double total = 0;
+    const cv16 mv = vsplat(mu);
+    for (long start = 0; start < n; start += CHUNK) {
+        const long len = n - start < CHUNK ? n - start : CHUNK;
+        const float *xp = x + start;
+        cv16 acc = vsplat(0);
+        long i = 0;
+        for (; i + 16 <= len; i += 16) { cv16 d = vld(xp + i) - mv; acc += d * d; }
+        float s = vsum(acc);
+        for (; i < len; i++) { float d = xp[i] - mu; s += d * d; }
+        total += s;
+    }
+    return total;
+}
+
+AI void bn_forward_body(float *z, long channels, long m, float eps, const float *gamma, const float *beta,
+                        float *y, float *inv_std) {
+    for (long c = 0; c < channels; c++) {
+        float *row = z + c * m, *yr = y ? y + c * m : 0;
+        const double mean = chunked_sum(row, 0, m) / (double)m;
+        const double sq = chunked_sqdev(row, (float)mean, m);
+        const double s = 1 / sqrt(sq / (double)m + (double)eps);
+        inv_std[c] = (float)s;
+        const float mu = (float)mean, sf = (float)s, g = gamma[c], b = beta[c];
+        const cv16 muv = vsplat(mu), sv = vsplat(sf), gv = vsplat(g), bv = vsplat(b);
+        long i = 0;
+        for (; i + 16 <= m; i += 16) {
+            cv16 h = (vld(row + i) - muv) * sv;
+            vst(row + i, h);
+            if (yr) vst(yr + i, gv * h + bv);
+        }
+        for (; i < m; i++) {
+            float h = (row[i] - mu) * sf;
+            row[i] = h;
+            if (yr) yr[i] = g * h + b;
+        }
+    }
+}
+
+// MARK: - Pooled blocks: affine map, 2x2 max-pool and ReLU in one sweep
+
+/// Per channel c (n planes of h x w in zh): pool = relu(max over each 2x2 window of gamma zh + beta),
+/// argmax = the winner's index in its plane (first maximum in scan order).
+AI void bn_pool_relu_body(const float *zh, long channels, long n, long h, long w,
+                          const float *gamma, const float *beta, float *pool, int *argmax) {
+    const long ho = h / 2, wo = w / 2, plane = h * w, oplane = ho * wo;
+    for (long c = 0; c < channels; c++) {
+        const float g = gamma[c], b = beta[c];
+        for (long q = c * n; q < (c + 1) * n; q++) {
+            const float *src = zh + q * plane;
+            float *dst = pool + q * oplane;
+            int *arg = argmax + q * oplane;
+            for (long oy = 0; oy < ho; oy++) {
+                const float *r0 = src + 2 * oy * w, *r1 = r0 + w;
+                for (long ox = 0; ox < wo; ox++) {
+                    const long x = 2 * ox;
+                    float best = g * r0[x] + b;
+                    long at = 2 * oy * w + x;
+                    float v = g * r0[x + 1] + b;
+                    if (v > best) { best = v; at = 2 * oy * w + x + 1; }
+                    v = g * r1[x] + b;
+                    if (v > best) { best = v; at = (2 * oy + 1) * w + x; }
+                    v = g * r1[x + 1] + b;
+                    if (v > best) { best = v; at = (2 * oy + 1) * w + x + 1; }
+                    dst[oy * wo + ox] = best > 0 ? best : 0;
+                    arg[oy * wo + ox] = (int)at;
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Pooled blocks: ReLU mask, scatter to the winners and batch-norm backward in one sweep
+
+/// Per channel: gp (pooled gradient, masked in place where pool <= 0); dz (n planes of h x w) =
+/// s gamma (g - mean g - zh mean(g zh)) with g = gp at the winners, 0 elsewhere; sums into dgamma, dbeta.
+AI void bn_pool_backward_body(const float *zh, const float *inv_std, long channels, long n, long h, long w,
+                              const float *gamma, float *gp, const float *pool, const int *argmax,
+                              float *dz, float *dgamma, float *dbeta) {
+    const long ho = h / 2, wo = w / 2, plane = h * w, oplane = ho * wo, m = n * plane, mp = n * oplane;
+    for (long c = 0; c < channels; c++) {
+        float *g = gp + c * mp;
+        const float *pl = pool + c * mp, *hc = zh + c * m;
+        const int *arg = argmax + c * mp;
+        float *out = dz + c * m;
+        long i = 0;
+        for (; i + 16 <= mp; i += 16) {
+            ci16 keep = vld(pl + i) > vsplat(0), gv;  // lanes -1 where pool > 0
+            memcpy(&gv, g + i, sizeof gv);
+            gv &= keep;
+            memcpy(g + i, &gv, sizeof gv);
+        }
+        for (; i < mp; i++) g[i] = pl[i] > 0 ? g[i] : 0;
+        // Sums over the winners (everything else is 0): per plane, 16 at a time within chunks.
+        double a = 0, bsum = 0;
+        for (long q = 0; q < n; q++) {
+            const float *gq = g + q * oplane, *hq = hc + q * plane;
+            const int *aq = arg + q * oplane;
+            for (long start = 0; start < oplane; start += CHUNK) {
+                const long len = oplane - start < CHUNK ? oplane - start : CHUNK;
+                cv16 sa = vsplat(0), sb = vsplat(0);
+                long j = start;
+                for (; j + 16 <= start + len; j += 16) {
+                    float hv[16];
+                    for (int t = 0; t < 16; t++) hv[t] = hq[aq[j + t]];
+                    cv16 gv = vld(gq + j);
+                    sa += gv;
+                    sb += gv * vld(hv);
+                }
+                float fa = vsum(sa), fb = vsum(sb);
+                for (; j < start + len; j++) { fa += gq[j]; fb += gq[j] * hq[aq[j]]; }
+                a += fa; bsum += fb;
+            }
+        }
+        dgamma[c] = (float)bsum; dbeta[c] = (float)a;
+        const float ma = (float)(a / (double)m), mb = (float)(bsum / (double)m), sc = inv_std[c] * gamma[c];
+        const cv16 mav = vsplat(ma), mbv = vsplat(mb), scv = vsplat(sc);
+        i = 0;
+        for (; i + 16 <= m; i += 16) vst(out + i, scv * (vsplat(0) - mav - vld(hc + i) * mbv));
+        for (; i < m; i++) out[i] = sc * (0 - ma - hc[i] * mb);
+        for (long q = 0; q < n; q++) {  // the winners: the same formula with their gradient
+            const float *gq = g + q * oplane, *hq = hc + q * plane;
+            const int *aq = arg + q * oplane;
+            float *oq = out + q * plane;
+            for (long j = 0; j < oplane; j++) oq[aq[j]] = sc * (gq[j] - ma - hq[aq[j]] * mb);
+        }
+    }
+}
+
+// MARK: - The three builds and dispatch
+
+#define MK_BUILDS(NAME, PARAMS, ARGS)                                                          \
+    static void NAME##_base PARAMS { NAME##_body ARGS; }                                       \
+    MK_X86_BUILDS(NAME, PARAMS, ARGS)
+#ifdef MK_X86
+#define MK_X86_BUILDS(NAME, PARAMS, ARGS)                                                      \
+    __attribute__((target("avx2,fma"))) static void NAME##_avx2 PARAMS { NAME##_body ARGS; }   \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void NAME##_avx512 PARAMS { NAME##_body ARGS; }
+#define MK_PICK(NAME, ISA, ARGS)                                                               \
+    do {                                                                                       \
+        if ((ISA) >= 2 && mk_avx512_available()) { NAME##_avx512 ARGS; return; }               \
+        if ((ISA) >= 1 && mk_avx2_available()) { NAME##_avx2 ARGS; return; }                   \
+        NAME##_base ARGS;                                                                      \
+    } while (0)
+#else
+#define MK_X86_BUILDS(NAME, PARAMS, ARGS)
+#define MK_PICK(NAME, ISA, ARGS) do { (void)(ISA); NAME##_base ARGS; } while (0)
+#endif
+
+#define IM2COL_P (const float *in, long channels, long n, long h, long w, long k, long cstride, long bstride, float *cols)
+#define IM2COL_A (in, channels, n, h, w, k, cstride, bstride, cols)
+MK_BUILDS(im2col, IM2COL_P, IM2COL_A)
+void mk_im2col_same_isa(int isa, const float *in, long channels, long n, long h, long w, long k,
+                        long cstride, long bstride, float *cols) { MK_PICK(im2col, isa, IM2COL_A); }
+void mk_im2col_same IM2COL_P { MK_PICK(im2col, mk_active_isa(), IM2COL_A); }
+
+#define BNF_P (float *z, long channels, long m, float eps, const float *gamma, const float *beta, float *y, float *inv_std)
+#define BNF_A (z, channels, m, eps, gamma, beta, y, inv_std)
+MK_BUILDS(bn_forward, BNF_P, BNF_A)
+void mk_bn_forward_isa(int isa, float *z, long channels, long m, float eps, const float *gamma, const float *beta,
+                       float *y, float *inv_std) { MK_PICK(bn_forward, isa, BNF_A); }
+void mk_bn_forward BNF_P { MK_PICK(bn_forward, mk_active_isa(), BNF_A); }
+
+#define BNP_P (const float *zh, long channels, long n, long h, long w, const float *gamma, const float *beta, \
+               float *pool, int *argmax)
+#define BNP_A (zh, channels, n, h, w, gamma, beta, pool, argmax)
+MK_BUILDS(bn_pool_relu, BNP_P, BNP_A)
+void mk_bn_pool_relu_isa(int isa, const float *zh, long channels, long n, long h, long w, const float *gamma,
+                         const float *beta, float *pool, int *argmax) { MK_PICK(bn_pool_relu, isa, BNP_A); }
+void mk_bn_pool_relu BNP_P { MK_PICK(bn_pool_relu, mk_active_isa(), BNP_A); }
+
+#define BNB_P (const float *zh, const float *inv_std, long channels, long n, long h, long w, const float *gamma, \
+               float *gp, const float *pool, const int *argmax, float *dz, float *dgamma, float *dbeta)
+#define BNB_A (zh, inv_std, channels, n, h, w, gamma, gp, pool, argmax, dz, dgamma, dbeta)
+MK_BUILDS(bn_pool_backward, BNB_P, BNB_A)
+void mk_bn_pool_backward_isa(int isa, const float *zh, const float *inv_std, long channels, long n, long h, long w,
+                             const float *gamma, float *gp, const float *pool, const int *argmax, float *dz,
+                             float *dgamma, float *dbeta) { MK_PICK(bn_pool_backward, isa, BNB_A); }
+void mk_bn_pool_backward BNB_P { MK_PICK(bn_pool_backward, mk_active_isa(), BNB_A); }
+
+// MARK: - Weight flip for the input gradient (a permutation: one build)
+
+void mk_conv_flip(const float *w, long cout, long cin, long k, float *wt) {
+    const long kk = k * k;
+    for (long co = 0; co < cout; co++)
+        for (long ci = 0; ci < cin; ci++) {
+            const float *src = w + (co * cin + ci) * kk;
+            float *dst = wt + (ci * cout + co) * kk;
+            for (long t = 0; t < kk; t++) dst[t] = src[kk - 1 - t];
+        }
+}
