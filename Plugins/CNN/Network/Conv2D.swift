@@ -159,25 +159,6 @@ public enum Conv2D {
         }
     }
 
-    /// Stride-1 "same" convolutions only (isSameStride1): cols of gradOut [Cout, n, Ho, Wo] as
-    /// im2col of a convolution with Cout input channels (rows Cout * k * k), for inputGradient.
-    public static func gradientCols(_ g: ConvGeometry, gradOut: UnsafePointer<Float>, n: Int,
-                                    cols: UnsafeMutablePointer<Float>) {
-        let plane = g.outPlane
-        mk_im2col_same(gradOut, g.outChannels, n, g.outHeight, g.outWidth, g.kernel, n * plane, plane, cols)
-    }
-
-    /// Stride-1 "same" convolutions only: gradIn [Cin, n, H, W] (+)= flipped gradCols, where flipped
-    /// is mk_conv_flip of the weights [Cin, Cout*k*k] and gradCols comes from gradientCols. The
-    /// input gradient W^T gradOut + col2im as one convolution: a GEMM with K = Cout*k*k instead of
-    /// K = Cout, and no scattered adds (col2im) or zeroed cols.
-    public static func inputGradient(_ g: ConvGeometry, flipped: UnsafePointer<Float>, gradCols: UnsafePointer<Float>,
-                                     n: Int, gradIn: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        let columns = n * g.inHeight * g.inWidth, kk = g.outChannels * g.kernel * g.kernel
-        Kernels.gemm(.none, .none, m: g.inChannels, n: columns, k: kk, a: flipped, lda: kk,
-                     b: gradCols, ldb: columns, beta: accumulate ? 1 : 0, c: gradIn, ldc: columns)
-    }
-
     /// dcols (+)= weight^T gradOut: the gradient with respect to cols (then col2im).
     public static func colsGradient(_ g: ConvGeometry, weight: UnsafePointer<Float>, gradOut: UnsafePointer<Float>,
                                     n: Int, colsGrad: UnsafeMutablePointer<Float>, accumulate: Bool = false) {

@@ -101,6 +101,11 @@ public final class ConvNetwork {
     let invStd: UnsafeMutablePointer<Float>, kappa: UnsafeMutablePointer<Float>
     /// Two weight tensors of the widest block, rotated and transposed (mk_conv_flip) for backward.
     let flipped: UnsafeMutablePointer<Float>
+    /// Stride-1 blocks: two im2col chunks of a few examples each (chunkLimit), used and reused
+    /// while cache-resident instead of whole-batch cols (see ConvNetworkPasses.swift).
+    let chunks: UnsafeMutablePointer<Float>, chunkFloats: Int
+    /// Floats of one im2col chunk (above one example's cols, a chunk is one example): 1 MiB, the L2 of a Zen 4 core.
+    static let chunkLimit = 1 << 18
     let largestPerExample: Int
 
     /// Builds the network; a config that cannot work is refused with a message naming the key.
@@ -182,10 +187,12 @@ public final class ConvNetwork {
         scratch = .allocate(capacity: 1)
         argmax = .allocate(capacity: 1)
         flipped = .allocate(capacity: 2 * list.map(\.conv.weightCount).max()!)
+        chunkFloats = list.indices.map { max(Self.chunkLimit, Self.chunkRows(list[$0].conv, $0) * list[$0].conv.outPlane) }.max()!
+        chunks = .allocate(capacity: 2 * chunkFloats)
     }
 
     deinit {
-        scratch.deallocate(); argmax.deallocate(); invStd.deallocate(); kappa.deallocate(); flipped.deallocate()
+        scratch.deallocate(); argmax.deallocate(); invStd.deallocate(); kappa.deallocate(); flipped.deallocate(); chunks.deallocate()
     }
 
     public var inputShape: [Int] { config.input }
@@ -253,6 +260,12 @@ public final class ConvNetwork {
     }
 
     // MARK: Scratch
+
+    /// Rows of block l's im2col chunks: its patch, and from block 1 on also the output gradient's
+    /// cols (outChannels * k * k rows) for the input gradient.
+    static func chunkRows(_ g: ConvGeometry, _ l: Int) -> Int {
+        l > 0 ? max(g.patchSize, g.outChannels * g.kernel * g.kernel) : g.patchSize
+    }
 
     @inline(__always) func buffer(_ unit: Int) -> UnsafeMutablePointer<Float> { scratch + unit * capacity }
     @inline(__always) func winners(_ block: Block) -> UnsafeMutablePointer<Int32> { argmax + block.argUnit * capacity }

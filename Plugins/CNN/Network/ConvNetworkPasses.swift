@@ -87,19 +87,24 @@ extension ConvNetwork {
         // does the R-mean its direction): it is left out of pre and Rpre (GEMMs with beta 0).
         let batchNorm = config.norm == .batch
         for l in blocks.indices {
-            let b = blocks[l], g = b.conv, cols = buffer(b.colsUnit)
-            let (input, cs, bs) = blockInput(l, x, n)
-            Conv2D.im2col(g, input: input, n: n, channelStride: cs, batchStride: bs, cols: cols)
+            let b = blocks[l], g = b.conv
             let pre = buffer(b.preUnit), act = buffer(b.actUnit), m = n * g.outPlane, count = g.outChannels * m
-            Conv2D.forward(g, weight: params + b.weightOffset, bias: batchNorm ? nil : params + b.biasOffset,
-                           cols: cols, n: n, output: pre)
             let rpre = buffer(b.rPreUnit), ract = buffer(b.rActUnit)
-            if let v {
-                Conv2D.forward(g, weight: v + b.weightOffset, bias: batchNorm ? nil : v + b.biasOffset,
-                               cols: cols, n: n, output: rpre)
-                if l > 0 {
-                    Conv2D.forward(g, weight: params + b.weightOffset, bias: nil, cols: rCols(l, n), n: n,
-                                   output: rpre, accumulate: true)
+            if g.isSameStride1 {
+                convForward(l, params, x, n, v)
+            } else {
+                let cols = buffer(b.colsUnit)
+                let (input, cs, bs) = blockInput(l, x, n)
+                Conv2D.im2col(g, input: input, n: n, channelStride: cs, batchStride: bs, cols: cols)
+                Conv2D.forward(g, weight: params + b.weightOffset, bias: batchNorm ? nil : params + b.biasOffset,
+                               cols: cols, n: n, output: pre)
+                if let v {
+                    Conv2D.forward(g, weight: v + b.weightOffset, bias: batchNorm ? nil : v + b.biasOffset,
+                                   cols: cols, n: n, output: rpre)
+                    if l > 0 {
+                        Conv2D.forward(g, weight: params + b.weightOffset, bias: nil, cols: rCols(l, n), n: n,
+                                       output: rpre, accumulate: true)
+                    }
                 }
             }
             switch config.norm {
@@ -254,33 +259,22 @@ extension ConvNetwork {
                                        dGamma: output + b.gammaOffset, dBeta: output + b.betaOffset)
                 }
             }
+            if geo.isSameStride1 {
+                convBackward(l, params, x, n, v, g, rg, gOther, rgOther, output)
+                guard l > 0 else { break }
+                swap(&g, &gOther)
+                if v != nil { swap(&rg, &rgOther) }
+                continue
+            }
             // Convolution, with the block's cols from the forward pass of this call.
             let cols = buffer(b.colsUnit)
             let w = params + b.weightOffset
             Conv2D.parameterGradient(geo, gradOut: v == nil ? g : rg, cols: cols, n: n,
                                      weightGrad: output + b.weightOffset, biasGrad: output + b.biasOffset)
             guard l > 0 else { break }
-            if let v {
+            if v != nil {
                 Conv2D.parameterGradient(geo, gradOut: g, cols: rCols(l, n), n: n, weightGrad: output + b.weightOffset,
                                          biasGrad: nil, accumulate: true)
-            }
-            if geo.isSameStride1 {
-                // Input gradients as convolutions of the output gradients with flipped weights.
-                let wf = flipped, vf = flipped + geo.weightCount
-                mk_conv_flip(w, geo.outChannels, geo.inChannels, geo.kernel, wf)
-                if let v {
-                    mk_conv_flip(v + b.weightOffset, geo.outChannels, geo.inChannels, geo.kernel, vf)
-                    Conv2D.gradientCols(geo, gradOut: rg, n: n, cols: dcols)
-                    Conv2D.inputGradient(geo, flipped: wf, gradCols: dcols, n: n, gradIn: rgOther)
-                    Conv2D.gradientCols(geo, gradOut: g, n: n, cols: dcols)
-                    Conv2D.inputGradient(geo, flipped: vf, gradCols: dcols, n: n, gradIn: rgOther, accumulate: true)
-                    swap(&rg, &rgOther)
-                } else {
-                    Conv2D.gradientCols(geo, gradOut: g, n: n, cols: dcols)
-                }
-                Conv2D.inputGradient(geo, flipped: wf, gradCols: dcols, n: n, gradIn: gOther)
-                swap(&g, &gOther)
-                continue
             }
             if let v {
                 Conv2D.colsGradient(geo, weight: w, gradOut: rg, n: n, colsGrad: dcols)
@@ -291,6 +285,109 @@ extension ConvNetwork {
             Conv2D.colsGradient(geo, weight: w, gradOut: g, n: n, colsGrad: dcols)
             Conv2D.col2im(geo, cols: dcols, n: n, output: gOther)
             swap(&g, &gOther)
+        }
+    }
+
+    // MARK: Stride-1 convolutions a chunk of examples at a time
+    //
+    // Whole-batch cols of conv4's second block at 75 examples are 34 MB: written by im2col,
+    // read back by the GEMM's packing, and again by backward's weight gradient, all through
+    // DRAM. Chunks of a few examples (chunkLimit floats) are written and packed while in L2,
+    // and backward builds its chunks again from the block input (cheaper than reading them
+    // back). The input gradient is a convolution of the output gradient with the flipped
+    // weights (mk_conv_flip): one more im2col chunk and a GEMM with K = Cout*k*k, instead of
+    // W^T g (K = Cout) into a zeroed whole-batch cols and col2im's scattered adds.
+
+    /// Examples per chunk of block l.
+    @inline(__always)
+    func chunkExamples(_ l: Int) -> Int {
+        max(1, chunkFloats / (Self.chunkRows(blocks[l].conv, l) * blocks[l].conv.outPlane))
+    }
+
+    /// im2col of examples [b0, b0 + count) of a CNHW map with the geometry's input shape.
+    @inline(__always)
+    func chunkCols(_ g: ConvGeometry, _ map: UnsafePointer<Float>, channels: Int, n: Int, _ b0: Int, _ count: Int,
+                   into cols: UnsafeMutablePointer<Float>) {
+        let plane = g.inHeight * g.inWidth
+        mk_im2col_same(map + b0 * plane, channels, count, g.inHeight, g.inWidth, g.kernel, n * plane, plane, cols)
+    }
+
+    /// out[rows, width] (row stride ldc) = a[rows, k] b[k, width] (+ bias per row), or += (accumulate).
+    @inline(__always)
+    func product(_ rows: Int, _ width: Int, _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                 bias: UnsafePointer<Float>? = nil, _ out: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool = false) {
+        var beta: Float = accumulate ? 1 : 0
+        if let bias, !accumulate {
+            for o in 0..<rows { (out + o * ldc).update(repeating: bias[o], count: width) }
+            beta = 1
+        }
+        Kernels.gemm(.none, .none, m: rows, n: width, k: k, a: a, lda: k, b: b, ldb: width, beta: beta, c: out, ldc: ldc)
+    }
+
+    /// Stride-1 block l: pre = W cols (+ b), and with v, Rpre = V cols (+ c) + W R cols.
+    func convForward(_ l: Int, _ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                     _ v: UnsafePointer<Float>?) {
+        let b = blocks[l], g = b.conv, p = g.outPlane, kp = g.patchSize, ld = n * p
+        let (input, cs, bs) = blockInput(l, x, n)
+        let cols = chunks, rcols = chunks + chunkFloats
+        let pre = buffer(b.preUnit), rpre = buffer(b.rPreUnit), withBias = config.norm != .batch
+        let step = chunkExamples(l)
+        for b0 in stride(from: 0, to: n, by: step) {
+            let count = min(step, n - b0), width = count * p
+            mk_im2col_same(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs, cols)
+            product(g.outChannels, width, kp, params + b.weightOffset, cols, bias: withBias ? params + b.biasOffset : nil,
+                    pre + b0 * p, ld)
+            guard let v else { continue }
+            product(g.outChannels, width, kp, v + b.weightOffset, cols, bias: withBias ? v + b.biasOffset : nil,
+                    rpre + b0 * p, ld)
+            guard l > 0 else { continue }
+            chunkCols(g, buffer(blocks[l - 1].rOutUnit), channels: g.inChannels, n: n, b0, count, into: rcols)
+            product(g.outChannels, width, kp, params + b.weightOffset, rcols, rpre + b0 * p, ld, accumulate: true)
+        }
+    }
+
+    /// Stride-1 block l's backward from its output gradient g (and Rg): dW = g cols^T (R: Rg cols^T +
+    /// g (R cols)^T), db, and for l > 0 the input gradient into gIn (R: into rgIn).
+    func convBackward(_ l: Int, _ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                      _ v: UnsafePointer<Float>?, _ g: UnsafeMutablePointer<Float>, _ rg: UnsafeMutablePointer<Float>,
+                      _ gIn: UnsafeMutablePointer<Float>, _ rgIn: UnsafeMutablePointer<Float>,
+                      _ output: UnsafeMutablePointer<Float>) {
+        let b = blocks[l], geo = b.conv, p = geo.outPlane, kp = geo.patchSize, ld = n * p
+        let kk = geo.outChannels * geo.kernel * geo.kernel
+        let (input, cs, bs) = blockInput(l, x, n)
+        let cols = chunks, other = chunks + chunkFloats
+        let top = v == nil ? g : rg, dW = output + b.weightOffset
+        let wf = flipped, vf = flipped + geo.weightCount
+        if l > 0 {
+            mk_conv_flip(params + b.weightOffset, geo.outChannels, geo.inChannels, geo.kernel, wf)
+            if let v { mk_conv_flip(v + b.weightOffset, geo.outChannels, geo.inChannels, geo.kernel, vf) }
+        }
+        // Output-gradient cols: the same shapes as the input's (stride 1, "same" padding).
+        let outGeo = ConvGeometry(inChannels: geo.outChannels, inHeight: geo.outHeight, inWidth: geo.outWidth,
+                                  outChannels: geo.inChannels, kernel: geo.kernel, stride: 1, padding: geo.padding)
+        let step = chunkExamples(l)
+        for b0 in stride(from: 0, to: n, by: step) {
+            let count = min(step, n - b0), width = count * p
+            mk_im2col_same(input + b0 * bs, geo.inChannels, count, geo.inHeight, geo.inWidth, geo.kernel, cs, bs, cols)
+            Kernels.gemm(.none, .transposed, m: geo.outChannels, n: kp, k: width, a: top + b0 * p, lda: ld, b: cols,
+                         ldb: width, beta: b0 == 0 ? 0 : 1, c: dW, ldc: kp)
+            if v != nil && l > 0 {
+                chunkCols(geo, buffer(blocks[l - 1].rOutUnit), channels: geo.inChannels, n: n, b0, count, into: other)
+                Kernels.gemm(.none, .transposed, m: geo.outChannels, n: kp, k: width, a: g + b0 * p, lda: ld, b: other,
+                             ldb: width, beta: 1, c: dW, ldc: kp)
+            }
+            guard l > 0 else { continue }
+            chunkCols(outGeo, g, channels: geo.outChannels, n: n, b0, count, into: cols)
+            product(geo.inChannels, width, kk, wf, cols, gIn + b0 * p, ld)
+            guard v != nil else { continue }
+            product(geo.inChannels, width, kk, vf, cols, rgIn + b0 * p, ld)
+            chunkCols(outGeo, rg, channels: geo.outChannels, n: n, b0, count, into: other)
+            product(geo.inChannels, width, kk, wf, other, rgIn + b0 * p, ld, accumulate: true)
+        }
+        // Under batch norm the bias gradient (and its R-derivative) is exactly 0: see forwardPass.
+        let db = output + b.biasOffset
+        for o in 0..<geo.outChannels {
+            db[o] = config.norm == .batch ? 0 : Float(BatchNorm.chunkedSum(top + o * ld, nil, ld))
         }
     }
 
