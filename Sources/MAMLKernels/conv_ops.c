@@ -58,7 +58,7 @@ AI void vzero(float *dst, long n) {
 
 // MARK: - im2col, stride 1, "same" padding
 
-/// Rows ky, kx of channel c: dst (nplanes planes of h x w) = src shifted by (dy, dx), zero outside.
+/// Rows ky, kx of channel c: dst (nplanes planes of h x w, back to back) = src shifted by (dy, dx), zero outside.
 /// src planes are pstride apart; when pstride == h*w, one copy covers all of them.
 AI void shifted_planes(const float *src, long nplanes, long pstride, long h, long w, long dy, long dx, float *dst) {
     const long plane = h * w, s = dy * w + dx;
@@ -88,12 +88,12 @@ AI void shifted_planes(const float *src, long nplanes, long pstride, long h, lon
 }
 
 AI void im2col_body(const float *in, long channels, long n, long h, long w, long k,
-                    long cstride, long bstride, float *cols) {
-    const long p = k / 2, len = n * h * w;
+                    long cstride, long bstride, float *cols, long ld) {
+    const long p = k / 2;
     for (long c = 0; c < channels; c++)
         for (long ky = 0; ky < k; ky++)
             for (long kx = 0; kx < k; kx++)
-                shifted_planes(in + c * cstride, n, bstride, h, w, ky - p, kx - p, cols + ((c * k + ky) * k + kx) * len);
+                shifted_planes(in + c * cstride, n, bstride, h, w, ky - p, kx - p, cols + ((c * k + ky) * k + kx) * ld);
 }
 
 // MARK: - Batch norm: statistics and the normalised map
@@ -267,11 +267,12 @@ AI void bn_pool_backward_body(const float *zh, const float *inv_std, long channe
 #define MK_PICK(NAME, ISA, ARGS) do { (void)(ISA); NAME##_base ARGS; } while (0)
 #endif
 
-#define IM2COL_P (const float *in, long channels, long n, long h, long w, long k, long cstride, long bstride, float *cols)
-#define IM2COL_A (in, channels, n, h, w, k, cstride, bstride, cols)
+#define IM2COL_P (const float *in, long channels, long n, long h, long w, long k, long cstride, long bstride, \
+                  float *cols, long ld)
+#define IM2COL_A (in, channels, n, h, w, k, cstride, bstride, cols, ld)
 MK_BUILDS(im2col, IM2COL_P, IM2COL_A)
 void mk_im2col_same_isa(int isa, const float *in, long channels, long n, long h, long w, long k,
-                        long cstride, long bstride, float *cols) { MK_PICK(im2col, isa, IM2COL_A); }
+                        long cstride, long bstride, float *cols, long ld) { MK_PICK(im2col, isa, IM2COL_A); }
 void mk_im2col_same IM2COL_P { MK_PICK(im2col, mk_active_isa(), IM2COL_A); }
 
 #define BNF_P (float *z, long channels, long m, float eps, const float *gamma, const float *beta, float *y, float *inv_std)

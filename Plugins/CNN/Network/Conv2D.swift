@@ -48,7 +48,8 @@ public enum Conv2D {
     public static func im2col(_ g: ConvGeometry, input: UnsafePointer<Float>, n: Int,
                               channelStride: Int, batchStride: Int, cols: UnsafeMutablePointer<Float>) {
         if g.isSameStride1 {  // one shifted copy per cols row (conv_ops.c)
-            mk_im2col_same(input, g.inChannels, n, g.inHeight, g.inWidth, g.kernel, channelStride, batchStride, cols)
+            mk_im2col_same(input, g.inChannels, n, g.inHeight, g.inWidth, g.kernel, channelStride, batchStride, cols,
+                           n * g.outPlane)
             return
         }
         let k = g.kernel, s = g.stride, p = g.padding

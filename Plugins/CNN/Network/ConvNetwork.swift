@@ -1,4 +1,5 @@
 import MAMLPluginKit
+import Glibc
 
 // MARK: - A convolutional network with exact gradients and Hessian-vector products
 //
@@ -99,13 +100,14 @@ public final class ConvNetwork {
     let featUnit: Int, rFeatUnit: Int, gFeatUnit: Int, rgFeatUnit: Int
     let logitUnit: Int, rLogitUnit: Int, probUnit: Int, gLogitUnit: Int, rgLogitUnit: Int
     let invStd: UnsafeMutablePointer<Float>, kappa: UnsafeMutablePointer<Float>
-    /// Two weight tensors of the widest block, rotated and transposed (mk_conv_flip) for backward.
-    let flipped: UnsafeMutablePointer<Float>
+    /// Three weight tensors of the widest block (flipStride floats apart): W and V rotated and
+    /// transposed (mk_conv_flip) for backward, and the weight gradient in that layout.
+    let flipped: UnsafeMutablePointer<Float>, flipStride: Int
     /// Stride-1 blocks: two im2col chunks of a few examples each (chunkLimit), used and reused
     /// while cache-resident instead of whole-batch cols (see ConvNetworkPasses.swift).
     let chunks: UnsafeMutablePointer<Float>, chunkFloats: Int
     /// Floats of one im2col chunk (above one example's cols, a chunk is one example): 1 MiB, the L2 of a Zen 4 core.
-    static let chunkLimit = 1 << 18
+    static let chunkLimit = Int(String(cString: getenv("MAML_CNN_CHUNK") ?? strdup("262144")))!
     let largestPerExample: Int
 
     /// Builds the network; a config that cannot work is refused with a message naming the key.
@@ -186,8 +188,9 @@ public final class ConvNetwork {
         invStd.initialize(repeating: 1, count: stats); kappa.initialize(repeating: 0, count: stats)
         scratch = .allocate(capacity: 1)
         argmax = .allocate(capacity: 1)
-        flipped = .allocate(capacity: 2 * list.map(\.conv.weightCount).max()!)
-        chunkFloats = list.indices.map { max(Self.chunkLimit, Self.chunkRows(list[$0].conv, $0) * list[$0].conv.outPlane) }.max()!
+        flipStride = list.map(\.conv.weightCount).max()!
+        flipped = .allocate(capacity: 3 * flipStride)
+        chunkFloats = list.indices.map { max(Self.chunkLimit, Self.chunkRows(list[$0].conv, $0) * Self.padded(list[$0].conv.outPlane)) }.max()!
         chunks = .allocate(capacity: 2 * chunkFloats)
     }
 
@@ -266,6 +269,9 @@ public final class ConvNetwork {
     static func chunkRows(_ g: ConvGeometry, _ l: Int) -> Int {
         l > 0 ? max(g.patchSize, g.outChannels * g.kernel * g.kernel) : g.patchSize
     }
+
+    /// Row stride of im2col chunks: whole 64-byte lines, so every row's stores are aligned.
+    @inline(__always) static func padded(_ width: Int) -> Int { (width + 15) & ~15 }
 
     @inline(__always) func buffer(_ unit: Int) -> UnsafeMutablePointer<Float> { scratch + unit * capacity }
     @inline(__always) func winners(_ block: Block) -> UnsafeMutablePointer<Int32> { argmax + block.argUnit * capacity }

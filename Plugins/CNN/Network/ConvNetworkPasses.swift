@@ -298,30 +298,34 @@ extension ConvNetwork {
     // weights (mk_conv_flip): one more im2col chunk and a GEMM with K = Cout*k*k, instead of
     // W^T g (K = Cout) into a zeroed whole-batch cols and col2im's scattered adds.
 
-    /// Examples per chunk of block l.
+    /// Examples per chunk of block l (at least one).
     @inline(__always)
     func chunkExamples(_ l: Int) -> Int {
-        max(1, chunkFloats / (Self.chunkRows(blocks[l].conv, l) * blocks[l].conv.outPlane))
+        let rows = Self.chunkRows(blocks[l].conv, l), p = blocks[l].conv.outPlane
+        var step = max(1, chunkFloats / (rows * p))
+        while step > 1 && rows * Self.padded(step * p) > chunkFloats { step -= 1 }
+        return step
     }
 
-    /// im2col of examples [b0, b0 + count) of a CNHW map with the geometry's input shape.
+    /// im2col (row stride ld) of examples [b0, b0 + count) of a CNHW map with the geometry's input shape.
     @inline(__always)
     func chunkCols(_ g: ConvGeometry, _ map: UnsafePointer<Float>, channels: Int, n: Int, _ b0: Int, _ count: Int,
-                   into cols: UnsafeMutablePointer<Float>) {
+                   into cols: UnsafeMutablePointer<Float>, _ ld: Int) {
         let plane = g.inHeight * g.inWidth
-        mk_im2col_same(map + b0 * plane, channels, count, g.inHeight, g.inWidth, g.kernel, n * plane, plane, cols)
+        mk_im2col_same(map + b0 * plane, channels, count, g.inHeight, g.inWidth, g.kernel, n * plane, plane, cols, ld)
     }
 
-    /// out[rows, width] (row stride ldc) = a[rows, k] b[k, width] (+ bias per row), or += (accumulate).
+    /// out[rows, width] (row stride ldc) = a[rows, k] b[k, width] (b's row stride ldb) (+ bias per row),
+    /// or += (accumulate).
     @inline(__always)
-    func product(_ rows: Int, _ width: Int, _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    func product(_ rows: Int, _ width: Int, _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int,
                  bias: UnsafePointer<Float>? = nil, _ out: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool = false) {
         var beta: Float = accumulate ? 1 : 0
         if let bias, !accumulate {
             for o in 0..<rows { (out + o * ldc).update(repeating: bias[o], count: width) }
             beta = 1
         }
-        Kernels.gemm(.none, .none, m: rows, n: width, k: k, a: a, lda: k, b: b, ldb: width, beta: beta, c: out, ldc: ldc)
+        Kernels.gemm(.none, .none, m: rows, n: width, k: k, a: a, lda: k, b: b, ldb: ldb, beta: beta, c: out, ldc: ldc)
     }
 
     /// Stride-1 block l: pre = W cols (+ b), and with v, Rpre = V cols (+ c) + W R cols.
@@ -333,60 +337,71 @@ extension ConvNetwork {
         let pre = buffer(b.preUnit), rpre = buffer(b.rPreUnit), withBias = config.norm != .batch
         let step = chunkExamples(l)
         for b0 in stride(from: 0, to: n, by: step) {
-            let count = min(step, n - b0), width = count * p
-            mk_im2col_same(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs, cols)
-            product(g.outChannels, width, kp, params + b.weightOffset, cols, bias: withBias ? params + b.biasOffset : nil,
-                    pre + b0 * p, ld)
+            let count = min(step, n - b0), width = count * p, lw = Self.padded(width)
+            mk_im2col_same(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs, cols, lw)
+            product(g.outChannels, width, kp, params + b.weightOffset, cols, lw,
+                    bias: withBias ? params + b.biasOffset : nil, pre + b0 * p, ld)
             guard let v else { continue }
-            product(g.outChannels, width, kp, v + b.weightOffset, cols, bias: withBias ? v + b.biasOffset : nil,
+            product(g.outChannels, width, kp, v + b.weightOffset, cols, lw, bias: withBias ? v + b.biasOffset : nil,
                     rpre + b0 * p, ld)
             guard l > 0 else { continue }
-            chunkCols(g, buffer(blocks[l - 1].rOutUnit), channels: g.inChannels, n: n, b0, count, into: rcols)
-            product(g.outChannels, width, kp, params + b.weightOffset, rcols, rpre + b0 * p, ld, accumulate: true)
+            chunkCols(g, buffer(blocks[l - 1].rOutUnit), channels: g.inChannels, n: n, b0, count, into: rcols, lw)
+            product(g.outChannels, width, kp, params + b.weightOffset, rcols, lw, rpre + b0 * p, ld, accumulate: true)
         }
     }
 
     /// Stride-1 block l's backward from its output gradient g (and Rg): dW = g cols^T (R: Rg cols^T +
     /// g (R cols)^T), db, and for l > 0 the input gradient into gIn (R: into rgIn).
+    ///
+    /// From block 1 on, one im2col of g serves both products: the input gradient is Wf gcols (Wf
+    /// the flipped weights) and the weight gradient, flipped, is in gcols^T: dW[o, c, ky, kx] =
+    /// sum over positions of in[c, pos] gcols[(o, k-1-ky, k-1-kx), pos] (stride 1, padding (k-1)/2).
     func convBackward(_ l: Int, _ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
                       _ v: UnsafePointer<Float>?, _ g: UnsafeMutablePointer<Float>, _ rg: UnsafeMutablePointer<Float>,
                       _ gIn: UnsafeMutablePointer<Float>, _ rgIn: UnsafeMutablePointer<Float>,
                       _ output: UnsafeMutablePointer<Float>) {
         let b = blocks[l], geo = b.conv, p = geo.outPlane, kp = geo.patchSize, ld = n * p
-        let kk = geo.outChannels * geo.kernel * geo.kernel
+        let cin = geo.inChannels, cout = geo.outChannels, kk = cout * geo.kernel * geo.kernel
         let (input, cs, bs) = blockInput(l, x, n)
         let cols = chunks, other = chunks + chunkFloats
         let top = v == nil ? g : rg, dW = output + b.weightOffset
-        let wf = flipped, vf = flipped + geo.weightCount
+        let wf = flipped, vf = flipped + flipStride, dWf = flipped + 2 * flipStride
         if l > 0 {
-            mk_conv_flip(params + b.weightOffset, geo.outChannels, geo.inChannels, geo.kernel, wf)
-            if let v { mk_conv_flip(v + b.weightOffset, geo.outChannels, geo.inChannels, geo.kernel, vf) }
+            mk_conv_flip(params + b.weightOffset, cout, cin, geo.kernel, wf)
+            if let v { mk_conv_flip(v + b.weightOffset, cout, cin, geo.kernel, vf) }
         }
         // Output-gradient cols: the same shapes as the input's (stride 1, "same" padding).
-        let outGeo = ConvGeometry(inChannels: geo.outChannels, inHeight: geo.outHeight, inWidth: geo.outWidth,
-                                  outChannels: geo.inChannels, kernel: geo.kernel, stride: 1, padding: geo.padding)
+        let outGeo = ConvGeometry(inChannels: cout, inHeight: geo.outHeight, inWidth: geo.outWidth,
+                                  outChannels: cin, kernel: geo.kernel, stride: 1, padding: geo.padding)
         let step = chunkExamples(l)
         for b0 in stride(from: 0, to: n, by: step) {
-            let count = min(step, n - b0), width = count * p
-            mk_im2col_same(input + b0 * bs, geo.inChannels, count, geo.inHeight, geo.inWidth, geo.kernel, cs, bs, cols)
-            Kernels.gemm(.none, .transposed, m: geo.outChannels, n: kp, k: width, a: top + b0 * p, lda: ld, b: cols,
-                         ldb: width, beta: b0 == 0 ? 0 : 1, c: dW, ldc: kp)
-            if v != nil && l > 0 {
-                chunkCols(geo, buffer(blocks[l - 1].rOutUnit), channels: geo.inChannels, n: n, b0, count, into: other)
-                Kernels.gemm(.none, .transposed, m: geo.outChannels, n: kp, k: width, a: g + b0 * p, lda: ld, b: other,
-                             ldb: width, beta: 1, c: dW, ldc: kp)
+            let count = min(step, n - b0), width = count * p, lw = Self.padded(width), first: Float = b0 == 0 ? 0 : 1
+            if l == 0 {  // no input gradient: cols of the (thin) input are cheaper than those of g
+                mk_im2col_same(input + b0 * bs, cin, count, geo.inHeight, geo.inWidth, geo.kernel, cs, bs, cols, lw)
+                Kernels.gemm(.none, .transposed, m: cout, n: kp, k: width, a: top + b0 * p, lda: ld, b: cols,
+                             ldb: lw, beta: first, c: dW, ldc: kp)
+                continue
             }
-            guard l > 0 else { continue }
-            chunkCols(outGeo, g, channels: geo.outChannels, n: n, b0, count, into: cols)
-            product(geo.inChannels, width, kk, wf, cols, gIn + b0 * p, ld)
+            chunkCols(outGeo, g, channels: cout, n: n, b0, count, into: cols, lw)
+            if v == nil {
+                Kernels.gemm(.none, .transposed, m: cin, n: kk, k: width, a: input + b0 * bs, lda: cs, b: cols, ldb: lw,
+                             beta: first, c: dWf, ldc: kk)
+            } else {
+                chunkCols(outGeo, rg, channels: cout, n: n, b0, count, into: other, lw)
+                Kernels.gemm(.none, .transposed, m: cin, n: kk, k: width, a: input + b0 * bs, lda: cs, b: other, ldb: lw,
+                             beta: first, c: dWf, ldc: kk)
+                Kernels.gemm(.none, .transposed, m: cin, n: kk, k: width, a: buffer(blocks[l - 1].rOutUnit) + b0 * p,
+                             lda: ld, b: cols, ldb: lw, beta: 1, c: dWf, ldc: kk)
+            }
+            product(cin, width, kk, wf, cols, lw, gIn + b0 * p, ld)
             guard v != nil else { continue }
-            product(geo.inChannels, width, kk, vf, cols, rgIn + b0 * p, ld)
-            chunkCols(outGeo, rg, channels: geo.outChannels, n: n, b0, count, into: other)
-            product(geo.inChannels, width, kk, wf, other, rgIn + b0 * p, ld, accumulate: true)
+            product(cin, width, kk, vf, cols, lw, rgIn + b0 * p, ld)
+            product(cin, width, kk, wf, other, lw, rgIn + b0 * p, ld, accumulate: true)
         }
+        if l > 0 { mk_conv_flip(dWf, cin, cout, geo.kernel, dW) }  // back to [cout, cin, k, k]
         // Under batch norm the bias gradient (and its R-derivative) is exactly 0: see forwardPass.
         let db = output + b.biasOffset
-        for o in 0..<geo.outChannels {
+        for o in 0..<cout {
             db[o] = config.norm == .batch ? 0 : Float(BatchNorm.chunkedSum(top + o * ld, nil, ld))
         }
     }

@@ -56,11 +56,12 @@ static inline void mk_relaxed_increment(unsigned long long *p) { __atomic_fetch_
 // the caller owns every buffer, and buffers do not alias unless a line says so.
 
 /// im2col for a stride-1 convolution with "same" padding (odd k, padding k/2): cols
-/// [channels*k*k, n*h*w] from in, whose element (c, b, y, x) is at c*cstride + b*bstride + y*w + x.
+/// [channels*k*k, n*h*w] with row stride ld >= n*h*w (the rest of a row is not written)
+/// from in, whose element (c, b, y, x) is at c*cstride + b*bstride + y*w + x.
 void mk_im2col_same(const float *in, long channels, long n, long h, long w, long k,
-                    long cstride, long bstride, float *cols);
+                    long cstride, long bstride, float *cols, long ld);
 void mk_im2col_same_isa(int isa, const float *in, long channels, long n, long h, long w, long k,
-                        long cstride, long bstride, float *cols);
+                        long cstride, long bstride, float *cols, long ld);
 
 /// Batch norm forward per row of z [channels, m]: inv_std[c] = 1/sqrt(var + eps) (biased
 /// variance), z <- zh = (z - mean) inv_std in place, and y = gamma zh + beta unless y is NULL.

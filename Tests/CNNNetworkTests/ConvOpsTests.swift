@@ -1,0 +1,178 @@
+import MAMLKernels
+import MAMLPluginKit
+import Testing
+@testable import CNNNetwork
+
+// MARK: - conv_ops.c: every kernel, on every build the CPU has, against plain loops
+//
+// Each kernel runs as build 0 (baseline), 1 (AVX2+FMA) and 2 (AVX-512), skipping builds
+// the CPU lacks, and is compared with a scalar reference here; the AVX2 and AVX-512
+// builds must agree bit for bit. Shapes cover odd widths (vector tails), maps smaller
+// than the kernel, planes that are not contiguous (NCHW input) and padded row strides.
+
+/// The builds this CPU can run.
+private let builds: [Int32] = [0] + (mk_avx2_available() != 0 ? [1] : []) + (mk_avx512_available() != 0 ? [2] : [])
+
+private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float = 0) -> [Float] {
+    var rng = SplitMix64(seed: seed)
+    return (0..<count).map { _ in offset + scale * rng.nextFloat(symmetric: 1) }
+}
+
+@Suite struct ConvOpsTests {
+    // MARK: im2col
+
+    /// (channels, n, h, w, k, contiguous planes)
+    static let im2colShapes: [(Int, Int, Int, Int, Int, Bool)] = [
+        (1, 3, 28, 28, 3, true), (2, 2, 7, 5, 3, false), (3, 4, 3, 3, 3, true), (2, 3, 1, 2, 3, true),
+        (1, 2, 2, 1, 5, false), (2, 2, 6, 9, 5, true), (3, 2, 4, 4, 1, false), (1, 5, 17, 3, 3, true),
+    ]
+
+    @Test(arguments: im2colShapes.indices)
+    func im2colMatchesLoopsOnEveryBuild(index: Int) {
+        let (channels, n, h, w, k, contiguous) = Self.im2colShapes[index]
+        let plane = h * w, p = k / 2
+        // Contiguous: CNHW (planes of one channel back to back); else NCHW (example-major).
+        let cs = contiguous ? n * plane : plane, bs = contiguous ? plane : channels * plane
+        let input = randoms(channels * n * plane, seed: UInt64(index + 1))
+        let width = n * plane, ld = width + 3, rows = channels * k * k
+        var want = [Float](repeating: 0, count: rows * width)
+        for c in 0..<channels { for ky in 0..<k { for kx in 0..<k { for b in 0..<n { for y in 0..<h { for x in 0..<w {
+            let iy = y + ky - p, ix = x + kx - p
+            let value = iy >= 0 && iy < h && ix >= 0 && ix < w ? input[c * cs + b * bs + iy * w + ix] : 0
+            want[((c * k + ky) * k + kx) * width + b * plane + y * w + x] = value
+        } } } } } }
+        for isa in builds {
+            var cols = [Float](repeating: .nan, count: rows * ld)
+            mk_im2col_same_isa(isa, input, channels, n, h, w, k, cs, bs, &cols, ld)
+            for r in 0..<rows {
+                #expect(Array(cols[(r * ld)..<(r * ld + width)]) == Array(want[(r * width)..<((r + 1) * width)]),
+                        "build \(isa) row \(r)")
+                let untouched = cols[(r * ld + width)..<((r + 1) * ld)].allSatisfy { $0.isNaN }
+                #expect(untouched, "build \(isa): wrote past row \(r)")
+            }
+        }
+        // The network's Conv2D.im2col takes this kernel for stride-1 "same" geometries.
+        let geo = ConvGeometry(inChannels: channels, inHeight: h, inWidth: w, outChannels: 1, kernel: k, stride: 1, padding: p)
+        #expect(geo.isSameStride1)
+        var cols = [Float](repeating: .nan, count: rows * width)
+        Conv2D.im2col(geo, input: input, n: n, channelStride: cs, batchStride: bs, cols: &cols)
+        #expect(cols == want)
+    }
+
+    // MARK: Batch norm forward
+
+    @Test(arguments: [1, 7, 16, 33, 300, 517])
+    func batchNormForwardMatchesDoubleStatistics(m: Int) {
+        let channels = 3
+        let z = randoms(channels * m, seed: UInt64(m), scale: 2, offset: 3)
+        let gamma: [Float] = [1, 0.5, -2], beta: [Float] = [0, 1, -0.25]
+        var results: [Int32: ([Float], [Float], [Float])] = [:]
+        for isa in builds {
+            var zh = z, y = [Float](repeating: .nan, count: z.count), inv = [Float](repeating: .nan, count: channels)
+            mk_bn_forward_isa(isa, &zh, channels, m, 1e-5, gamma, beta, &y, &inv)
+            var zhOnly = z, invOnly = inv
+            mk_bn_forward_isa(isa, &zhOnly, channels, m, 1e-5, gamma, beta, nil, &invOnly)  // y NULL: zh alone
+            #expect(zhOnly == zh && invOnly == inv, "build \(isa)")
+            for c in 0..<channels {
+                let row = z[(c * m)..<((c + 1) * m)].map(Double.init)
+                let mean = row.reduce(0, +) / Double(m)
+                let s = 1 / (row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(m) + 1e-5).squareRoot()
+                #expect(abs(Double(inv[c]) - s) <= 1e-5 * s, "build \(isa) c \(c)")
+                for i in 0..<m {
+                    let h = (row[i] - mean) * s
+                    #expect(abs(Double(zh[c * m + i]) - h) < 1e-4 * max(1, s), "build \(isa) c \(c) i \(i)")
+                    #expect(abs(Double(y[c * m + i]) - (Double(gamma[c]) * h + Double(beta[c]))) < 1e-4 * max(1, s),
+                            "build \(isa) c \(c) i \(i)")
+                }
+            }
+            results[isa] = (zh, y, inv)
+        }
+        if let a = results[1], let b = results[2] { #expect(a.0 == b.0 && a.1 == b.1 && a.2 == b.2, "AVX2 and AVX-512 differ") }
+    }
+
+    // MARK: Pooled blocks: affine, pool, ReLU forward; the fused backward
+
+    /// (channels, n, h, w): odd sizes drop the last row / column as PyTorch's floor.
+    static let poolShapes: [(Int, Int, Int, Int)] = [(2, 3, 4, 4), (3, 2, 5, 7), (1, 4, 28, 28), (2, 5, 3, 3), (2, 2, 2, 3), (3, 1, 14, 14)]
+
+    @Test(arguments: poolShapes.indices)
+    func poolReluMatchesLoops(index: Int) {
+        let (channels, n, h, w) = Self.poolShapes[index]
+        let plane = h * w, ho = h / 2, wo = w / 2
+        let zh = randoms(channels * n * plane, seed: UInt64(40 + index))
+        let gamma = (0..<channels).map { Float($0 % 2 == 0 ? 1.5 : -0.75) }, beta = (0..<channels).map { Float($0) * 0.1 - 0.1 }
+        var results: [Int32: ([Float], [Int32])] = [:]
+        for isa in builds {
+            var pool = [Float](repeating: .nan, count: channels * n * ho * wo), arg = [Int32](repeating: -1, count: pool.count)
+            mk_bn_pool_relu_isa(isa, zh, channels, n, h, w, gamma, beta, &pool, &arg)
+            for c in 0..<channels { for b in 0..<n { for oy in 0..<ho { for ox in 0..<wo {
+                let q = c * n + b
+                var best = -Float.infinity, at = -1
+                for dy in 0..<2 { for dx in 0..<2 {
+                    let i = (2 * oy + dy) * w + 2 * ox + dx
+                    let y = gamma[c] * zh[q * plane + i] + beta[c]
+                    if y > best { best = y; at = i }
+                } }
+                let j = (q * ho + oy) * wo + ox
+                #expect(Int(arg[j]) == at, "build \(isa) c \(c) b \(b) (\(oy), \(ox))")
+                #expect(abs(pool[j] - max(best, 0)) <= 1e-6, "build \(isa)")
+            } } } }
+            results[isa] = (pool, arg)
+        }
+        if let a = results[1], let b = results[2] { #expect(a.0 == b.0 && a.1 == b.1, "AVX2 and AVX-512 differ") }
+    }
+
+    @Test(arguments: poolShapes.indices)
+    func poolBackwardMatchesScatterAndBatchNormBackward(index: Int) {
+        let (channels, n, h, w) = Self.poolShapes[index]
+        let plane = h * w, ho = h / 2, wo = w / 2, m = n * plane, mp = n * ho * wo
+        let zh = randoms(channels * m, seed: UInt64(70 + index))
+        let gamma = (0..<channels).map { Float($0 % 2 == 0 ? 1.25 : -0.5) }, beta = [Float](repeating: 0.05, count: channels)
+        let inv = (0..<channels).map { Float(1 + $0) * 0.7 }
+        var pool = [Float](repeating: 0, count: channels * mp), arg = [Int32](repeating: 0, count: pool.count)
+        mk_bn_pool_relu_isa(0, zh, channels, n, h, w, gamma, beta, &pool, &arg)
+        if pool.count >= 16 { #expect(pool.contains { $0 == 0 } && pool.contains { $0 > 0 }, "the ReLU mask should matter") }
+        let gOut = randoms(pool.count, seed: UInt64(90 + index))
+        // Reference: mask, scatter into a zeroed map, batch-norm backward in Double.
+        var full = [Double](repeating: 0, count: channels * m)
+        for c in 0..<channels { for b in 0..<n { for j in 0..<(ho * wo) {
+            let q = c * n + b, jj = q * ho * wo + j
+            if pool[jj] > 0 { full[c * m + b * plane + Int(arg[jj])] = Double(gOut[jj]) }
+        } } }
+        var results: [Int32: ([Float], [Float], [Float], [Float])] = [:]
+        for isa in builds {
+            var g = gOut, dz = [Float](repeating: .nan, count: channels * m)
+            var dg = [Float](repeating: .nan, count: channels), db = dg
+            mk_bn_pool_backward_isa(isa, zh, inv, channels, n, h, w, gamma, &g, pool, arg, &dz, &dg, &db)
+            #expect(g == zip(gOut, pool).map { $1 > 0 ? $0 : 0 }, "build \(isa): masked pooled gradient")
+            for c in 0..<channels {
+                let row = full[(c * m)..<((c + 1) * m)], hrow = zh[(c * m)..<((c + 1) * m)].map(Double.init)
+                let a = row.reduce(0, +), bsum = zip(row, hrow).reduce(0) { $0 + $1.0 * $1.1 }
+                #expect(abs(Double(db[c]) - a) < 1e-4 && abs(Double(dg[c]) - bsum) < 1e-4, "build \(isa) c \(c)")
+                let scale = Double(inv[c]) * Double(gamma[c])
+                for i in 0..<m {
+                    let want = scale * (row[c * m + i] - a / Double(m) - hrow[i] * bsum / Double(m))
+                    #expect(abs(Double(dz[c * m + i]) - want) < 1e-5, "build \(isa) c \(c) i \(i)")
+                }
+            }
+            results[isa] = (g, dz, dg, db)
+        }
+        if let a = results[1], let b = results[2] {
+            #expect(a.0 == b.0 && a.1 == b.1 && a.2 == b.2 && a.3 == b.3, "AVX2 and AVX-512 differ")
+        }
+    }
+
+    // MARK: Weight flip
+
+    @Test func flipRotatesKernelsAndSwapsChannels() {
+        let cout = 3, cin = 2, k = 3
+        let w = (0..<(cout * cin * k * k)).map(Float.init)
+        var wt = [Float](repeating: .nan, count: w.count), back = wt
+        mk_conv_flip(w, cout, cin, k, &wt)
+        for o in 0..<cout { for c in 0..<cin { for ky in 0..<k { for kx in 0..<k {
+            #expect(wt[((c * cout + o) * k + (k - 1 - ky)) * k + (k - 1 - kx)] == w[((o * cin + c) * k + ky) * k + kx])
+        } } } }
+        mk_conv_flip(wt, cin, cout, k, &back)
+        #expect(back == w)
+    }
+}
