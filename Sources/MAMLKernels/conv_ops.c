@@ -50,17 +50,22 @@ AI void vcopy(float *dst, const float *src, long n) {
     for (; i < n; i++) dst[i] = src[i];
 }
 
-AI void vzero(float *dst, long n) {
+/// A zero the compiler cannot see: im2col zeroes thousands of runs of a few floats per call,
+/// and clang would turn each into a memset call.
+static volatile float opaque_zero = 0;
+
+AI void vzero(float *dst, long n, float zero) {
     long i = 0;
-    for (; i + 16 <= n; i += 16) vst(dst + i, vsplat(0));
-    for (; i < n; i++) dst[i] = 0;
+    for (; i + 16 <= n; i += 16) vst(dst + i, vsplat(zero));
+    for (; i < n; i++) dst[i] = zero;
 }
 
 // MARK: - im2col, stride 1, "same" padding
 
 /// Rows ky, kx of channel c: dst (nplanes planes of h x w, back to back) = src shifted by (dy, dx), zero outside.
 /// src planes are pstride apart; when pstride == h*w, one copy covers all of them.
-AI void shifted_planes(const float *src, long nplanes, long pstride, long h, long w, long dy, long dx, float *dst) {
+AI void shifted_planes(const float *src, long nplanes, long pstride, long h, long w, long dy, long dx, float *dst,
+                       float zero) {
     const long plane = h * w, s = dy * w + dx;
     const long runs = pstride == plane ? 1 : nplanes, len = pstride == plane ? nplanes * plane : plane;
     for (long r = 0; r < runs; r++) {
@@ -69,20 +74,20 @@ AI void shifted_planes(const float *src, long nplanes, long pstride, long h, lon
         long lo = s < 0 ? -s : 0, hi = s > 0 ? len - s : len;
         if (lo > len) lo = len;
         if (hi < lo) hi = lo;
-        vzero(dp, lo);
+        vzero(dp, lo, zero);
         vcopy(dp + lo, sp + lo + s, hi - lo);
-        vzero(dp + hi, len - hi);
+        vzero(dp + hi, len - hi, zero);
     }
     // The flat copy wrapped across row and plane edges: zero what lies in the padding.
     const long ady = dy < 0 ? -dy : dy, adx = dx < 0 ? -dx : dx;
     const long zr = ady < h ? ady : h, zc = adx < w ? adx : w;
     for (long b = 0; b < nplanes; b++) {
         float *dp = dst + b * plane;
-        if (zr) vzero(dp + (dy < 0 ? 0 : (h - zr) * w), zr * w);
+        if (zr) vzero(dp + (dy < 0 ? 0 : (h - zr) * w), zr * w, zero);
         if (zc)
             for (long y = 0; y < h; y++) {
                 float *row = dp + y * w + (dx < 0 ? 0 : w - zc);
-                for (long x = 0; x < zc; x++) row[x] = 0;
+                for (long x = 0; x < zc; x++) row[x] = zero;
             }
     }
 }
@@ -90,10 +95,11 @@ AI void shifted_planes(const float *src, long nplanes, long pstride, long h, lon
 AI void im2col_body(const float *in, long channels, long n, long h, long w, long k,
                     long cstride, long bstride, float *cols, long ld) {
     const long p = k / 2;
+    const float zero = opaque_zero;
     for (long c = 0; c < channels; c++)
         for (long ky = 0; ky < k; ky++)
             for (long kx = 0; kx < k; kx++)
-                shifted_planes(in + c * cstride, n, bstride, h, w, ky - p, kx - p, cols + ((c * k + ky) * k + kx) * ld);
+                shifted_planes(in + c * cstride, n, bstride, h, w, ky - p, kx - p, cols + ((c * k + ky) * k + kx) * ld, zero);
 }
 
 // MARK: - Batch norm: statistics and the normalised map
@@ -157,33 +163,54 @@ AI void bn_forward_body(float *z, long channels, long m, float eps, const float 
     }
 }
 
-// MARK: - Pooled blocks: affine map, 2x2 max-pool and ReLU in one sweep
+/// sums[r] += sum of row r (chunked as chunked_sum): the GEMM's output chunk, while in cache.
+AI void row_sums_body(const float *x, long rows, long width, long ld, double *sums) {
+    for (long r = 0; r < rows; r++) sums[r] += chunked_sum(x + r * ld, 0, width);
+}
 
-/// Per channel c (n planes of h x w in zh): pool = relu(max over each 2x2 window of gamma zh + beta),
-/// argmax = the winner's index in its plane (first maximum in scan order).
-AI void bn_pool_relu_body(const float *zh, long channels, long n, long h, long w,
-                          const float *gamma, const float *beta, float *pool, int *argmax) {
+/// mean[c] = sums[c] / m, inv_std[c] = 1/sqrt(mean (z - mean)^2 + eps): one sweep (the sums are given).
+AI void bn_stats_body(const float *z, long channels, long m, float eps, const double *sums, float *mean, float *inv_std) {
+    for (long c = 0; c < channels; c++) {
+        const float mu = (float)(sums[c] / (double)m);
+        const double sq = chunked_sqdev(z + c * m, mu, m);
+        mean[c] = mu;
+        inv_std[c] = (float)(1 / sqrt(sq / (double)m + (double)eps));
+    }
+}
+
+// MARK: - Pooled blocks: normalise, affine map, 2x2 max-pool and ReLU in one sweep
+
+/// Per channel c and plane (n planes of h x w): z <- zh = (z - mean) inv_std (every element), then
+/// pool = relu(max over each 2x2 window of gamma zh + beta), argmax = the winner's index in its
+/// plane (first maximum in scan order), winner = zh there. The plane is still in L1 when pooled.
+AI void bn_pool_relu_body(float *z, long channels, long n, long h, long w, const float *mean, const float *inv_std,
+                          const float *gamma, const float *beta, float *pool, int *argmax, float *winner) {
     const long ho = h / 2, wo = w / 2, plane = h * w, oplane = ho * wo;
     for (long c = 0; c < channels; c++) {
-        const float g = gamma[c], b = beta[c];
+        const float g = gamma[c], b = beta[c], mu = mean[c], s = inv_std[c];
+        const cv16 muv = vsplat(mu), sv = vsplat(s);
         for (long q = c * n; q < (c + 1) * n; q++) {
-            const float *src = zh + q * plane;
-            float *dst = pool + q * oplane;
+            float *src = z + q * plane;
+            long i = 0;
+            for (; i + 16 <= plane; i += 16) vst(src + i, (vld(src + i) - muv) * sv);
+            for (; i < plane; i++) src[i] = (src[i] - mu) * s;
+            float *dst = pool + q * oplane, *win = winner + q * oplane;
             int *arg = argmax + q * oplane;
             for (long oy = 0; oy < ho; oy++) {
                 const float *r0 = src + 2 * oy * w, *r1 = r0 + w;
                 for (long ox = 0; ox < wo; ox++) {
                     const long x = 2 * ox;
-                    float best = g * r0[x] + b;
+                    float best = g * r0[x] + b, h0 = r0[x];
                     long at = 2 * oy * w + x;
                     float v = g * r0[x + 1] + b;
-                    if (v > best) { best = v; at = 2 * oy * w + x + 1; }
+                    if (v > best) { best = v; at = 2 * oy * w + x + 1; h0 = r0[x + 1]; }
                     v = g * r1[x] + b;
-                    if (v > best) { best = v; at = (2 * oy + 1) * w + x; }
+                    if (v > best) { best = v; at = (2 * oy + 1) * w + x; h0 = r1[x]; }
                     v = g * r1[x + 1] + b;
-                    if (v > best) { best = v; at = (2 * oy + 1) * w + x + 1; }
+                    if (v > best) { best = v; at = (2 * oy + 1) * w + x + 1; h0 = r1[x + 1]; }
                     dst[oy * wo + ox] = best > 0 ? best : 0;
                     arg[oy * wo + ox] = (int)at;
+                    win[oy * wo + ox] = h0;
                 }
             }
         }
@@ -193,14 +220,15 @@ AI void bn_pool_relu_body(const float *zh, long channels, long n, long h, long w
 // MARK: - Pooled blocks: ReLU mask, scatter to the winners and batch-norm backward in one sweep
 
 /// Per channel: gp (pooled gradient, masked in place where pool <= 0); dz (n planes of h x w) =
-/// s gamma (g - mean g - zh mean(g zh)) with g = gp at the winners, 0 elsewhere; sums into dgamma, dbeta.
+/// s gamma (g - mean g - zh mean(g zh)) with g = gp at the winners, 0 elsewhere; sums into dgamma,
+/// dbeta. The sums read only pooled-size arrays (winner holds zh at the winners).
 AI void bn_pool_backward_body(const float *zh, const float *inv_std, long channels, long n, long h, long w,
                               const float *gamma, float *gp, const float *pool, const int *argmax,
-                              float *dz, float *dgamma, float *dbeta) {
+                              const float *winner, float *dz, float *dgamma, float *dbeta) {
     const long ho = h / 2, wo = w / 2, plane = h * w, oplane = ho * wo, m = n * plane, mp = n * oplane;
     for (long c = 0; c < channels; c++) {
         float *g = gp + c * mp;
-        const float *pl = pool + c * mp, *hc = zh + c * m;
+        const float *pl = pool + c * mp, *hc = zh + c * m, *wc = winner + c * mp;
         const int *arg = argmax + c * mp;
         float *out = dz + c * m;
         long i = 0;
@@ -211,38 +239,18 @@ AI void bn_pool_backward_body(const float *zh, const float *inv_std, long channe
             memcpy(g + i, &gv, sizeof gv);
         }
         for (; i < mp; i++) g[i] = pl[i] > 0 ? g[i] : 0;
-        // Sums over the winners (everything else is 0): per plane, 16 at a time within chunks.
-        double a = 0, bsum = 0;
-        for (long q = 0; q < n; q++) {
-            const float *gq = g + q * oplane, *hq = hc + q * plane;
-            const int *aq = arg + q * oplane;
-            for (long start = 0; start < oplane; start += CHUNK) {
-                const long len = oplane - start < CHUNK ? oplane - start : CHUNK;
-                cv16 sa = vsplat(0), sb = vsplat(0);
-                long j = start;
-                for (; j + 16 <= start + len; j += 16) {
-                    float hv[16];
-                    for (int t = 0; t < 16; t++) hv[t] = hq[aq[j + t]];
-                    cv16 gv = vld(gq + j);
-                    sa += gv;
-                    sb += gv * vld(hv);
-                }
-                float fa = vsum(sa), fb = vsum(sb);
-                for (; j < start + len; j++) { fa += gq[j]; fb += gq[j] * hq[aq[j]]; }
-                a += fa; bsum += fb;
-            }
-        }
+        const double a = chunked_sum(g, 0, mp), bsum = chunked_sum(g, wc, mp);
         dgamma[c] = (float)bsum; dbeta[c] = (float)a;
         const float ma = (float)(a / (double)m), mb = (float)(bsum / (double)m), sc = inv_std[c] * gamma[c];
         const cv16 mav = vsplat(ma), mbv = vsplat(mb), scv = vsplat(sc);
-        i = 0;
-        for (; i + 16 <= m; i += 16) vst(out + i, scv * (vsplat(0) - mav - vld(hc + i) * mbv));
-        for (; i < m; i++) out[i] = sc * (0 - ma - hc[i] * mb);
-        for (long q = 0; q < n; q++) {  // the winners: the same formula with their gradient
-            const float *gq = g + q * oplane, *hq = hc + q * plane;
+        for (long q = 0; q < n; q++) {  // plane by plane: the winners' fix-up finds the plane in L1
+            const float *hq = hc + q * plane, *gq = g + q * oplane, *wq = wc + q * oplane;
             const int *aq = arg + q * oplane;
             float *oq = out + q * plane;
-            for (long j = 0; j < oplane; j++) oq[aq[j]] = sc * (gq[j] - ma - hq[aq[j]] * mb);
+            i = 0;
+            for (; i + 16 <= plane; i += 16) vst(oq + i, scv * (vsplat(0) - mav - vld(hq + i) * mbv));
+            for (; i < plane; i++) oq[i] = sc * (0 - ma - hq[i] * mb);
+            for (long j = 0; j < oplane; j++) oq[aq[j]] = sc * (gq[j] - ma - wq[j] * mb);
         }
     }
 }
@@ -282,21 +290,36 @@ void mk_bn_forward_isa(int isa, float *z, long channels, long m, float eps, cons
                        float *y, float *inv_std) { MK_PICK(bn_forward, isa, BNF_A); }
 void mk_bn_forward BNF_P { MK_PICK(bn_forward, mk_active_isa(), BNF_A); }
 
-#define BNP_P (const float *zh, long channels, long n, long h, long w, const float *gamma, const float *beta, \
-               float *pool, int *argmax)
-#define BNP_A (zh, channels, n, h, w, gamma, beta, pool, argmax)
+#define RS_P (const float *x, long rows, long width, long ld, double *sums)
+#define RS_A (x, rows, width, ld, sums)
+MK_BUILDS(row_sums, RS_P, RS_A)
+void mk_row_sums_isa(int isa, const float *x, long rows, long width, long ld, double *sums) { MK_PICK(row_sums, isa, RS_A); }
+void mk_row_sums RS_P { MK_PICK(row_sums, mk_active_isa(), RS_A); }
+
+#define BNS_P (const float *z, long channels, long m, float eps, const double *sums, float *mean, float *inv_std)
+#define BNS_A (z, channels, m, eps, sums, mean, inv_std)
+MK_BUILDS(bn_stats, BNS_P, BNS_A)
+void mk_bn_stats_isa(int isa, const float *z, long channels, long m, float eps, const double *sums, float *mean,
+                     float *inv_std) { MK_PICK(bn_stats, isa, BNS_A); }
+void mk_bn_stats BNS_P { MK_PICK(bn_stats, mk_active_isa(), BNS_A); }
+
+#define BNP_P (float *z, long channels, long n, long h, long w, const float *mean, const float *inv_std, \
+               const float *gamma, const float *beta, float *pool, int *argmax, float *winner)
+#define BNP_A (z, channels, n, h, w, mean, inv_std, gamma, beta, pool, argmax, winner)
 MK_BUILDS(bn_pool_relu, BNP_P, BNP_A)
-void mk_bn_pool_relu_isa(int isa, const float *zh, long channels, long n, long h, long w, const float *gamma,
-                         const float *beta, float *pool, int *argmax) { MK_PICK(bn_pool_relu, isa, BNP_A); }
+void mk_bn_pool_relu_isa(int isa, float *z, long channels, long n, long h, long w, const float *mean,
+                         const float *inv_std, const float *gamma, const float *beta, float *pool, int *argmax,
+                         float *winner) { MK_PICK(bn_pool_relu, isa, BNP_A); }
 void mk_bn_pool_relu BNP_P { MK_PICK(bn_pool_relu, mk_active_isa(), BNP_A); }
 
 #define BNB_P (const float *zh, const float *inv_std, long channels, long n, long h, long w, const float *gamma, \
-               float *gp, const float *pool, const int *argmax, float *dz, float *dgamma, float *dbeta)
-#define BNB_A (zh, inv_std, channels, n, h, w, gamma, gp, pool, argmax, dz, dgamma, dbeta)
+               float *gp, const float *pool, const int *argmax, const float *winner, float *dz, float *dgamma, \
+               float *dbeta)
+#define BNB_A (zh, inv_std, channels, n, h, w, gamma, gp, pool, argmax, winner, dz, dgamma, dbeta)
 MK_BUILDS(bn_pool_backward, BNB_P, BNB_A)
 void mk_bn_pool_backward_isa(int isa, const float *zh, const float *inv_std, long channels, long n, long h, long w,
-                             const float *gamma, float *gp, const float *pool, const int *argmax, float *dz,
-                             float *dgamma, float *dbeta) { MK_PICK(bn_pool_backward, isa, BNB_A); }
+                             const float *gamma, float *gp, const float *pool, const int *argmax, const float *winner,
+                             float *dz, float *dgamma, float *dbeta) { MK_PICK(bn_pool_backward, isa, BNB_A); }
 void mk_bn_pool_backward BNB_P { MK_PICK(bn_pool_backward, mk_active_isa(), BNB_A); }
 
 // MARK: - Weight flip for the input gradient (a permutation: one build)

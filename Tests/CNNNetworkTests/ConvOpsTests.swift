@@ -96,15 +96,21 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
     static let poolShapes: [(Int, Int, Int, Int)] = [(2, 3, 4, 4), (3, 2, 5, 7), (1, 4, 28, 28), (2, 5, 3, 3), (2, 2, 2, 3), (3, 1, 14, 14)]
 
     @Test(arguments: poolShapes.indices)
-    func poolReluMatchesLoops(index: Int) {
+    func normalisePoolReluMatchesLoops(index: Int) {
         let (channels, n, h, w) = Self.poolShapes[index]
         let plane = h * w, ho = h / 2, wo = w / 2
-        let zh = randoms(channels * n * plane, seed: UInt64(40 + index))
+        let z = randoms(channels * n * plane, seed: UInt64(40 + index), scale: 2, offset: 0.5)
+        let mean = (0..<channels).map { Float($0) * 0.2 + 0.4 }, inv = (0..<channels).map { 1 / (Float($0) + 1.5) }
         let gamma = (0..<channels).map { Float($0 % 2 == 0 ? 1.5 : -0.75) }, beta = (0..<channels).map { Float($0) * 0.1 - 0.1 }
-        var results: [Int32: ([Float], [Int32])] = [:]
+        var results: [Int32: ([Float], [Float], [Int32], [Float])] = [:]
         for isa in builds {
-            var pool = [Float](repeating: .nan, count: channels * n * ho * wo), arg = [Int32](repeating: -1, count: pool.count)
-            mk_bn_pool_relu_isa(isa, zh, channels, n, h, w, gamma, beta, &pool, &arg)
+            var zh = z, pool = [Float](repeating: .nan, count: channels * n * ho * wo)
+            var arg = [Int32](repeating: -1, count: pool.count), win = pool
+            mk_bn_pool_relu_isa(isa, &zh, channels, n, h, w, mean, inv, gamma, beta, &pool, &arg, &win)
+            for c in 0..<channels { for i in 0..<(n * plane) {
+                let want = (Double(z[c * n * plane + i]) - Double(mean[c])) * Double(inv[c])
+                #expect(abs(Double(zh[c * n * plane + i]) - want) < 1e-6, "build \(isa): every element normalised")
+            } }
             for c in 0..<channels { for b in 0..<n { for oy in 0..<ho { for ox in 0..<wo {
                 let q = c * n + b
                 var best = -Float.infinity, at = -1
@@ -116,10 +122,11 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
                 let j = (q * ho + oy) * wo + ox
                 #expect(Int(arg[j]) == at, "build \(isa) c \(c) b \(b) (\(oy), \(ox))")
                 #expect(abs(pool[j] - max(best, 0)) <= 1e-6, "build \(isa)")
+                #expect(win[j] == zh[q * plane + Int(arg[j])], "build \(isa): winner value")
             } } } }
-            results[isa] = (pool, arg)
+            results[isa] = (zh, pool, arg, win)
         }
-        if let a = results[1], let b = results[2] { #expect(a.0 == b.0 && a.1 == b.1, "AVX2 and AVX-512 differ") }
+        if let a = results[1], let b = results[2] { #expect(a.0 == b.0 && a.1 == b.1 && a.2 == b.2 && a.3 == b.3, "AVX2 and AVX-512 differ") }
     }
 
     @Test(arguments: poolShapes.indices)
@@ -129,8 +136,11 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
         let zh = randoms(channels * m, seed: UInt64(70 + index))
         let gamma = (0..<channels).map { Float($0 % 2 == 0 ? 1.25 : -0.5) }, beta = [Float](repeating: 0.05, count: channels)
         let inv = (0..<channels).map { Float(1 + $0) * 0.7 }
-        var pool = [Float](repeating: 0, count: channels * mp), arg = [Int32](repeating: 0, count: pool.count)
-        mk_bn_pool_relu_isa(0, zh, channels, n, h, w, gamma, beta, &pool, &arg)
+        var pool = [Float](repeating: 0, count: channels * mp), arg = [Int32](repeating: 0, count: pool.count), win = pool
+        var zhCopy = zh  // mean 0, inv_std 1: zh unchanged
+        mk_bn_pool_relu_isa(0, &zhCopy, channels, n, h, w, [Float](repeating: 0, count: channels),
+                            [Float](repeating: 1, count: channels), gamma, beta, &pool, &arg, &win)
+        #expect(zhCopy == zh)
         if pool.count >= 16 { #expect(pool.contains { $0 == 0 } && pool.contains { $0 > 0 }, "the ReLU mask should matter") }
         let gOut = randoms(pool.count, seed: UInt64(90 + index))
         // Reference: mask, scatter into a zeroed map, batch-norm backward in Double.
@@ -143,7 +153,7 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
         for isa in builds {
             var g = gOut, dz = [Float](repeating: .nan, count: channels * m)
             var dg = [Float](repeating: .nan, count: channels), db = dg
-            mk_bn_pool_backward_isa(isa, zh, inv, channels, n, h, w, gamma, &g, pool, arg, &dz, &dg, &db)
+            mk_bn_pool_backward_isa(isa, zh, inv, channels, n, h, w, gamma, &g, pool, arg, win, &dz, &dg, &db)
             #expect(g == zip(gOut, pool).map { $1 > 0 ? $0 : 0 }, "build \(isa): masked pooled gradient")
             for c in 0..<channels {
                 let row = full[(c * m)..<((c + 1) * m)], hrow = zh[(c * m)..<((c + 1) * m)].map(Double.init)
@@ -160,6 +170,45 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
         if let a = results[1], let b = results[2] {
             #expect(a.0 == b.0 && a.1 == b.1 && a.2 == b.2 && a.3 == b.3, "AVX2 and AVX-512 differ")
         }
+    }
+
+    // MARK: Row sums and statistics
+
+    @Test(arguments: [(1, 1), (3, 15), (2, 16), (4, 257), (2, 600)])
+    func rowSumsAddToWhatIsThere(rows: Int, width: Int) {
+        let ld = width + 5
+        let x = randoms(rows * ld, seed: UInt64(rows * 1000 + width), scale: 3, offset: 1)
+        var results: [Int32: [Double]] = [:]
+        for isa in builds {
+            var sums = (0..<rows).map { Double($0) + 0.5 }
+            mk_row_sums_isa(isa, x, rows, width, ld, &sums)
+            for r in 0..<rows {
+                let want = Double(r) + 0.5 + x[(r * ld)..<(r * ld + width)].reduce(0) { $0 + Double($1) }
+                #expect(abs(sums[r] - want) < 1e-4 * Double(width), "build \(isa) row \(r)")
+            }
+            results[isa] = sums
+        }
+        if let a = results[1], let b = results[2] { #expect(a == b, "AVX2 and AVX-512 differ") }
+    }
+
+    @Test(arguments: [1, 9, 16, 300, 1000])
+    func statisticsFromGivenSums(m: Int) {
+        let channels = 3
+        let z = randoms(channels * m, seed: UInt64(m + 7), scale: 2, offset: 3)
+        let sums = (0..<channels).map { c in z[(c * m)..<((c + 1) * m)].reduce(0) { $0 + Double($1) } }
+        var results: [Int32: ([Float], [Float])] = [:]
+        for isa in builds {
+            var mean = [Float](repeating: .nan, count: channels), inv = mean
+            mk_bn_stats_isa(isa, z, channels, m, 1e-5, sums, &mean, &inv)
+            for c in 0..<channels {
+                let row = z[(c * m)..<((c + 1) * m)].map(Double.init), mu = sums[c] / Double(m)
+                let s = 1 / (row.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / Double(m) + 1e-5).squareRoot()
+                #expect(mean[c] == Float(mu), "build \(isa) c \(c)")
+                #expect(abs(Double(inv[c]) - s) <= 1e-5 * s, "build \(isa) c \(c)")
+            }
+            results[isa] = (mean, inv)
+        }
+        if let a = results[1], let b = results[2] { #expect(a.0 == b.0 && a.1 == b.1, "AVX2 and AVX-512 differ") }
     }
 
     // MARK: Weight flip

@@ -1,5 +1,4 @@
 import MAMLPluginKit
-import Glibc
 
 // MARK: - A convolutional network with exact gradients and Hessian-vector products
 //
@@ -75,6 +74,7 @@ public final class ConvNetwork {
         var outHeight: Int, outWidth: Int  // after pooling
         // Scratch units (per-example float counts, times capacity)
         var preUnit = 0, actUnit = 0, poolUnit = 0, rPreUnit = 0, rActUnit = 0, rPoolUnit = 0, argUnit = 0
+        var winUnit = 0  // pooled: zh at each window's winner (mk_bn_pool_relu), for backward
         var colsUnit = 0  // im2col of the block input, kept from forward for backward's dW
         var convSize: Int { conv.outChannels * conv.outPlane }
         var outSize: Int { conv.outChannels * outHeight * outWidth }
@@ -100,14 +100,17 @@ public final class ConvNetwork {
     let featUnit: Int, rFeatUnit: Int, gFeatUnit: Int, rgFeatUnit: Int
     let logitUnit: Int, rLogitUnit: Int, probUnit: Int, gLogitUnit: Int, rgLogitUnit: Int
     let invStd: UnsafeMutablePointer<Float>, kappa: UnsafeMutablePointer<Float>
+    /// Batch-norm means per channel (stats layout) and a block's row sums of pre (mk_row_sums).
+    let means: UnsafeMutablePointer<Float>, rowSums: UnsafeMutablePointer<Double>
     /// Three weight tensors of the widest block (flipStride floats apart): W and V rotated and
     /// transposed (mk_conv_flip) for backward, and the weight gradient in that layout.
     let flipped: UnsafeMutablePointer<Float>, flipStride: Int
     /// Stride-1 blocks: two im2col chunks of a few examples each (chunkLimit), used and reused
     /// while cache-resident instead of whole-batch cols (see ConvNetworkPasses.swift).
     let chunks: UnsafeMutablePointer<Float>, chunkFloats: Int
-    /// Floats of one im2col chunk (above one example's cols, a chunk is one example): 1 MiB, the L2 of a Zen 4 core.
-    static let chunkLimit = Int(String(cString: getenv("MAML_CNN_CHUNK") ?? strdup("262144")))!
+    /// Floats of one im2col chunk (above one example's cols, a chunk is one example): 1 MiB, the L2
+    /// of a Zen 4 core (1/4 and 2 MiB measured the same on conv4).
+    static let chunkLimit = 1 << 18
     let largestPerExample: Int
 
     /// Builds the network; a config that cannot work is refused with a message naming the key.
@@ -169,6 +172,7 @@ public final class ConvNetwork {
             list[l].colsUnit = take(list[l].conv.patchSize * list[l].conv.outPlane)
             if list[l].pooled {
                 list[l].poolUnit = take(list[l].outSize); list[l].rPoolUnit = take(list[l].outSize)
+                list[l].winUnit = take(list[l].outSize)
                 list[l].argUnit = argUnits; argUnits += list[l].outSize
             }
         }
@@ -186,6 +190,8 @@ public final class ConvNetwork {
         blocks = list
         invStd = .allocate(capacity: stats); kappa = .allocate(capacity: stats)
         invStd.initialize(repeating: 1, count: stats); kappa.initialize(repeating: 0, count: stats)
+        means = .allocate(capacity: stats); means.initialize(repeating: 0, count: stats)
+        rowSums = .allocate(capacity: config.channels.max()!); rowSums.initialize(repeating: 0, count: config.channels.max()!)
         scratch = .allocate(capacity: 1)
         argmax = .allocate(capacity: 1)
         flipStride = list.map(\.conv.weightCount).max()!
@@ -196,6 +202,7 @@ public final class ConvNetwork {
 
     deinit {
         scratch.deallocate(); argmax.deallocate(); invStd.deallocate(); kappa.deallocate(); flipped.deallocate(); chunks.deallocate()
+        means.deallocate(); rowSums.deallocate()
     }
 
     public var inputShape: [Int] { config.input }

@@ -109,10 +109,18 @@ extension ConvNetwork {
             }
             switch config.norm {
             case .batch:
-                // Pooled blocks never store y = gamma zh + beta: mk_bn_pool_relu applies it per element.
                 let stat = b.statOffset
-                mk_bn_forward(pre, g.outChannels, m, config.eps, params + b.gammaOffset, params + b.betaOffset,
-                              b.pooled ? nil : act, invStd + stat)
+                if b.pooled && g.isSameStride1 {
+                    // Mean from convForward's row sums; normalise, pool and ReLU in one sweep
+                    // (y = gamma zh + beta is never stored).
+                    mk_bn_stats(pre, g.outChannels, m, config.eps, rowSums, means + stat, invStd + stat)
+                    mk_bn_pool_relu(pre, g.outChannels, n, g.outHeight, g.outWidth, means + stat, invStd + stat,
+                                    params + b.gammaOffset, params + b.betaOffset, buffer(b.poolUnit), winners(b),
+                                    buffer(b.winUnit))
+                } else {
+                    mk_bn_forward(pre, g.outChannels, m, config.eps, params + b.gammaOffset, params + b.betaOffset,
+                                  act, invStd + stat)
+                }
                 if let v {
                     BatchNorm.rForward(normalized: pre, invStd: invStd + stat, channels: g.outChannels, count: m,
                                        gamma: params + b.gammaOffset, rz: rpre, rGamma: v + b.gammaOffset,
@@ -128,10 +136,7 @@ extension ConvNetwork {
                 // The mask pooled > 0 also serves backward.
                 let pool = buffer(b.poolUnit)
                 let planes = g.outChannels * n, outCount = n * b.outSize
-                if batchNorm {
-                    mk_bn_pool_relu(pre, g.outChannels, n, g.outHeight, g.outWidth, params + b.gammaOffset,
-                                    params + b.betaOffset, pool, winners(b))
-                } else {
+                if !(batchNorm && g.isSameStride1) {  // else pooled above
                     MaxPool.forward(input: act, planes: planes, height: g.outHeight, width: g.outWidth,
                                     window: Self.window, output: pool, argmax: winners(b))
                     for i in 0..<outCount { pool[i] = pool[i] > 0 ? pool[i] : 0 }
@@ -220,10 +225,11 @@ extension ConvNetwork {
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let b = blocks[l], geo = b.conv, m = n * geo.outPlane, count = geo.outChannels * m
             var normDone = false
-            if b.pooled && config.norm == .batch && v == nil {
+            if b.pooled && geo.isSameStride1 && config.norm == .batch && v == nil {
                 // ReLU mask, scatter to the winners and batch norm in one kernel (conv_ops.c).
                 mk_bn_pool_backward(buffer(b.preUnit), invStd + b.statOffset, geo.outChannels, n, geo.outHeight,
-                                    geo.outWidth, params + b.gammaOffset, g, buffer(b.poolUnit), winners(b), gOther,
+                                    geo.outWidth, params + b.gammaOffset, g, buffer(b.poolUnit), winners(b),
+                                    buffer(b.winUnit), gOther,
                                     output + b.gammaOffset, output + b.betaOffset)
                 swap(&g, &gOther)
                 normDone = true
@@ -336,11 +342,14 @@ extension ConvNetwork {
         let cols = chunks, rcols = chunks + chunkFloats
         let pre = buffer(b.preUnit), rpre = buffer(b.rPreUnit), withBias = config.norm != .batch
         let step = chunkExamples(l)
+        if !withBias { rowSums.update(repeating: 0, count: g.outChannels) }
         for b0 in stride(from: 0, to: n, by: step) {
             let count = min(step, n - b0), width = count * p, lw = Self.padded(width)
             mk_im2col_same(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs, cols, lw)
             product(g.outChannels, width, kp, params + b.weightOffset, cols, lw,
                     bias: withBias ? params + b.biasOffset : nil, pre + b0 * p, ld)
+            // Batch norm's sums of pre, from the chunk while it is in cache.
+            if !withBias { mk_row_sums(pre + b0 * p, g.outChannels, width, ld, rowSums) }
             guard let v else { continue }
             product(g.outChannels, width, kp, v + b.weightOffset, cols, lw, bias: withBias ? v + b.biasOffset : nil,
                     rpre + b0 * p, ld)

@@ -70,23 +70,36 @@ void mk_bn_forward(float *z, long channels, long m, float eps, const float *gamm
 void mk_bn_forward_isa(int isa, float *z, long channels, long m, float eps, const float *gamma,
                        const float *beta, float *y, float *inv_std);
 
-/// Pooled blocks' forward after mk_bn_forward(y NULL): for zh [channels, n, h, w],
-/// pool [channels, n, h/2, w/2] = ReLU(max of gamma zh + beta over each 2x2 window) and
-/// argmax = the window's first maximum, as an index within its h*w plane.
-void mk_bn_pool_relu(const float *zh, long channels, long n, long h, long w, const float *gamma,
-                     const float *beta, float *pool, int *argmax);
-void mk_bn_pool_relu_isa(int isa, const float *zh, long channels, long n, long h, long w,
-                         const float *gamma, const float *beta, float *pool, int *argmax);
+/// sums[r] += the sum of x's row r (rows x width, row stride ld), accumulated in Double
+/// across chunks of 256: batch-norm means from GEMM output chunks while they are in cache.
+void mk_row_sums(const float *x, long rows, long width, long ld, double *sums);
+void mk_row_sums_isa(int isa, const float *x, long rows, long width, long ld, double *sums);
+
+/// Batch-norm statistics of z [channels, m] given the row sums: mean[c] = sums[c] / m and
+/// inv_std[c] = 1/sqrt(mean((z - mean)^2) + eps) (biased variance).
+void mk_bn_stats(const float *z, long channels, long m, float eps, const double *sums, float *mean, float *inv_std);
+void mk_bn_stats_isa(int isa, const float *z, long channels, long m, float eps, const double *sums,
+                     float *mean, float *inv_std);
+
+/// Pooled blocks' forward after mk_bn_stats: z [channels, n, h, w] <- zh = (z - mean) inv_std
+/// in place; pool [channels, n, h/2, w/2] = ReLU(max of gamma zh + beta over each 2x2 window),
+/// argmax = the window's first maximum as an index within its h*w plane, winner = zh there.
+void mk_bn_pool_relu(float *z, long channels, long n, long h, long w, const float *mean, const float *inv_std,
+                     const float *gamma, const float *beta, float *pool, int *argmax, float *winner);
+void mk_bn_pool_relu_isa(int isa, float *z, long channels, long n, long h, long w, const float *mean,
+                         const float *inv_std, const float *gamma, const float *beta, float *pool, int *argmax,
+                         float *winner);
 
 /// Pooled blocks' backward: gp [channels, n, h/2, w/2] (masked in place where pool <= 0)
 /// routed to the argmax winners and through batch norm: dz [channels, n, h, w] =
 /// inv_std gamma (g - mean g - zh mean(g zh)); dgamma = sum g zh, dbeta = sum g per channel.
+/// winner is mk_bn_pool_relu's (zh at the winners).
 void mk_bn_pool_backward(const float *zh, const float *inv_std, long channels, long n, long h, long w,
                          const float *gamma, float *gp, const float *pool, const int *argmax,
-                         float *dz, float *dgamma, float *dbeta);
+                         const float *winner, float *dz, float *dgamma, float *dbeta);
 void mk_bn_pool_backward_isa(int isa, const float *zh, const float *inv_std, long channels, long n,
                              long h, long w, const float *gamma, float *gp, const float *pool,
-                             const int *argmax, float *dz, float *dgamma, float *dbeta);
+                             const int *argmax, const float *winner, float *dz, float *dgamma, float *dbeta);
 
 /// wt [cin, cout, k, k] = w [cout, cin, k, k] with each kernel rotated 180 degrees: the
 /// weights of the input gradient of a stride-1 "same" convolution as a convolution.
