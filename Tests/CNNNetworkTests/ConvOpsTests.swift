@@ -211,6 +211,62 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
         if let a = results[1], let b = results[2] { #expect(a.0 == b.0 && a.1 == b.1, "AVX2 and AVX-512 differ") }
     }
 
+    // MARK: Thin first layers as direct convolutions
+
+    /// (cin, n, h, w, k, contiguous planes)
+    static let thinShapes: [(Int, Int, Int, Int, Int, Bool)] = [
+        (1, 3, 28, 28, 3, true), (1, 2, 5, 7, 3, true), (3, 2, 6, 17, 3, false), (1, 2, 1, 1, 3, true),
+        (2, 1, 9, 33, 5, false), (1, 4, 16, 16, 1, true),
+    ]
+
+    @Test(arguments: thinShapes.indices)
+    func thinConvolutionMatchesLoops(index: Int) {
+        let (cin, n, h, w, k, contiguous) = Self.thinShapes[index]
+        let cout = 5, plane = h * w, p = k / 2, kk = cin * k * k
+        let cs = contiguous ? n * plane : plane, bs = contiguous ? plane : cin * plane
+        let input = randoms(cin * n * plane, seed: UInt64(200 + index))
+        let weight = randoms(cout * kk, seed: UInt64(300 + index))
+        let gout = randoms(cout * n * plane, seed: UInt64(400 + index))
+        func x(_ c: Int, _ b: Int, _ y: Int, _ xx: Int) -> Double {
+            y >= 0 && y < h && xx >= 0 && xx < w ? Double(input[c * cs + b * bs + y * w + xx]) : 0
+        }
+        var want = [Double](repeating: 0, count: cout * n * plane), wantGrad = [Double](repeating: 0, count: cout * kk)
+        for o in 0..<cout { for b in 0..<n { for y in 0..<h { for xx in 0..<w {
+            var s = 0.0
+            for c in 0..<cin { for ky in 0..<k { for kx in 0..<k {
+                let v = x(c, b, y + ky - p, xx + kx - p)
+                s += Double(weight[o * kk + (c * k + ky) * k + kx]) * v
+                wantGrad[o * kk + (c * k + ky) * k + kx] += Double(gout[o * n * plane + b * plane + y * w + xx]) * v
+            } } }
+            want[o * n * plane + b * plane + y * w + xx] = s
+        } } } }
+        let ldo = n * plane + 7  // a row stride wider than the rows
+        var results: [Int32: ([Float], [Double], [Double])] = [:]
+        for isa in builds {
+            var out = [Float](repeating: .nan, count: cout * ldo), sums = [Double](repeating: 1, count: cout)
+            var pad = [Float](repeating: .nan, count: mk_conv_thin_scratch(cin, n, h, w, k))
+            mk_conv_thin_forward_isa(isa, input, cin, n, h, w, k, cs, bs, weight, cout, &out, ldo, &sums, &pad)
+            for o in 0..<cout {
+                for i in 0..<(n * plane) {
+                    #expect(abs(Double(out[o * ldo + i]) - want[o * n * plane + i]) < 1e-5, "build \(isa) o \(o) i \(i)")
+                }
+                let untouched = out[(o * ldo + n * plane)..<((o + 1) * ldo)].allSatisfy { $0.isNaN }
+                #expect(untouched, "build \(isa): wrote past row \(o)")
+                let rowSum = want[(o * n * plane)..<((o + 1) * n * plane)].reduce(0, +)
+                #expect(abs(sums[o] - 1 - rowSum) < 1e-4, "build \(isa): sums add to what is there")
+            }
+            var acc = [Double](repeating: 0.5, count: cout * kk)
+            pad = [Float](repeating: .nan, count: pad.count)
+            mk_conv_thin_weight_grad_isa(isa, input, cin, n, h, w, k, cs, bs, gout, cout, n * plane, &acc, &pad)
+            for i in 0..<(cout * kk) { #expect(abs(acc[i] - 0.5 - wantGrad[i]) < 1e-4, "build \(isa) weight \(i)") }
+            results[isa] = (out, sums, acc)
+        }
+        if let a = results[1], let b = results[2] {
+            #expect(a.0.elementsEqual(b.0) { $0 == $1 || ($0.isNaN && $1.isNaN) } && a.1 == b.1 && a.2 == b.2,
+                    "AVX2 and AVX-512 differ")
+        }
+    }
+
     // MARK: Weight flip
 
     @Test func flipRotatesKernelsAndSwapsChannels() {

@@ -102,6 +102,8 @@ public final class ConvNetwork {
     let invStd: UnsafeMutablePointer<Float>, kappa: UnsafeMutablePointer<Float>
     /// Batch-norm means per channel (stats layout) and a block's row sums of pre (mk_row_sums).
     let means: UnsafeMutablePointer<Float>, rowSums: UnsafeMutablePointer<Double>
+    /// Block 0's weight gradient in Double when it runs as a direct convolution (isThin).
+    let thinAccumulator: UnsafeMutablePointer<Double>
     /// Three weight tensors of the widest block (flipStride floats apart): W and V rotated and
     /// transposed (mk_conv_flip) for backward, and the weight gradient in that layout.
     let flipped: UnsafeMutablePointer<Float>, flipStride: Int
@@ -191,6 +193,7 @@ public final class ConvNetwork {
         invStd = .allocate(capacity: stats); kappa = .allocate(capacity: stats)
         invStd.initialize(repeating: 1, count: stats); kappa.initialize(repeating: 0, count: stats)
         means = .allocate(capacity: stats); means.initialize(repeating: 0, count: stats)
+        thinAccumulator = .allocate(capacity: list[0].conv.weightCount)
         rowSums = .allocate(capacity: config.channels.max()!); rowSums.initialize(repeating: 0, count: config.channels.max()!)
         scratch = .allocate(capacity: 1)
         argmax = .allocate(capacity: 1)
@@ -202,7 +205,7 @@ public final class ConvNetwork {
 
     deinit {
         scratch.deallocate(); argmax.deallocate(); invStd.deallocate(); kappa.deallocate(); flipped.deallocate(); chunks.deallocate()
-        means.deallocate(); rowSums.deallocate()
+        means.deallocate(); rowSums.deallocate(); thinAccumulator.deallocate()
     }
 
     public var inputShape: [Int] { config.input }

@@ -313,6 +313,15 @@ extension ConvNetwork {
         return step
     }
 
+    /// Block l runs as a direct convolution (mk_conv_thin_*): the first block with at most 27 floats
+    /// per patch (1 or 3 input channels at k = 3), under batch norm (the kernels add no bias).
+    @inline(__always)
+    func isThin(_ l: Int) -> Bool {
+        let g = blocks[l].conv
+        return l == 0 && g.patchSize <= 27 && config.norm == .batch
+            && mk_conv_thin_scratch(g.inChannels, chunkExamples(l), g.inHeight, g.inWidth, g.kernel) <= chunkFloats
+    }
+
     /// im2col (row stride ld) of examples [b0, b0 + count) of a CNHW map with the geometry's input shape.
     @inline(__always)
     func chunkCols(_ g: ConvGeometry, _ map: UnsafePointer<Float>, channels: Int, n: Int, _ b0: Int, _ count: Int,
@@ -343,6 +352,18 @@ extension ConvNetwork {
         let pre = buffer(b.preUnit), rpre = buffer(b.rPreUnit), withBias = config.norm != .batch
         let step = chunkExamples(l)
         if !withBias { rowSums.update(repeating: 0, count: g.outChannels) }
+        if isThin(l) {  // block 0 (no R input)
+            for b0 in stride(from: 0, to: n, by: step) {
+                let count = min(step, n - b0)
+                mk_conv_thin_forward(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs,
+                                     params + b.weightOffset, g.outChannels, pre + b0 * p, ld, rowSums, rcols)
+                if let v {
+                    mk_conv_thin_forward(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs,
+                                         v + b.weightOffset, g.outChannels, rpre + b0 * p, ld, nil, rcols)
+                }
+            }
+            return
+        }
         for b0 in stride(from: 0, to: n, by: step) {
             let count = min(step, n - b0), width = count * p, lw = Self.padded(width)
             mk_im2col_same(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs, cols, lw)
@@ -383,8 +404,15 @@ extension ConvNetwork {
         let outGeo = ConvGeometry(inChannels: cout, inHeight: geo.outHeight, inWidth: geo.outWidth,
                                   outChannels: cin, kernel: geo.kernel, stride: 1, padding: geo.padding)
         let step = chunkExamples(l)
+        let thin = isThin(l)
+        if thin { thinAccumulator.update(repeating: 0, count: geo.weightCount) }
         for b0 in stride(from: 0, to: n, by: step) {
             let count = min(step, n - b0), width = count * p, lw = Self.padded(width), first: Float = b0 == 0 ? 0 : 1
+            if thin {
+                mk_conv_thin_weight_grad(input + b0 * bs, cin, count, geo.inHeight, geo.inWidth, geo.kernel, cs, bs,
+                                         top + b0 * p, cout, ld, thinAccumulator, other)
+                continue
+            }
             if l == 0 {  // no input gradient: cols of the (thin) input are cheaper than those of g
                 mk_im2col_same(input + b0 * bs, cin, count, geo.inHeight, geo.inWidth, geo.kernel, cs, bs, cols, lw)
                 Kernels.gemm(.none, .transposed, m: cout, n: kp, k: width, a: top + b0 * p, lda: ld, b: cols,
@@ -408,6 +436,7 @@ extension ConvNetwork {
             product(cin, width, kk, wf, other, lw, rgIn + b0 * p, ld, accumulate: true)
         }
         if l > 0 { mk_conv_flip(dWf, cin, cout, geo.kernel, dW) }  // back to [cout, cin, k, k]
+        if thin { for i in 0..<geo.weightCount { dW[i] = Float(thinAccumulator[i]) } }
         // Under batch norm the bias gradient (and its R-derivative) is exactly 0: see forwardPass.
         let db = output + b.biasOffset
         for o in 0..<cout {

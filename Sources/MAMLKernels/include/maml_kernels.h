@@ -101,6 +101,28 @@ void mk_bn_pool_backward_isa(int isa, const float *zh, const float *inv_std, lon
                              long h, long w, const float *gamma, float *gp, const float *pool,
                              const int *argmax, const float *winner, float *dz, float *dgamma, float *dbeta);
 
+/// Floats of scratch (pad) the thin-convolution kernels need for n images.
+static inline long mk_conv_thin_scratch(long cin, long n, long h, long w, long k) {
+    return n * cin * (h + 2 * (k / 2)) * (w + 2 * (k / 2)) + 16;
+}
+
+/// A stride-1 "same" convolution computed directly (for few input channels, where im2col +
+/// GEMM has K = cin*k*k too small): out[co, b*h*w + y*w + x] (row stride ldo) = sum over ci,
+/// ky, kx of weight[co, ci, ky, kx] in(ci, b, y+ky-k/2, x+kx-k/2), zero outside; in as for
+/// mk_im2col_same. sums[co] += the sum of row co when sums is not NULL. pad: mk_conv_thin_scratch floats.
+void mk_conv_thin_forward(const float *in, long cin, long n, long h, long w, long k, long cstride, long bstride,
+                          const float *weight, long cout, float *out, long ldo, double *sums, float *pad);
+void mk_conv_thin_forward_isa(int isa, const float *in, long cin, long n, long h, long w, long k, long cstride,
+                              long bstride, const float *weight, long cout, float *out, long ldo, double *sums,
+                              float *pad);
+
+/// Its weight gradient: acc[co, ci, ky, kx] += sum over b, y, x of gout[co, b*h*w + y*w + x]
+/// (row stride ldg) times in(ci, b, y+ky-k/2, x+kx-k/2), each image's sum added in Double.
+void mk_conv_thin_weight_grad(const float *in, long cin, long n, long h, long w, long k, long cstride, long bstride,
+                              const float *gout, long cout, long ldg, double *acc, float *pad);
+void mk_conv_thin_weight_grad_isa(int isa, const float *in, long cin, long n, long h, long w, long k, long cstride,
+                                  long bstride, const float *gout, long cout, long ldg, double *acc, float *pad);
+
 /// wt [cin, cout, k, k] = w [cout, cin, k, k] with each kernel rotated 180 degrees: the
 /// weights of the input gradient of a stride-1 "same" convolution as a convolution.
 void mk_conv_flip(const float *w, long cout, long cin, long k, float *wt);
