@@ -284,9 +284,39 @@ AI ci16 lanes_below(long left) {
 
 AI cv16 masked(cv16 v, ci16 keep) { ci16 u; memcpy(&u, &v, sizeof u); u &= keep; memcpy(&v, &u, sizeof v); return v; }
 
+// Rows of w >= 16 floats are covered by vectors at x = 0, 16, ... and a last one at x = w - 16,
+// overlapping the one before: full-width loads and stores, no scalar tails. The overlap's
+// lanes are stored twice with the same value and masked out of the sums. Rows narrower than
+// 16 go through a zero-padded stack vector.
+
+/// Start of the v-th vector of a row of w floats (nvec = row_vectors(w) of them).
+AI long vec_start(long v, long w) { return w >= 16 && 16 * v + 16 > w ? w - 16 : 16 * v; }
+AI long row_vectors(long w) { return (w + 15) / 16; }
+/// Lanes of vector v not already covered by vector v - 1.
+AI ci16 fresh_lanes(long v, long w) {
+    const ci16 idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    if (w < 16) return lanes_below(w);
+    const int skip = (int)(16 * v - vec_start(v, w));  // 0 except for an overlapping last vector
+    return idx >= (ci16){skip, skip, skip, skip, skip, skip, skip, skip, skip, skip, skip, skip, skip, skip, skip, skip};
+}
+
+AI cv16 load_row(const float *g, long x, long w) {
+    if (w >= 16) return vld(g + x);
+    float t[16];
+    for (int i = 0; i < 16; i++) t[i] = i < w ? g[i] : 0;
+    return vld(t);
+}
+
+AI void store_row(float *dst, long x, long w, cv16 v) {
+    if (w >= 16) { vst(dst + x, v); return; }
+    float t[16];
+    vst(t, v);
+    for (long i = 0; i < w; i++) dst[i] = t[i];
+}
+
 AI void conv_thin_forward_body(const float *in, long cin, long n, long h, long w, long k, long cstride, long bstride,
                                const float *weight, long cout, float *out, long ldo, double *sums, float *pad) {
-    const long p = k / 2, ph = h + 2 * p, pw = w + 2 * p, plane = h * w, kk = cin * k * k;
+    const long p = k / 2, ph = h + 2 * p, pw = w + 2 * p, plane = h * w, kk = cin * k * k, nv = row_vectors(w);
     pad_planes(in, cin, n, h, w, p, cstride, bstride, pad);
     for (long co = 0; co < cout; co++) {
         const float *wt = weight + co * kk;
@@ -295,53 +325,78 @@ AI void conv_thin_forward_body(const float *in, long cin, long n, long h, long w
             float *dst = out + co * ldo + b * plane;
             const float *pb = pad + b * cin * ph * pw;
             cv16 rowsum = vsplat(0);
-            for (long y = 0; y < h; y++)
-                for (long x = 0; x < w; x += 16) {
+            for (long v = 0; v < nv; v++) {
+                const long x = vec_start(v, w);
+                const ci16 keep = fresh_lanes(v, w);
+                long y = 0;
+                for (; y + 4 <= h; y += 4) {  // four rows: four independent FMA chains
+                    cv16 a0 = vsplat(0), a1 = a0, a2 = a0, a3 = a0;
+                    for (long c = 0; c < cin; c++)
+                        for (long ky = 0; ky < k; ky++) {
+                            const float *src = pb + (c * ph + y + ky) * pw + x;
+                            for (long kx = 0; kx < k; kx++) {
+                                const cv16 wv = vsplat(wt[(c * k + ky) * k + kx]);
+                                a0 += wv * vld(src + kx); a1 += wv * vld(src + pw + kx);
+                                a2 += wv * vld(src + 2 * pw + kx); a3 += wv * vld(src + 3 * pw + kx);
+                            }
+                        }
+                    store_row(dst + y * w, x, w, a0); store_row(dst + (y + 1) * w, x, w, a1);
+                    store_row(dst + (y + 2) * w, x, w, a2); store_row(dst + (y + 3) * w, x, w, a3);
+                    rowsum += masked((a0 + a1) + (a2 + a3), keep);
+                }
+                for (; y < h; y++) {
                     cv16 acc = vsplat(0);
                     for (long c = 0; c < cin; c++)
                         for (long ky = 0; ky < k; ky++) {
                             const float *src = pb + (c * ph + y + ky) * pw + x;
                             for (long kx = 0; kx < k; kx++) acc += vsplat(wt[(c * k + ky) * k + kx]) * vld(src + kx);
                         }
-                    if (x + 16 <= w) {
-                        vst(dst + y * w + x, acc);
-                        rowsum += acc;
-                    } else {
-                        float t[16];
-                        vst(t, acc);
-                        for (long i = 0; i < w - x; i++) dst[y * w + x + i] = t[i];
-                        rowsum += masked(acc, lanes_below(w - x));
-                    }
+                    store_row(dst + y * w, x, w, acc);
+                    rowsum += masked(acc, keep);
                 }
+            }
             total += vsum(rowsum);
         }
         if (sums) sums[co] += total;
     }
 }
 
+/// Taps [T0, T0 + NT) (inputs SRC[0..<NT]) of one image and output channel: acc += g . shifted input.
+#define THIN_TAPS(NT, SRC, T0)                                                                       \
+    do {                                                                                             \
+        cv16 s_[NT];                                                                                  \
+        for (int q_ = 0; q_ < NT; q_++) s_[q_] = vsplat(0);                                               \
+        for (long v = 0; v < nv; v++) {                                                              \
+            const long x = vec_start(v, w);                                                          \
+            const ci16 keep = fresh_lanes(v, w);                                                     \
+            for (long y = 0; y < h; y++) {                                                           \
+                const cv16 gv = masked(load_row(g + y * w, x, w), keep);                             \
+                for (int q_ = 0; q_ < NT; q_++) s_[q_] += gv * vld((SRC)[q_] + y * pw + x);                \
+            }                                                                                        \
+        }                                                                                            \
+        for (int q_ = 0; q_ < NT; q_++) acc[co * kk + (T0) + q_] += vsum(s_[q_]);                          \
+    } while (0)
+
 AI void conv_thin_weight_grad_body(const float *in, long cin, long n, long h, long w, long k, long cstride,
                                    long bstride, const float *gout, long cout, long ldg, double *acc, float *pad) {
-    const long p = k / 2, ph = h + 2 * p, pw = w + 2 * p, plane = h * w, kk = cin * k * k;
+    const long p = k / 2, ph = h + 2 * p, pw = w + 2 * p, plane = h * w, kk = cin * k * k, nv = row_vectors(w);
     pad_planes(in, cin, n, h, w, p, cstride, bstride, pad);
     for (long co = 0; co < cout; co++)
-        for (long t = 0; t < kk; t++) {
-            const long c = t / (k * k), ky = t / k % k, kx = t % k;
-            double total = 0;
-            for (long b = 0; b < n; b++) {
-                const float *g = gout + co * ldg + b * plane, *src = pad + (b * cin + c) * ph * pw + ky * pw + kx;
-                cv16 s = vsplat(0);
-                for (long y = 0; y < h; y++)
-                    for (long x = 0; x < w; x += 16) {
-                        cv16 gv;
-                        if (x + 16 <= w) gv = vld(g + y * w + x);
-                        else { float tail[16] = {0}; for (long i = 0; i < w - x; i++) tail[i] = g[y * w + x + i]; gv = vld(tail); }
-                        s += gv * vld(src + y * pw + x);
-                    }
-                total += vsum(s);
+        for (long b = 0; b < n; b++) {
+            const float *g = gout + co * ldg + b * plane;
+            for (long t0 = 0; t0 < kk; t0 += 9) {  // 9 taps at once (a 3x3 kernel's), each its own accumulator
+                const float *src[9];
+                for (long j = 0; j < 9 && t0 + j < kk; j++) {
+                    const long t = t0 + j, c = t / (k * k), ky = t / k % k, kx = t % k;
+                    src[j] = pad + (b * cin + c) * ph * pw + ky * pw + kx;
+                }
+                if (kk - t0 >= 9) THIN_TAPS(9, src, t0);
+                else
+                    for (long j = 0; j < kk - t0; j++) THIN_TAPS(1, src + j, t0 + j);  // the last few taps
             }
-            acc[co * kk + t] += total;
         }
 }
+#undef THIN_TAPS
 
 // MARK: - The three builds and dispatch
 

@@ -117,7 +117,7 @@ void mk_conv_thin_forward_isa(int isa, const float *in, long cin, long n, long h
                               float *pad);
 
 /// Its weight gradient: acc[co, ci, ky, kx] += sum over b, y, x of gout[co, b*h*w + y*w + x]
-/// (row stride ldg) times in(ci, b, y+ky-k/2, x+kx-k/2), each image's sum added in Double.
+/// (row stride ldg) times in(ci, b, y+ky-k/2, x+kx-k/2), each image's float sum added in Double.
 void mk_conv_thin_weight_grad(const float *in, long cin, long n, long h, long w, long k, long cstride, long bstride,
                               const float *gout, long cout, long ldg, double *acc, float *pad);
 void mk_conv_thin_weight_grad_isa(int isa, const float *in, long cin, long n, long h, long w, long k, long cstride,
