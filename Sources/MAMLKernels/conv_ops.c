@@ -222,36 +222,50 @@ AI void bn_pool_relu_body(float *z, long channels, long n, long h, long w, const
 /// Per channel: gp (pooled gradient, masked in place where pool <= 0); dz (n planes of h x w) =
 /// s gamma (g - mean g - zh mean(g zh)) with g = gp at the winners, 0 elsewhere; sums into dgamma,
 /// dbeta. The sums read only pooled-size arrays (winner holds zh at the winners).
+/// Coefficients of one channel's dz: dz = sc (g - ma - zh mb).
+typedef struct { float ma, mb, sc; } bn_coefficients;
+
+/// Channel c's pooled gradient g (mp floats) masked in place where pool <= 0, its sums into
+/// dgamma, dbeta, and the coefficients of dz (m = n*h*w positions per channel).
+AI bn_coefficients bn_pool_sums(float *g, const float *pl, const float *wc, long mp, long m, float inv_std,
+                                float gamma, float *dgamma, float *dbeta) {
+    long i = 0;
+    for (; i + 16 <= mp; i += 16) {
+        ci16 keep = vld(pl + i) > vsplat(0), gv;  // lanes -1 where pool > 0
+        memcpy(&gv, g + i, sizeof gv);
+        gv &= keep;
+        memcpy(g + i, &gv, sizeof gv);
+    }
+    for (; i < mp; i++) g[i] = pl[i] > 0 ? g[i] : 0;
+    const double a = chunked_sum(g, 0, mp), bsum = chunked_sum(g, wc, mp);
+    *dgamma = (float)bsum; *dbeta = (float)a;
+    return (bn_coefficients){(float)(a / (double)m), (float)(bsum / (double)m), inv_std * gamma};
+}
+
+/// One plane of dz: every position from zh, then the winners with their gradient.
+AI void bn_pool_dz_plane(const float *hq, const float *gq, const float *wq, const int *aq, long plane, long oplane,
+                         bn_coefficients k, float *oq) {
+    const cv16 mav = vsplat(k.ma), mbv = vsplat(k.mb), scv = vsplat(k.sc);
+    long i = 0;
+    for (; i + 16 <= plane; i += 16) vst(oq + i, scv * (vsplat(0) - mav - vld(hq + i) * mbv));
+    for (; i < plane; i++) oq[i] = k.sc * (0 - k.ma - hq[i] * k.mb);
+    for (long j = 0; j < oplane; j++) oq[aq[j]] = k.sc * (gq[j] - k.ma - wq[j] * k.mb);
+}
+
+/// Per channel: gp (pooled gradient, masked in place where pool <= 0); dz (n planes of h x w) =
+/// s gamma (g - mean g - zh mean(g zh)) with g = gp at the winners, 0 elsewhere; sums into dgamma,
+/// dbeta. The sums read only pooled-size arrays (winner holds zh at the winners).
 AI void bn_pool_backward_body(const float *zh, const float *inv_std, long channels, long n, long h, long w,
                               const float *gamma, float *gp, const float *pool, const int *argmax,
                               const float *winner, float *dz, float *dgamma, float *dbeta) {
     const long ho = h / 2, wo = w / 2, plane = h * w, oplane = ho * wo, m = n * plane, mp = n * oplane;
     for (long c = 0; c < channels; c++) {
         float *g = gp + c * mp;
-        const float *pl = pool + c * mp, *hc = zh + c * m, *wc = winner + c * mp;
-        const int *arg = argmax + c * mp;
-        float *out = dz + c * m;
-        long i = 0;
-        for (; i + 16 <= mp; i += 16) {
-            ci16 keep = vld(pl + i) > vsplat(0), gv;  // lanes -1 where pool > 0
-            memcpy(&gv, g + i, sizeof gv);
-            gv &= keep;
-            memcpy(g + i, &gv, sizeof gv);
-        }
-        for (; i < mp; i++) g[i] = pl[i] > 0 ? g[i] : 0;
-        const double a = chunked_sum(g, 0, mp), bsum = chunked_sum(g, wc, mp);
-        dgamma[c] = (float)bsum; dbeta[c] = (float)a;
-        const float ma = (float)(a / (double)m), mb = (float)(bsum / (double)m), sc = inv_std[c] * gamma[c];
-        const cv16 mav = vsplat(ma), mbv = vsplat(mb), scv = vsplat(sc);
-        for (long q = 0; q < n; q++) {  // plane by plane: the winners' fix-up finds the plane in L1
-            const float *hq = hc + q * plane, *gq = g + q * oplane, *wq = wc + q * oplane;
-            const int *aq = arg + q * oplane;
-            float *oq = out + q * plane;
-            i = 0;
-            for (; i + 16 <= plane; i += 16) vst(oq + i, scv * (vsplat(0) - mav - vld(hq + i) * mbv));
-            for (; i < plane; i++) oq[i] = sc * (0 - ma - hq[i] * mb);
-            for (long j = 0; j < oplane; j++) oq[aq[j]] = sc * (gq[j] - ma - wq[j] * mb);
-        }
+        const float *wc = winner + c * mp, *hc = zh + c * m;
+        const bn_coefficients k = bn_pool_sums(g, pool + c * mp, wc, mp, m, inv_std[c], gamma[c], dgamma + c, dbeta + c);
+        for (long q = 0; q < n; q++)  // plane by plane: the winners' fix-up finds the plane in L1
+            bn_pool_dz_plane(hc + q * plane, g + q * oplane, wc + q * oplane, argmax + c * mp + q * oplane, plane,
+                             oplane, k, dz + c * m + q * plane);
     }
 }
 
@@ -364,39 +378,63 @@ AI void conv_thin_forward_body(const float *in, long cin, long n, long h, long w
 /// Taps [T0, T0 + NT) (inputs SRC[0..<NT]) of one image and output channel: acc += g . shifted input.
 #define THIN_TAPS(NT, SRC, T0)                                                                       \
     do {                                                                                             \
-        cv16 s_[NT];                                                                                  \
-        for (int q_ = 0; q_ < NT; q_++) s_[q_] = vsplat(0);                                               \
+        cv16 s_[NT];                                                                                 \
+        for (int q_ = 0; q_ < NT; q_++) s_[q_] = vsplat(0);                                          \
         for (long v = 0; v < nv; v++) {                                                              \
             const long x = vec_start(v, w);                                                          \
             const ci16 keep = fresh_lanes(v, w);                                                     \
             for (long y = 0; y < h; y++) {                                                           \
                 const cv16 gv = masked(load_row(g + y * w, x, w), keep);                             \
-                for (int q_ = 0; q_ < NT; q_++) s_[q_] += gv * vld((SRC)[q_] + y * pw + x);                \
+                for (int q_ = 0; q_ < NT; q_++) s_[q_] += gv * vld((SRC)[q_] + y * pw + x);          \
             }                                                                                        \
         }                                                                                            \
-        for (int q_ = 0; q_ < NT; q_++) acc[co * kk + (T0) + q_] += vsum(s_[q_]);                          \
+        for (int q_ = 0; q_ < NT; q_++) acc[T0 + q_] += vsum(s_[q_]);                                \
     } while (0)
+
+/// acc[t] += g (one h x w plane) . tap t of padded image b (pad from pad_planes), for all cin*k*k taps.
+AI void thin_taps_image(const float *g, const float *pad, long b, long cin, long h, long w, long k, double *acc) {
+    const long p = k / 2, ph = h + 2 * p, pw = w + 2 * p, kk = cin * k * k, nv = row_vectors(w);
+    for (long t0 = 0; t0 < kk; t0 += 9) {  // 9 taps at once (a 3x3 kernel's), each its own accumulator
+        const float *src[9];
+        for (long j = 0; j < 9 && t0 + j < kk; j++) {
+            const long t = t0 + j, c = t / (k * k), ky = t / k % k, kx = t % k;
+            src[j] = pad + (b * cin + c) * ph * pw + ky * pw + kx;
+        }
+        if (kk - t0 >= 9) THIN_TAPS(9, src, t0);
+        else
+            for (long j = 0; j < kk - t0; j++) THIN_TAPS(1, src + j, t0 + j);  // the last few taps
+    }
+}
+#undef THIN_TAPS
 
 AI void conv_thin_weight_grad_body(const float *in, long cin, long n, long h, long w, long k, long cstride,
                                    long bstride, const float *gout, long cout, long ldg, double *acc, float *pad) {
-    const long p = k / 2, ph = h + 2 * p, pw = w + 2 * p, plane = h * w, kk = cin * k * k, nv = row_vectors(w);
-    pad_planes(in, cin, n, h, w, p, cstride, bstride, pad);
+    const long plane = h * w, kk = cin * k * k;
+    pad_planes(in, cin, n, h, w, k / 2, cstride, bstride, pad);
     for (long co = 0; co < cout; co++)
-        for (long b = 0; b < n; b++) {
-            const float *g = gout + co * ldg + b * plane;
-            for (long t0 = 0; t0 < kk; t0 += 9) {  // 9 taps at once (a 3x3 kernel's), each its own accumulator
-                const float *src[9];
-                for (long j = 0; j < 9 && t0 + j < kk; j++) {
-                    const long t = t0 + j, c = t / (k * k), ky = t / k % k, kx = t % k;
-                    src[j] = pad + (b * cin + c) * ph * pw + ky * pw + kx;
-                }
-                if (kk - t0 >= 9) THIN_TAPS(9, src, t0);
-                else
-                    for (long j = 0; j < kk - t0; j++) THIN_TAPS(1, src + j, t0 + j);  // the last few taps
-            }
-        }
+        for (long b = 0; b < n; b++) thin_taps_image(gout + co * ldg + b * plane, pad, b, cin, h, w, k, acc + co * kk);
 }
-#undef THIN_TAPS
+
+/// mk_bn_pool_backward then mk_conv_thin_weight_grad for the first block, with each plane of dz
+/// in dzp (h*w floats, L1) instead of a whole-batch map: dz is never stored.
+AI void bn_pool_backward_thin_body(const float *zh, const float *inv_std, long cout, long n, long h, long w,
+                                   const float *gamma, float *gp, const float *pool, const int *argmax,
+                                   const float *winner, float *dgamma, float *dbeta, const float *in, long cin,
+                                   long k, long cstride, long bstride, double *acc, float *pad, float *dzp) {
+    const long ho = h / 2, wo = w / 2, plane = h * w, oplane = ho * wo, m = n * plane, mp = n * oplane;
+    const long kk = cin * k * k;
+    pad_planes(in, cin, n, h, w, k / 2, cstride, bstride, pad);
+    for (long c = 0; c < cout; c++) {
+        float *g = gp + c * mp;
+        const float *wc = winner + c * mp, *hc = zh + c * m;
+        const bn_coefficients co = bn_pool_sums(g, pool + c * mp, wc, mp, m, inv_std[c], gamma[c], dgamma + c, dbeta + c);
+        for (long q = 0; q < n; q++) {
+            bn_pool_dz_plane(hc + q * plane, g + q * oplane, wc + q * oplane, argmax + c * mp + q * oplane, plane,
+                             oplane, co, dzp);
+            thin_taps_image(dzp, pad, q, cin, h, w, k, acc + c * kk);
+        }
+    }
+}
 
 // MARK: - The three builds and dispatch
 
@@ -482,6 +520,19 @@ void mk_conv_thin_weight_grad_isa(int isa, const float *in, long cin, long n, lo
                                   long bstride, const float *gout, long cout, long ldg, double *acc,
                                   float *pad) { MK_PICK(conv_thin_weight_grad, isa, CTW_A); }
 void mk_conv_thin_weight_grad CTW_P { MK_PICK(conv_thin_weight_grad, mk_active_isa(), CTW_A); }
+
+#define BPT_P (const float *zh, const float *inv_std, long cout, long n, long h, long w, const float *gamma, \
+               float *gp, const float *pool, const int *argmax, const float *winner, float *dgamma, float *dbeta, \
+               const float *in, long cin, long k, long cstride, long bstride, double *acc, float *pad, float *dzp)
+#define BPT_A (zh, inv_std, cout, n, h, w, gamma, gp, pool, argmax, winner, dgamma, dbeta, in, cin, k, cstride, \
+               bstride, acc, pad, dzp)
+MK_BUILDS(bn_pool_backward_thin, BPT_P, BPT_A)
+void mk_bn_pool_backward_thin_isa(int isa, const float *zh, const float *inv_std, long cout, long n, long h, long w,
+                                  const float *gamma, float *gp, const float *pool, const int *argmax,
+                                  const float *winner, float *dgamma, float *dbeta, const float *in, long cin, long k,
+                                  long cstride, long bstride, double *acc, float *pad,
+                                  float *dzp) { MK_PICK(bn_pool_backward_thin, isa, BPT_A); }
+void mk_bn_pool_backward_thin BPT_P { MK_PICK(bn_pool_backward_thin, mk_active_isa(), BPT_A); }
 
 // MARK: - Weight flip for the input gradient (a permutation: one build)
 

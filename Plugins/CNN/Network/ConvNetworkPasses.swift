@@ -224,6 +224,20 @@ extension ConvNetwork {
         let dcols = buffer(dColsUnit)
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let b = blocks[l], geo = b.conv, m = n * geo.outPlane, count = geo.outChannels * m
+            if l == 0 && v == nil && b.pooled && isThin(0)
+                && mk_conv_thin_scratch(geo.inChannels, n, geo.inHeight, geo.inWidth, geo.kernel) <= chunkFloats {
+                // The first block's gradient in one pass: batch norm's dz one plane at a time,
+                // straight into the weight gradient (no input gradient; the bias gradient is 0).
+                let (input, cs, bs) = blockInput(0, x, n)
+                thinAccumulator.update(repeating: 0, count: geo.weightCount)
+                mk_bn_pool_backward_thin(buffer(b.preUnit), invStd + b.statOffset, geo.outChannels, n, geo.outHeight,
+                                         geo.outWidth, params + b.gammaOffset, g, buffer(b.poolUnit), winners(b),
+                                         buffer(b.winUnit), output + b.gammaOffset, output + b.betaOffset, input,
+                                         geo.inChannels, geo.kernel, cs, bs, thinAccumulator, chunks, chunks + chunkFloats)
+                for i in 0..<geo.weightCount { output[b.weightOffset + i] = Float(thinAccumulator[i]) }
+                (output + b.biasOffset).update(repeating: 0, count: geo.outChannels)
+                break
+            }
             var normDone = false
             if b.pooled && geo.isSameStride1 && config.norm == .batch && v == nil {
                 // ReLU mask, scatter to the winners and batch norm in one kernel (conv_ops.c).

@@ -123,6 +123,18 @@ void mk_conv_thin_weight_grad(const float *in, long cin, long n, long h, long w,
 void mk_conv_thin_weight_grad_isa(int isa, const float *in, long cin, long n, long h, long w, long k, long cstride,
                                   long bstride, const float *gout, long cout, long ldg, double *acc, float *pad);
 
+/// The first block's backward in one pass: mk_bn_pool_backward (without storing dz: each h*w
+/// plane of it goes through dzp) then mk_conv_thin_weight_grad of those planes against in
+/// (n images, cin channels, all at once: pad holds mk_conv_thin_scratch(cin, n, h, w, k) floats).
+void mk_bn_pool_backward_thin(const float *zh, const float *inv_std, long cout, long n, long h, long w,
+                              const float *gamma, float *gp, const float *pool, const int *argmax,
+                              const float *winner, float *dgamma, float *dbeta, const float *in, long cin, long k,
+                              long cstride, long bstride, double *acc, float *pad, float *dzp);
+void mk_bn_pool_backward_thin_isa(int isa, const float *zh, const float *inv_std, long cout, long n, long h, long w,
+                                  const float *gamma, float *gp, const float *pool, const int *argmax,
+                                  const float *winner, float *dgamma, float *dbeta, const float *in, long cin,
+                                  long k, long cstride, long bstride, double *acc, float *pad, float *dzp);
+
 /// wt [cin, cout, k, k] = w [cout, cin, k, k] with each kernel rotated 180 degrees: the
 /// weights of the input gradient of a stride-1 "same" convolution as a convolution.
 void mk_conv_flip(const float *w, long cout, long cin, long k, float *wt);
