@@ -7,17 +7,20 @@
 // The baseline build has no FMA and may differ in the last bits.
 //
 // Why these kernels (conv4 on 28x28 glyphs, one core): after the GEMMs, the time went to
-// im2col's short row copies, batch norm's three passes, and max-pool's scatter, each a
-// separate sweep over maps of up to 64 x 75 x 784 floats. Here:
+// im2col's short row copies, batch norm's separate sweeps, max-pool's scatter into zeroed
+// maps and the first block's K = 9 GEMMs, over maps of up to 64 x 75 x 784 floats. Here:
 //   im2col   stride 1, "same" padding: each cols row is the input shifted by (ky-p, kx-p),
 //            i.e. one long shifted copy of all n planes, then the border rows and
-//            columns zeroed (no call per output row).
-//   BN       statistics in two sweeps (mean, then squared deviations: as accurate as
-//            the Swift code it replaces), the normalised map written in place; for
-//            pooled blocks, y = gamma zh + beta is never stored: the pool reads zh and
-//            applies the affine map per element, ReLU on the pooled value.
-//   BN back  (pooled) the pooled gradient's sums at the winners give the statistics
-//            without scattering into a zeroed map first; one sweep writes dz.
+//            columns zeroed (no call per output row); rows may be padded (ld).
+//   BN       the mean from row sums of the GEMM's output chunks (mk_row_sums, in cache),
+//            the variance in one sweep (mk_bn_stats); pooled blocks then normalise and
+//            pool each plane while it is in L1, never storing y = gamma zh + beta, and
+//            keep zh at the winners for backward.
+//   BN back  (pooled) the statistics from pooled-size arrays (masked gradient, winners'
+//            zh), no scatter into a zeroed map; one sweep writes dz, plane by plane.
+//   thin     the first block (1-3 input channels): direct convolution and weight gradient
+//            over zero-padded image copies instead of K = 9 GEMMs; its backward fused with
+//            batch norm's, so its dz is never stored.
 // Sums: 16-float accumulators over chunks of 256, Double across chunks (the Swift code's scheme).
 #include "maml_kernels.h"
 #include <math.h>
@@ -219,9 +222,6 @@ AI void bn_pool_relu_body(float *z, long channels, long n, long h, long w, const
 
 // MARK: - Pooled blocks: ReLU mask, scatter to the winners and batch-norm backward in one sweep
 
-/// Per channel: gp (pooled gradient, masked in place where pool <= 0); dz (n planes of h x w) =
-/// s gamma (g - mean g - zh mean(g zh)) with g = gp at the winners, 0 elsewhere; sums into dgamma,
-/// dbeta. The sums read only pooled-size arrays (winner holds zh at the winners).
 /// Coefficients of one channel's dz: dz = sc (g - ma - zh mb).
 typedef struct { float ma, mb, sc; } bn_coefficients;
 

@@ -18,6 +18,14 @@ import MAMLPluginKit
 // Vector-Jacobian product: the forward pass, then backward from the given d s / d logits
 // instead of the loss head's; batch norm's backward is that of the batch statistics the
 // forward pass used, so the product is the exact derivative of forward on this batch.
+//
+// How it runs (the math above is unchanged; Sources/MAMLKernels/conv_ops.c has the kernels):
+// stride-1 blocks go a few examples at a time (convForward, convBackward: im2col chunks stay
+// in L2), the input gradient is a convolution of g with the flipped weights, whose im2col
+// also gives dW; under batch norm the conv bias is left out (it cancels, its gradient is 0);
+// pooled blocks normalise + pool + ReLU in one kernel and backprop through the winners
+// without a zeroed map; the first block (1-3 input channels) is a direct convolution.
+// Stride-2 blocks and the R-passes' batch norm keep the whole-batch Swift code.
 
 extension ConvNetwork {
     // MARK: Entry points (the batch must be valid: see PluginBatch)
