@@ -181,6 +181,59 @@ AI void bn_stats_body(const float *z, long channels, long m, float eps, const do
     }
 }
 
+AI cv16 vsel(ci16 m, cv16 a, cv16 b) {  // m ? a : b per lane (m is 0 or -1)
+    ci16 ai, bi;
+    memcpy(&ai, &a, sizeof ai); memcpy(&bi, &b, sizeof bi);
+    ai = (ai & m) | (bi & ~m);
+    memcpy(&a, &ai, sizeof a);
+    return a;
+}
+
+/// The 2x2 windows of one normalised plane (see mk_bn_pool_relu), 16 windows of a row pair at a
+/// time: even and odd columns split by shuffles, the four candidates compared in scan order.
+AI void pool_plane(const float *src, long h, long w, float g, float b, float *dst, int *arg, float *win) {
+    const long ho = h / 2, wo = w / 2;
+    const cv16 gv = vsplat(g), bv = vsplat(b), zero = vsplat(0);
+    const ci16 lane2 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    for (long oy = 0; oy < ho; oy++) {
+        const float *r0 = src + 2 * oy * w, *r1 = r0 + w;
+        for (long ox0 = 0; ox0 < wo; ox0 += 16) {
+            const long cnt = wo - ox0 < 16 ? wo - ox0 : 16;
+            float t0[32], t1[32];
+            const float *p0 = r0 + 2 * ox0, *p1 = r1 + 2 * ox0;
+            if (cnt < 16) {  // a short row: zero-padded copies, never reading past the row
+                for (long i = 0; i < 32; i++) { t0[i] = i < 2 * cnt ? p0[i] : 0; t1[i] = i < 2 * cnt ? p1[i] : 0; }
+                p0 = t0; p1 = t1;
+            }
+            const cv16 l0 = vld(p0), h0 = vld(p0 + 16), l1 = vld(p1), h1 = vld(p1 + 16);
+            const cv16 e0 = __builtin_shufflevector(l0, h0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            const cv16 o0 = __builtin_shufflevector(l0, h0, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            const cv16 e1 = __builtin_shufflevector(l1, h1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            const cv16 o1 = __builtin_shufflevector(l1, h1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            const int base = (int)(2 * oy * w + 2 * ox0), wi = (int)w;
+            ci16 at = lane2 + base;
+            cv16 best = gv * e0 + bv, hz = e0;
+            cv16 v = gv * o0 + bv;
+            ci16 m = v > best;
+            best = vsel(m, v, best); hz = vsel(m, o0, hz); at = (m & (lane2 + (base + 1))) | (~m & at);
+            v = gv * e1 + bv; m = v > best;
+            best = vsel(m, v, best); hz = vsel(m, e1, hz); at = (m & (lane2 + (base + wi))) | (~m & at);
+            v = gv * o1 + bv; m = v > best;
+            best = vsel(m, v, best); hz = vsel(m, o1, hz); at = (m & (lane2 + (base + wi + 1))) | (~m & at);
+            best = vsel(best > zero, best, zero);
+            float *d = dst + oy * wo + ox0, *hw = win + oy * wo + ox0;
+            int *ar = arg + oy * wo + ox0;
+            if (cnt == 16) { vst(d, best); vst(hw, hz); memcpy(ar, &at, sizeof at); }
+            else {
+                float tb[16], th[16];
+                int ta[16];
+                vst(tb, best); vst(th, hz); memcpy(ta, &at, sizeof ta);
+                for (long i = 0; i < cnt; i++) { d[i] = tb[i]; hw[i] = th[i]; ar[i] = ta[i]; }
+            }
+        }
+    }
+}
+
 // MARK: - Pooled blocks: normalise, affine map, 2x2 max-pool and ReLU in one sweep
 
 /// Per channel c and plane (n planes of h x w): z <- zh = (z - mean) inv_std (every element), then
@@ -197,25 +250,7 @@ AI void bn_pool_relu_body(float *z, long channels, long n, long h, long w, const
             long i = 0;
             for (; i + 16 <= plane; i += 16) vst(src + i, (vld(src + i) - muv) * sv);
             for (; i < plane; i++) src[i] = (src[i] - mu) * s;
-            float *dst = pool + q * oplane, *win = winner + q * oplane;
-            int *arg = argmax + q * oplane;
-            for (long oy = 0; oy < ho; oy++) {
-                const float *r0 = src + 2 * oy * w, *r1 = r0 + w;
-                for (long ox = 0; ox < wo; ox++) {
-                    const long x = 2 * ox;
-                    float best = g * r0[x] + b, h0 = r0[x];
-                    long at = 2 * oy * w + x;
-                    float v = g * r0[x + 1] + b;
-                    if (v > best) { best = v; at = 2 * oy * w + x + 1; h0 = r0[x + 1]; }
-                    v = g * r1[x] + b;
-                    if (v > best) { best = v; at = (2 * oy + 1) * w + x; h0 = r1[x]; }
-                    v = g * r1[x + 1] + b;
-                    if (v > best) { best = v; at = (2 * oy + 1) * w + x + 1; h0 = r1[x + 1]; }
-                    dst[oy * wo + ox] = best > 0 ? best : 0;
-                    arg[oy * wo + ox] = (int)at;
-                    win[oy * wo + ox] = h0;
-                }
-            }
+            pool_plane(src, h, w, g, b, pool + q * oplane, argmax + q * oplane, winner + q * oplane);
         }
     }
 }
