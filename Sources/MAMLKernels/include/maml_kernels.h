@@ -50,8 +50,9 @@ static inline void mk_relaxed_increment(unsigned long long *p) { __atomic_fetch_
 // MARK: - Conv backbone passes (conv_ops.c; Plugins/CNN)
 //
 // Activations are CNHW: channel c of example b is the plane at c * (n*h*w) + b * (h*w).
-// Each kernel has an _isa variant (0 baseline, 1 AVX2+FMA, 2 AVX-512; falls back to the
-// next lower build when unavailable) for tests; the plain name uses mk_active_isa().
+// Each kernel but mk_conv_flip (a permutation) has an _isa variant (0 baseline, 1 AVX2+FMA,
+// 2 AVX-512; falls back to the next lower build when unavailable) for tests; the plain name
+// uses mk_active_isa().
 // The AVX2 and AVX-512 builds give bit-identical results. Single-threaded, no allocation;
 // the caller owns every buffer, and buffers do not alias unless a line says so.
 
