@@ -1,3 +1,4 @@
+import MAMLKernels
 import MAMLPluginKit
 
 // MARK: - 2-D convolution by im2col + GEMM, batched over the examples
@@ -36,6 +37,8 @@ public struct ConvGeometry: Equatable, Sendable {
     /// Output positions per example.
     public var outPlane: Int { outHeight * outWidth }
     public var weightCount: Int { outChannels * patchSize }
+    /// Stride 1 and "same" padding (odd kernel, padding k/2): the shapes conv_ops.c's im2col takes.
+    public var isSameStride1: Bool { stride == 1 && kernel % 2 == 1 && padding == kernel / 2 }
 }
 
 /// Convolution kernels over CNHW activations (see the file comment).
@@ -44,6 +47,11 @@ public enum Conv2D {
     /// c * channelStride + b * batchStride + y * inWidth + x.
     public static func im2col(_ g: ConvGeometry, input: UnsafePointer<Float>, n: Int,
                               channelStride: Int, batchStride: Int, cols: UnsafeMutablePointer<Float>) {
+        if g.isSameStride1 {  // one shifted copy per cols row (conv_ops.c)
+            mk_im2col_same(input, g.inChannels, n, g.inHeight, g.inWidth, g.kernel, channelStride, batchStride, cols,
+                           n * g.outPlane)
+            return
+        }
         let k = g.kernel, s = g.stride, p = g.padding
         let ho = g.outHeight, wo = g.outWidth, hi = g.inHeight, wi = g.inWidth
         let rowLength = n * ho * wo
@@ -119,6 +127,11 @@ public enum Conv2D {
                                cols: UnsafePointer<Float>, n: Int, output: UnsafeMutablePointer<Float>,
                                accumulate: Bool = false) {
         let columns = n * g.outPlane
+        if !accumulate && bias == nil {  // beta 0: no fill pass
+            Kernels.gemm(.none, .none, m: g.outChannels, n: columns, k: g.patchSize, a: weight, lda: g.patchSize,
+                         b: cols, ldb: columns, beta: 0, c: output, ldc: columns)
+            return
+        }
         if !accumulate {
             for o in 0..<g.outChannels {
                 (output + o * columns).update(repeating: bias?[o] ?? 0, count: columns)

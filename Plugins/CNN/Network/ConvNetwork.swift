@@ -74,6 +74,7 @@ public final class ConvNetwork {
         var outHeight: Int, outWidth: Int  // after pooling
         // Scratch units (per-example float counts, times capacity)
         var preUnit = 0, actUnit = 0, poolUnit = 0, rPreUnit = 0, rActUnit = 0, rPoolUnit = 0, argUnit = 0
+        var winUnit = 0  // pooled: zh at each window's winner (mk_bn_pool_relu), for backward
         var colsUnit = 0  // im2col of the block input, kept from forward for backward's dW
         var convSize: Int { conv.outChannels * conv.outPlane }
         var outSize: Int { conv.outChannels * outHeight * outWidth }
@@ -99,6 +100,19 @@ public final class ConvNetwork {
     let featUnit: Int, rFeatUnit: Int, gFeatUnit: Int, rgFeatUnit: Int
     let logitUnit: Int, rLogitUnit: Int, probUnit: Int, gLogitUnit: Int, rgLogitUnit: Int
     let invStd: UnsafeMutablePointer<Float>, kappa: UnsafeMutablePointer<Float>
+    /// Batch-norm means per channel (stats layout) and a block's row sums of pre (mk_row_sums).
+    let means: UnsafeMutablePointer<Float>, rowSums: UnsafeMutablePointer<Double>
+    /// Block 0's weight gradient in Double when it runs as a direct convolution (isThin).
+    let thinAccumulator: UnsafeMutablePointer<Double>
+    /// Three weight tensors of the widest block (flipStride floats apart): W and V rotated and
+    /// transposed (mk_conv_flip) for backward, and the weight gradient in that layout.
+    let flipped: UnsafeMutablePointer<Float>, flipStride: Int
+    /// Stride-1 blocks: two im2col chunks of a few examples each (chunkLimit), used and reused
+    /// while cache-resident instead of whole-batch cols (see ConvNetworkPasses.swift).
+    let chunks: UnsafeMutablePointer<Float>, chunkFloats: Int
+    /// Floats of one im2col chunk (above one example's cols, a chunk is one example): 1 MiB, the L2
+    /// of a Zen 4 core (1/4 and 2 MiB measured the same on conv4).
+    static let chunkLimit = 1 << 18
     let largestPerExample: Int
 
     /// Builds the network; a config that cannot work is refused with a message naming the key.
@@ -160,10 +174,13 @@ public final class ConvNetwork {
             list[l].colsUnit = take(list[l].conv.patchSize * list[l].conv.outPlane)
             if list[l].pooled {
                 list[l].poolUnit = take(list[l].outSize); list[l].rPoolUnit = take(list[l].outSize)
+                list[l].winUnit = take(list[l].outSize)
                 list[l].argUnit = argUnits; argUnits += list[l].outSize
             }
         }
-        let widestCols = list.map { $0.conv.patchSize * $0.conv.outPlane }.max()!
+        // dcols also holds im2col of a block's output gradient (outChannels * k * k rows) for the
+        // input gradient as a convolution with flipped weights (stride 1; see backward).
+        let widestCols = list.map { max($0.conv.patchSize, $0.conv.outChannels * $0.conv.kernel * $0.conv.kernel) * $0.conv.outPlane }.max()!
         let widestAct = max(list.map(\.convSize).max()!, featureCount)
         rColsUnit = take(widestCols); dColsUnit = take(widestCols)
         gUnits = (take(widestAct), take(widestAct)); rgUnits = (take(widestAct), take(widestAct))
@@ -175,12 +192,20 @@ public final class ConvNetwork {
         blocks = list
         invStd = .allocate(capacity: stats); kappa = .allocate(capacity: stats)
         invStd.initialize(repeating: 1, count: stats); kappa.initialize(repeating: 0, count: stats)
+        means = .allocate(capacity: stats); means.initialize(repeating: 0, count: stats)
+        thinAccumulator = .allocate(capacity: list[0].conv.weightCount)
+        rowSums = .allocate(capacity: config.channels.max()!); rowSums.initialize(repeating: 0, count: config.channels.max()!)
         scratch = .allocate(capacity: 1)
         argmax = .allocate(capacity: 1)
+        flipStride = list.map(\.conv.weightCount).max()!
+        flipped = .allocate(capacity: 3 * flipStride)
+        chunkFloats = list.indices.map { max(Self.chunkLimit, Self.chunkRows(list[$0].conv, $0) * Self.padded(list[$0].conv.outPlane)) }.max()!
+        chunks = .allocate(capacity: 2 * chunkFloats)
     }
 
     deinit {
-        scratch.deallocate(); argmax.deallocate(); invStd.deallocate(); kappa.deallocate()
+        scratch.deallocate(); argmax.deallocate(); invStd.deallocate(); kappa.deallocate(); flipped.deallocate(); chunks.deallocate()
+        means.deallocate(); rowSums.deallocate(); thinAccumulator.deallocate()
     }
 
     public var inputShape: [Int] { config.input }
@@ -248,6 +273,15 @@ public final class ConvNetwork {
     }
 
     // MARK: Scratch
+
+    /// Rows of block l's im2col chunks: its patch, and from block 1 on also the output gradient's
+    /// cols (outChannels * k * k rows) for the input gradient.
+    static func chunkRows(_ g: ConvGeometry, _ l: Int) -> Int {
+        l > 0 ? max(g.patchSize, g.outChannels * g.kernel * g.kernel) : g.patchSize
+    }
+
+    /// Row stride of im2col chunks: whole 64-byte lines, so every row's stores are aligned.
+    @inline(__always) static func padded(_ width: Int) -> Int { (width + 15) & ~15 }
 
     @inline(__always) func buffer(_ unit: Int) -> UnsafeMutablePointer<Float> { scratch + unit * capacity }
     @inline(__always) func winners(_ block: Block) -> UnsafeMutablePointer<Int32> { argmax + block.argUnit * capacity }

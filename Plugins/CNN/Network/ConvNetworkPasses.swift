@@ -1,3 +1,4 @@
+import MAMLKernels
 import MAMLPluginKit
 
 // MARK: - ConvNetwork: forward, R-forward, backward and R-backward passes
@@ -17,6 +18,14 @@ import MAMLPluginKit
 // Vector-Jacobian product: the forward pass, then backward from the given d s / d logits
 // instead of the loss head's; batch norm's backward is that of the batch statistics the
 // forward pass used, so the product is the exact derivative of forward on this batch.
+//
+// How it runs (the math above is unchanged; Sources/MAMLKernels/conv_ops.c has the kernels):
+// stride-1 blocks go a few examples at a time (convForward, convBackward: im2col chunks stay
+// in L2), the input gradient is a convolution of g with the flipped weights, whose im2col
+// also gives dW; under batch norm the conv bias is left out (it cancels, its gradient is 0);
+// pooled blocks normalise + pool + ReLU in one kernel and backprop through the winners
+// without a zeroed map; the first block (1-3 input channels) is a direct convolution.
+// Stride-2 blocks and the R-passes' batch norm keep the whole-batch Swift code.
 
 extension ConvNetwork {
     // MARK: Entry points (the batch must be valid: see PluginBatch)
@@ -82,26 +91,44 @@ extension ConvNetwork {
     // MARK: Forward and R-forward
 
     func forwardPass(_ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, direction v: UnsafePointer<Float>?) {
+        // Under batch norm the conv bias cancels exactly (the batch mean absorbs it, and so
+        // does the R-mean its direction): it is left out of pre and Rpre (GEMMs with beta 0).
+        let batchNorm = config.norm == .batch
         for l in blocks.indices {
-            let b = blocks[l], g = b.conv, cols = buffer(b.colsUnit)
-            let (input, cs, bs) = blockInput(l, x, n)
-            Conv2D.im2col(g, input: input, n: n, channelStride: cs, batchStride: bs, cols: cols)
+            let b = blocks[l], g = b.conv
             let pre = buffer(b.preUnit), act = buffer(b.actUnit), m = n * g.outPlane, count = g.outChannels * m
-            Conv2D.forward(g, weight: params + b.weightOffset, bias: params + b.biasOffset, cols: cols, n: n, output: pre)
             let rpre = buffer(b.rPreUnit), ract = buffer(b.rActUnit)
-            if let v {
-                Conv2D.forward(g, weight: v + b.weightOffset, bias: v + b.biasOffset, cols: cols, n: n, output: rpre)
-                if l > 0 {
-                    Conv2D.forward(g, weight: params + b.weightOffset, bias: nil, cols: rCols(l, n), n: n,
-                                   output: rpre, accumulate: true)
+            if g.isSameStride1 {
+                convForward(l, params, x, n, v)
+            } else {
+                let cols = buffer(b.colsUnit)
+                let (input, cs, bs) = blockInput(l, x, n)
+                Conv2D.im2col(g, input: input, n: n, channelStride: cs, batchStride: bs, cols: cols)
+                Conv2D.forward(g, weight: params + b.weightOffset, bias: batchNorm ? nil : params + b.biasOffset,
+                               cols: cols, n: n, output: pre)
+                if let v {
+                    Conv2D.forward(g, weight: v + b.weightOffset, bias: batchNorm ? nil : v + b.biasOffset,
+                                   cols: cols, n: n, output: rpre)
+                    if l > 0 {
+                        Conv2D.forward(g, weight: params + b.weightOffset, bias: nil, cols: rCols(l, n), n: n,
+                                       output: rpre, accumulate: true)
+                    }
                 }
             }
             switch config.norm {
             case .batch:
                 let stat = b.statOffset
-                BatchNorm.forward(z: pre, channels: g.outChannels, count: m, eps: config.eps,
-                                  gamma: params + b.gammaOffset, beta: params + b.betaOffset,
-                                  normalized: pre, output: act, invStd: invStd + stat)
+                if b.pooled && g.isSameStride1 {
+                    // Mean from convForward's row sums; normalise, pool and ReLU in one sweep
+                    // (y = gamma zh + beta is never stored).
+                    mk_bn_stats(pre, g.outChannels, m, config.eps, rowSums, means + stat, invStd + stat)
+                    mk_bn_pool_relu(pre, g.outChannels, n, g.outHeight, g.outWidth, means + stat, invStd + stat,
+                                    params + b.gammaOffset, params + b.betaOffset, buffer(b.poolUnit), winners(b),
+                                    buffer(b.winUnit))
+                } else {
+                    mk_bn_forward(pre, g.outChannels, m, config.eps, params + b.gammaOffset, params + b.betaOffset,
+                                  act, invStd + stat)
+                }
                 if let v {
                     BatchNorm.rForward(normalized: pre, invStd: invStd + stat, channels: g.outChannels, count: m,
                                        gamma: params + b.gammaOffset, rz: rpre, rGamma: v + b.gammaOffset,
@@ -116,17 +143,18 @@ extension ConvNetwork {
                 // their derivatives (a window whose maximum is <= 0 passes nothing either way).
                 // The mask pooled > 0 also serves backward.
                 let pool = buffer(b.poolUnit)
-                let planes = g.outChannels * n
-                MaxPool.forward(input: act, planes: planes, height: g.outHeight, width: g.outWidth,
-                                window: Self.window, output: pool, argmax: winners(b))
-                let outCount = n * b.outSize
+                let planes = g.outChannels * n, outCount = n * b.outSize
+                if !(batchNorm && g.isSameStride1) {  // else pooled above
+                    MaxPool.forward(input: act, planes: planes, height: g.outHeight, width: g.outWidth,
+                                    window: Self.window, output: pool, argmax: winners(b))
+                    for i in 0..<outCount { pool[i] = pool[i] > 0 ? pool[i] : 0 }
+                }
                 if v != nil {
                     let rpool = buffer(b.rPoolUnit)
                     MaxPool.gather(input: ract, argmax: winners(b), planes: planes, height: g.outHeight,
                                    width: g.outWidth, window: Self.window, output: rpool)
                     for i in 0..<outCount { rpool[i] = pool[i] > 0 ? rpool[i] : 0 }
                 }
-                for i in 0..<outCount { pool[i] = pool[i] > 0 ? pool[i] : 0 }
             } else {
                 // ReLU: the mask act > 0 also serves backward.
                 if v != nil { for i in 0..<count { ract[i] = act[i] > 0 ? ract[i] : 0 } }
@@ -204,7 +232,30 @@ extension ConvNetwork {
         let dcols = buffer(dColsUnit)
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let b = blocks[l], geo = b.conv, m = n * geo.outPlane, count = geo.outChannels * m
-            if b.pooled {
+            if l == 0 && v == nil && b.pooled && isThin(0)
+                && mk_conv_thin_scratch(geo.inChannels, n, geo.inHeight, geo.inWidth, geo.kernel) <= chunkFloats {
+                // The first block's gradient in one pass: batch norm's dz one plane at a time,
+                // straight into the weight gradient (no input gradient; the bias gradient is 0).
+                let (input, cs, bs) = blockInput(0, x, n)
+                thinAccumulator.update(repeating: 0, count: geo.weightCount)
+                mk_bn_pool_backward_thin(buffer(b.preUnit), invStd + b.statOffset, geo.outChannels, n, geo.outHeight,
+                                         geo.outWidth, params + b.gammaOffset, g, buffer(b.poolUnit), winners(b),
+                                         buffer(b.winUnit), output + b.gammaOffset, output + b.betaOffset, input,
+                                         geo.inChannels, geo.kernel, cs, bs, thinAccumulator, chunks, chunks + chunkFloats)
+                for i in 0..<geo.weightCount { output[b.weightOffset + i] = Float(thinAccumulator[i]) }
+                (output + b.biasOffset).update(repeating: 0, count: geo.outChannels)
+                break
+            }
+            var normDone = false
+            if b.pooled && geo.isSameStride1 && config.norm == .batch && v == nil {
+                // ReLU mask, scatter to the winners and batch norm in one kernel (conv_ops.c).
+                mk_bn_pool_backward(buffer(b.preUnit), invStd + b.statOffset, geo.outChannels, n, geo.outHeight,
+                                    geo.outWidth, params + b.gammaOffset, g, buffer(b.poolUnit), winners(b),
+                                    buffer(b.winUnit), gOther,
+                                    output + b.gammaOffset, output + b.betaOffset)
+                swap(&g, &gOther)
+                normDone = true
+            } else if b.pooled {
                 // ReLU mask on the pooled map (see forwardPass), then route to the winners.
                 let planes = geo.outChannels * n, pool = buffer(b.poolUnit), outCount = n * b.outSize
                 for i in 0..<outCount { g[i] = pool[i] > 0 ? g[i] : 0 }  // branch-free: vectorises
@@ -223,7 +274,7 @@ extension ConvNetwork {
                 if v != nil { for i in 0..<count { rg[i] = act[i] > 0 ? rg[i] : 0 } }
             }
             // Batch norm (in place).
-            if config.norm == .batch {
+            if config.norm == .batch && !normDone {
                 let stat = b.statOffset
                 if let v {
                     BatchNorm.rBackward(normalized: buffer(b.preUnit), rNormalized: buffer(b.rPreUnit),
@@ -236,15 +287,24 @@ extension ConvNetwork {
                                        dGamma: output + b.gammaOffset, dBeta: output + b.betaOffset)
                 }
             }
+            if geo.isSameStride1 {
+                convBackward(l, params, x, n, v, g, rg, gOther, rgOther, output)
+                guard l > 0 else { break }
+                swap(&g, &gOther)
+                if v != nil { swap(&rg, &rgOther) }
+                continue
+            }
             // Convolution, with the block's cols from the forward pass of this call.
             let cols = buffer(b.colsUnit)
             let w = params + b.weightOffset
             Conv2D.parameterGradient(geo, gradOut: v == nil ? g : rg, cols: cols, n: n,
                                      weightGrad: output + b.weightOffset, biasGrad: output + b.biasOffset)
             guard l > 0 else { break }
-            if let v {
+            if v != nil {
                 Conv2D.parameterGradient(geo, gradOut: g, cols: rCols(l, n), n: n, weightGrad: output + b.weightOffset,
                                          biasGrad: nil, accumulate: true)
+            }
+            if let v {
                 Conv2D.colsGradient(geo, weight: w, gradOut: rg, n: n, colsGrad: dcols)
                 Conv2D.colsGradient(geo, weight: v + b.weightOffset, gradOut: g, n: n, colsGrad: dcols, accumulate: true)
                 Conv2D.col2im(geo, cols: dcols, n: n, output: rgOther)
@@ -253,6 +313,156 @@ extension ConvNetwork {
             Conv2D.colsGradient(geo, weight: w, gradOut: g, n: n, colsGrad: dcols)
             Conv2D.col2im(geo, cols: dcols, n: n, output: gOther)
             swap(&g, &gOther)
+        }
+    }
+
+    // MARK: Stride-1 convolutions a chunk of examples at a time
+    //
+    // Whole-batch cols of conv4's second block at 75 examples are 34 MB: written by im2col,
+    // read back by the GEMM's packing, and again by backward's weight gradient, all through
+    // DRAM. Chunks of a few examples (chunkLimit floats) are written and packed while in L2,
+    // and backward builds its chunks again from the block input (cheaper than reading them
+    // back). The input gradient is a convolution of the output gradient with the flipped
+    // weights (mk_conv_flip): one more im2col chunk and a GEMM with K = Cout*k*k, instead of
+    // W^T g (K = Cout) into a zeroed whole-batch cols and col2im's scattered adds.
+
+    /// Examples per chunk of block l (at least one).
+    @inline(__always)
+    func chunkExamples(_ l: Int) -> Int {
+        let rows = Self.chunkRows(blocks[l].conv, l), p = blocks[l].conv.outPlane
+        var step = max(1, chunkFloats / (rows * p))
+        while step > 1 && rows * Self.padded(step * p) > chunkFloats { step -= 1 }
+        return step
+    }
+
+    /// Block l runs as a direct convolution (mk_conv_thin_*): the first block with at most 27 floats
+    /// per patch (1 or 3 input channels at k = 3), under batch norm (the kernels add no bias).
+    @inline(__always)
+    func isThin(_ l: Int) -> Bool {
+        let g = blocks[l].conv
+        return l == 0 && g.patchSize <= 27 && config.norm == .batch
+            && mk_conv_thin_scratch(g.inChannels, chunkExamples(l), g.inHeight, g.inWidth, g.kernel) <= chunkFloats
+    }
+
+    /// im2col (row stride ld) of examples [b0, b0 + count) of a CNHW map with the geometry's input shape.
+    @inline(__always)
+    func chunkCols(_ g: ConvGeometry, _ map: UnsafePointer<Float>, channels: Int, n: Int, _ b0: Int, _ count: Int,
+                   into cols: UnsafeMutablePointer<Float>, _ ld: Int) {
+        let plane = g.inHeight * g.inWidth
+        mk_im2col_same(map + b0 * plane, channels, count, g.inHeight, g.inWidth, g.kernel, n * plane, plane, cols, ld)
+    }
+
+    /// out[rows, width] (row stride ldc) = a[rows, k] b[k, width] (b's row stride ldb) (+ bias per row),
+    /// or += (accumulate).
+    @inline(__always)
+    func product(_ rows: Int, _ width: Int, _ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ ldb: Int,
+                 bias: UnsafePointer<Float>? = nil, _ out: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool = false) {
+        var beta: Float = accumulate ? 1 : 0
+        if let bias, !accumulate {
+            for o in 0..<rows { (out + o * ldc).update(repeating: bias[o], count: width) }
+            beta = 1
+        }
+        Kernels.gemm(.none, .none, m: rows, n: width, k: k, a: a, lda: k, b: b, ldb: ldb, beta: beta, c: out, ldc: ldc)
+    }
+
+    /// Stride-1 block l: pre = W cols (+ b), and with v, Rpre = V cols (+ c) + W R cols.
+    func convForward(_ l: Int, _ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                     _ v: UnsafePointer<Float>?) {
+        let b = blocks[l], g = b.conv, p = g.outPlane, kp = g.patchSize, ld = n * p
+        let (input, cs, bs) = blockInput(l, x, n)
+        let cols = chunks, rcols = chunks + chunkFloats
+        let pre = buffer(b.preUnit), rpre = buffer(b.rPreUnit), withBias = config.norm != .batch
+        let step = chunkExamples(l)
+        if !withBias { rowSums.update(repeating: 0, count: g.outChannels) }
+        if isThin(l) {  // block 0 (no R input)
+            for b0 in stride(from: 0, to: n, by: step) {
+                let count = min(step, n - b0)
+                mk_conv_thin_forward(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs,
+                                     params + b.weightOffset, g.outChannels, pre + b0 * p, ld, rowSums, rcols)
+                if let v {
+                    mk_conv_thin_forward(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs,
+                                         v + b.weightOffset, g.outChannels, rpre + b0 * p, ld, nil, rcols)
+                }
+            }
+            return
+        }
+        for b0 in stride(from: 0, to: n, by: step) {
+            let count = min(step, n - b0), width = count * p, lw = Self.padded(width)
+            mk_im2col_same(input + b0 * bs, g.inChannels, count, g.inHeight, g.inWidth, g.kernel, cs, bs, cols, lw)
+            product(g.outChannels, width, kp, params + b.weightOffset, cols, lw,
+                    bias: withBias ? params + b.biasOffset : nil, pre + b0 * p, ld)
+            // Batch norm's sums of pre, from the chunk while it is in cache.
+            if !withBias { mk_row_sums(pre + b0 * p, g.outChannels, width, ld, rowSums) }
+            guard let v else { continue }
+            product(g.outChannels, width, kp, v + b.weightOffset, cols, lw, bias: withBias ? v + b.biasOffset : nil,
+                    rpre + b0 * p, ld)
+            guard l > 0 else { continue }
+            chunkCols(g, buffer(blocks[l - 1].rOutUnit), channels: g.inChannels, n: n, b0, count, into: rcols, lw)
+            product(g.outChannels, width, kp, params + b.weightOffset, rcols, lw, rpre + b0 * p, ld, accumulate: true)
+        }
+    }
+
+    /// Stride-1 block l's backward from its output gradient g (and Rg): dW = g cols^T (R: Rg cols^T +
+    /// g (R cols)^T), db, and for l > 0 the input gradient into gIn (R: into rgIn).
+    ///
+    /// From block 1 on, one im2col of g serves both products: the input gradient is Wf gcols (Wf
+    /// the flipped weights) and the weight gradient, flipped, is in gcols^T: dW[o, c, ky, kx] =
+    /// sum over positions of in[c, pos] gcols[(o, k-1-ky, k-1-kx), pos] (stride 1, padding (k-1)/2).
+    func convBackward(_ l: Int, _ params: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int,
+                      _ v: UnsafePointer<Float>?, _ g: UnsafeMutablePointer<Float>, _ rg: UnsafeMutablePointer<Float>,
+                      _ gIn: UnsafeMutablePointer<Float>, _ rgIn: UnsafeMutablePointer<Float>,
+                      _ output: UnsafeMutablePointer<Float>) {
+        let b = blocks[l], geo = b.conv, p = geo.outPlane, kp = geo.patchSize, ld = n * p
+        let cin = geo.inChannels, cout = geo.outChannels, kk = cout * geo.kernel * geo.kernel
+        let (input, cs, bs) = blockInput(l, x, n)
+        let cols = chunks, other = chunks + chunkFloats
+        let top = v == nil ? g : rg, dW = output + b.weightOffset
+        let wf = flipped, vf = flipped + flipStride, dWf = flipped + 2 * flipStride
+        if l > 0 {
+            mk_conv_flip(params + b.weightOffset, cout, cin, geo.kernel, wf)
+            if let v { mk_conv_flip(v + b.weightOffset, cout, cin, geo.kernel, vf) }
+        }
+        // Output-gradient cols: the same shapes as the input's (stride 1, "same" padding).
+        let outGeo = ConvGeometry(inChannels: cout, inHeight: geo.outHeight, inWidth: geo.outWidth,
+                                  outChannels: cin, kernel: geo.kernel, stride: 1, padding: geo.padding)
+        let step = chunkExamples(l)
+        let thin = isThin(l)
+        if thin { thinAccumulator.update(repeating: 0, count: geo.weightCount) }
+        for b0 in stride(from: 0, to: n, by: step) {
+            let count = min(step, n - b0), width = count * p, lw = Self.padded(width), first: Float = b0 == 0 ? 0 : 1
+            if thin {
+                mk_conv_thin_weight_grad(input + b0 * bs, cin, count, geo.inHeight, geo.inWidth, geo.kernel, cs, bs,
+                                         top + b0 * p, cout, ld, thinAccumulator, other)
+                continue
+            }
+            if l == 0 {  // no input gradient: cols of the (thin) input are cheaper than those of g
+                mk_im2col_same(input + b0 * bs, cin, count, geo.inHeight, geo.inWidth, geo.kernel, cs, bs, cols, lw)
+                Kernels.gemm(.none, .transposed, m: cout, n: kp, k: width, a: top + b0 * p, lda: ld, b: cols,
+                             ldb: lw, beta: first, c: dW, ldc: kp)
+                continue
+            }
+            chunkCols(outGeo, g, channels: cout, n: n, b0, count, into: cols, lw)
+            if v == nil {
+                Kernels.gemm(.none, .transposed, m: cin, n: kk, k: width, a: input + b0 * bs, lda: cs, b: cols, ldb: lw,
+                             beta: first, c: dWf, ldc: kk)
+            } else {
+                chunkCols(outGeo, rg, channels: cout, n: n, b0, count, into: other, lw)
+                Kernels.gemm(.none, .transposed, m: cin, n: kk, k: width, a: input + b0 * bs, lda: cs, b: other, ldb: lw,
+                             beta: first, c: dWf, ldc: kk)
+                Kernels.gemm(.none, .transposed, m: cin, n: kk, k: width, a: buffer(blocks[l - 1].rOutUnit) + b0 * p,
+                             lda: ld, b: cols, ldb: lw, beta: 1, c: dWf, ldc: kk)
+            }
+            product(cin, width, kk, wf, cols, lw, gIn + b0 * p, ld)
+            guard v != nil else { continue }
+            product(cin, width, kk, vf, cols, lw, rgIn + b0 * p, ld)
+            product(cin, width, kk, wf, other, lw, rgIn + b0 * p, ld, accumulate: true)
+        }
+        if l > 0 { mk_conv_flip(dWf, cin, cout, geo.kernel, dW) }  // back to [cout, cin, k, k]
+        if thin { for i in 0..<geo.weightCount { dW[i] = Float(thinAccumulator[i]) } }
+        // Under batch norm the bias gradient (and its R-derivative) is exactly 0: see forwardPass.
+        let db = output + b.biasOffset
+        for o in 0..<cout {
+            db[o] = config.norm == .batch ? 0 : Float(BatchNorm.chunkedSum(top + o * ld, nil, ld))
         }
     }
 

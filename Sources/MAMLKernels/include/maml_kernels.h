@@ -1,7 +1,6 @@
 // The project's CPU kernels, in C, for the plugin kit, the bundled backbones and the host:
 // the small-shape GEMM, the finiteness scan, the trainer's vector work, the sine of task
-// sampling, and the element-wise passes of the dense and recurrent networks (and the
-// convolution network's, in their own section).
+// sampling, and the element-wise passes of the dense, recurrent and convolution networks.
 //
 // Every kernel is one source compiled three times: AVX-512 (F+VL, with FMA), AVX2+FMA and
 // baseline (SSE2 on x86-64, or the target's default elsewhere). The best build the CPU and
@@ -12,7 +11,7 @@
 // one build gives the same bits run to run and for any thread count. The AVX-512 and AVX2
 // builds do the same operations in the same order (16 lanes instead of 8), so they give
 // the same bits too; the baseline build has no FMA and may differ in the last bits where
-// a kernel contracts (GEMM, dense and cell passes; the trainer's vector work, the scan and
+// a kernel contracts (GEMM, dense, cell and conv passes; the trainer's vector work, the scan and
 // the sine give the same bits on all three). docs/kernels.md has the list and the numbers.
 //
 // GEMM: C[m x n] = alpha * op(A) * op(B) + beta * C with op(X) = X or X^T, as cblas_sgemm
@@ -148,6 +147,99 @@ void mk_cell_backward_isa(int isa, int cell, int dual, long n, long h, const mk_
 /// exp and tanh; exp's argument clamped to [-87.3, 88.3]); y may be x. For tests and measurements.
 void mk_vtanh_isa(int isa, const float *x, float *y, long n);
 void mk_vsigmoid_isa(int isa, const float *x, float *y, long n);
+
+// MARK: - Conv backbone passes (conv_ops.c; Plugins/CNN)
+//
+// Activations are CNHW: channel c of example b is the plane at c * (n*h*w) + b * (h*w).
+// Each kernel but mk_conv_flip (a permutation) has an _isa variant (0 baseline, 1 AVX2+FMA,
+// 2 AVX-512; falls back to the next lower build when unavailable) for tests; the plain name
+// uses mk_active_isa().
+// The AVX2 and AVX-512 builds give bit-identical results. Single-threaded, no allocation;
+// the caller owns every buffer, and buffers do not alias unless a line says so.
+
+/// im2col for a stride-1 convolution with "same" padding (odd k, padding k/2): cols
+/// [channels*k*k, n*h*w] with row stride ld >= n*h*w (the rest of a row is not written)
+/// from in, whose element (c, b, y, x) is at c*cstride + b*bstride + y*w + x.
+void mk_im2col_same(const float *in, long channels, long n, long h, long w, long k,
+                    long cstride, long bstride, float *cols, long ld);
+void mk_im2col_same_isa(int isa, const float *in, long channels, long n, long h, long w, long k,
+                        long cstride, long bstride, float *cols, long ld);
+
+/// Batch norm forward per row of z [channels, m]: inv_std[c] = 1/sqrt(var + eps) (biased
+/// variance), z <- zh = (z - mean) inv_std in place, and y = gamma zh + beta unless y is NULL.
+void mk_bn_forward(float *z, long channels, long m, float eps, const float *gamma, const float *beta,
+                   float *y, float *inv_std);
+void mk_bn_forward_isa(int isa, float *z, long channels, long m, float eps, const float *gamma,
+                       const float *beta, float *y, float *inv_std);
+
+/// sums[r] += the sum of x's row r (rows x width, row stride ld), accumulated in Double
+/// across chunks of 256: batch-norm means from GEMM output chunks while they are in cache.
+void mk_row_sums(const float *x, long rows, long width, long ld, double *sums);
+void mk_row_sums_isa(int isa, const float *x, long rows, long width, long ld, double *sums);
+
+/// Batch-norm statistics of z [channels, m] given the row sums: mean[c] = sums[c] / m and
+/// inv_std[c] = 1/sqrt(mean((z - mean)^2) + eps) (biased variance).
+void mk_bn_stats(const float *z, long channels, long m, float eps, const double *sums, float *mean, float *inv_std);
+void mk_bn_stats_isa(int isa, const float *z, long channels, long m, float eps, const double *sums,
+                     float *mean, float *inv_std);
+
+/// Pooled blocks' forward after mk_bn_stats: z [channels, n, h, w] <- zh = (z - mean) inv_std
+/// in place; pool [channels, n, h/2, w/2] = ReLU(max of gamma zh + beta over each 2x2 window),
+/// argmax = the window's first maximum as an index within its h*w plane, winner = zh there.
+void mk_bn_pool_relu(float *z, long channels, long n, long h, long w, const float *mean, const float *inv_std,
+                     const float *gamma, const float *beta, float *pool, int *argmax, float *winner);
+void mk_bn_pool_relu_isa(int isa, float *z, long channels, long n, long h, long w, const float *mean,
+                         const float *inv_std, const float *gamma, const float *beta, float *pool, int *argmax,
+                         float *winner);
+
+/// Pooled blocks' backward: gp [channels, n, h/2, w/2] (masked in place where pool <= 0)
+/// routed to the argmax winners and through batch norm: dz [channels, n, h, w] =
+/// inv_std gamma (g - mean g - zh mean(g zh)); dgamma = sum g zh, dbeta = sum g per channel.
+/// winner is mk_bn_pool_relu's (zh at the winners).
+void mk_bn_pool_backward(const float *zh, const float *inv_std, long channels, long n, long h, long w,
+                         const float *gamma, float *gp, const float *pool, const int *argmax,
+                         const float *winner, float *dz, float *dgamma, float *dbeta);
+void mk_bn_pool_backward_isa(int isa, const float *zh, const float *inv_std, long channels, long n,
+                             long h, long w, const float *gamma, float *gp, const float *pool,
+                             const int *argmax, const float *winner, float *dz, float *dgamma, float *dbeta);
+
+/// Floats of scratch (pad) the thin-convolution kernels need for n images.
+static inline long mk_conv_thin_scratch(long cin, long n, long h, long w, long k) {
+    return n * cin * (h + 2 * (k / 2)) * (w + 2 * (k / 2)) + 16;
+}
+
+/// A stride-1 "same" convolution computed directly (for few input channels, where im2col +
+/// GEMM has K = cin*k*k too small): out[co, b*h*w + y*w + x] (row stride ldo) = sum over ci,
+/// ky, kx of weight[co, ci, ky, kx] in(ci, b, y+ky-k/2, x+kx-k/2), zero outside; in as for
+/// mk_im2col_same. sums[co] += the sum of row co when sums is not NULL. pad: mk_conv_thin_scratch floats.
+void mk_conv_thin_forward(const float *in, long cin, long n, long h, long w, long k, long cstride, long bstride,
+                          const float *weight, long cout, float *out, long ldo, double *sums, float *pad);
+void mk_conv_thin_forward_isa(int isa, const float *in, long cin, long n, long h, long w, long k, long cstride,
+                              long bstride, const float *weight, long cout, float *out, long ldo, double *sums,
+                              float *pad);
+
+/// Its weight gradient: acc[co, ci, ky, kx] += sum over b, y, x of gout[co, b*h*w + y*w + x]
+/// (row stride ldg) times in(ci, b, y+ky-k/2, x+kx-k/2), each image's float sum added in Double.
+void mk_conv_thin_weight_grad(const float *in, long cin, long n, long h, long w, long k, long cstride, long bstride,
+                              const float *gout, long cout, long ldg, double *acc, float *pad);
+void mk_conv_thin_weight_grad_isa(int isa, const float *in, long cin, long n, long h, long w, long k, long cstride,
+                                  long bstride, const float *gout, long cout, long ldg, double *acc, float *pad);
+
+/// The first block's backward in one pass: mk_bn_pool_backward (without storing dz: each h*w
+/// plane of it goes through dzp) then mk_conv_thin_weight_grad of those planes against in
+/// (n images, cin channels, all at once: pad holds mk_conv_thin_scratch(cin, n, h, w, k) floats).
+void mk_bn_pool_backward_thin(const float *zh, const float *inv_std, long cout, long n, long h, long w,
+                              const float *gamma, float *gp, const float *pool, const int *argmax,
+                              const float *winner, float *dgamma, float *dbeta, const float *in, long cin, long k,
+                              long cstride, long bstride, double *acc, float *pad, float *dzp);
+void mk_bn_pool_backward_thin_isa(int isa, const float *zh, const float *inv_std, long cout, long n, long h, long w,
+                                  const float *gamma, float *gp, const float *pool, const int *argmax,
+                                  const float *winner, float *dgamma, float *dbeta, const float *in, long cin,
+                                  long k, long cstride, long bstride, double *acc, float *pad, float *dzp);
+
+/// wt [cin, cout, k, k] = w [cout, cin, k, k] with each kernel rotated 180 degrees: the
+/// weights of the input gradient of a stride-1 "same" convolution as a convolution.
+void mk_conv_flip(const float *w, long cout, long cin, long k, float *wt);
 
 #ifdef __cplusplus
 }
