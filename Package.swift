@@ -101,7 +101,7 @@ let package = Package(
         ], path: "Tests/ImageTree"),
         // zlib, for image-tree's reading of Fashion-MNIST's .gz files.
         .systemLibrary(name: "CZlib", path: "Tests/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks", "MAMLKernels", "TestSupport"]),
+        .testTarget(name: "MAMLCoreTests", dependencies: ["MAMLCore", "MAMLTasks", "MAMLKernels", "MAMLSchema", "TestSupport"]),
         .testTarget(name: "MAMLTasksTests", dependencies: ["MAMLTasks", "MAMLCore", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "MAMLSchemaTests", dependencies: ["MAMLSchema"]),

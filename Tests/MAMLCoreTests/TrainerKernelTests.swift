@@ -9,6 +9,7 @@
 import Testing
 import Foundation
 import MAMLKernels
+import MAMLSchema   // SplitMix64 for test data
 
 /// The builds this CPU runs (each `_isa` entry point falls back when a build is missing,
 /// so the list names only the real ones to keep failure messages honest).
@@ -16,21 +17,8 @@ private let builds: [Int32] = mk_avx512_available() != 0 ? [0, 1, 2] : mk_avx2_a
 private let lengths = [1, 7, 15, 16, 17, 63, 64, 65, 127, 128, 130, 1761]
 
 private func randomFloats(_ n: Int, _ seed: UInt64, scale: Float = 1) -> [Float] {
-    var rng = SplitMix(seed)
+    var rng = SplitMix64(seed: seed)
     return (0..<n).map { _ in scale * (Float(rng.next() % 20001) / 10000 - 1) }
-}
-
-/// A tiny deterministic generator for test data (the trainer's RNG is not under test here).
-private struct SplitMix {
-    var s: UInt64
-    init(_ seed: UInt64) { s = seed }
-    mutating func next() -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 private func bits(_ a: [Float]) -> [UInt32] { a.map(\.bitPattern) }
@@ -111,7 +99,7 @@ private func bits(_ a: [Float]) -> [UInt32] { a.map(\.bitPattern) }
         // A dense sweep over the sinusoid family's arguments (x - phase in [-5 - pi, 5]) and
         // the sine-sequence family's (up to ~60), plus wide and special arguments.
         var x = (0..<400_000).map { -10 + 80 * Double($0) / 400_000 }
-        var rng = SplitMix(9)
+        var rng = SplitMix64(seed: 9)
         x += (0..<50_000).map { _ in (Double(rng.next() % 2_000_001) - 1_000_000) * 1.37 }
         x += [0, -0.0, .pi / 4, -.pi / 4, .pi / 2, .pi, 823_548.9, 823_549, -823_549.5, 1e300, -1e300,
               .infinity, -.infinity, .nan, .leastNonzeroMagnitude, 1e-300]
