@@ -203,8 +203,7 @@ MK_TARGET_AVX512 static void map_avx512(int fn, const float *x, float *y, long n
 
 float mk_cell_forward_isa(int isa, int cell, int dual, long n, long h, const mk_cell_step *b) {
 #ifdef MK_X86
-    if (isa >= 2 && mk_avx512_available()) return forward_avx512(cell, dual, n, h, b);
-    if (isa >= 1 && mk_avx2_available()) return forward_avx2(cell, dual, n, h, b);
+    switch (mk_build(isa)) { case 2: return forward_avx512(cell, dual, n, h, b); case 1: return forward_avx2(cell, dual, n, h, b); }
 #endif
     (void)isa;
     return forward_baseline(cell, dual, n, h, b);
@@ -212,8 +211,7 @@ float mk_cell_forward_isa(int isa, int cell, int dual, long n, long h, const mk_
 
 void mk_cell_backward_isa(int isa, int cell, int dual, long n, long h, const mk_cell_step *b, const mk_cell_grads *d) {
 #ifdef MK_X86
-    if (isa >= 2 && mk_avx512_available()) { backward_avx512(cell, dual, n, h, b, d); return; }
-    if (isa >= 1 && mk_avx2_available()) { backward_avx2(cell, dual, n, h, b, d); return; }
+    switch (mk_build(isa)) { case 2: backward_avx512(cell, dual, n, h, b, d); return; case 1: backward_avx2(cell, dual, n, h, b, d); return; }
 #endif
     (void)isa;
     backward_baseline(cell, dual, n, h, b, d);
@@ -254,8 +252,7 @@ void mk_cell_backward(int cell, int dual, long n, long h, const mk_cell_step *b,
 
 void mk_vtanh_isa(int isa, const float *x, float *y, long n) {
 #ifdef MK_X86
-    if (isa >= 2 && mk_avx512_available()) { map_avx512(0, x, y, n); return; }
-    if (isa >= 1 && mk_avx2_available()) { map_avx2(0, x, y, n); return; }
+    switch (mk_build(isa)) { case 2: map_avx512(0, x, y, n); return; case 1: map_avx2(0, x, y, n); return; }
 #endif
     (void)isa;
     map_baseline(0, x, y, n);
@@ -263,8 +260,7 @@ void mk_vtanh_isa(int isa, const float *x, float *y, long n) {
 
 void mk_vsigmoid_isa(int isa, const float *x, float *y, long n) {
 #ifdef MK_X86
-    if (isa >= 2 && mk_avx512_available()) { map_avx512(1, x, y, n); return; }
-    if (isa >= 1 && mk_avx2_available()) { map_avx2(1, x, y, n); return; }
+    switch (mk_build(isa)) { case 2: map_avx512(1, x, y, n); return; case 1: map_avx2(1, x, y, n); return; }
 #endif
     (void)isa;
     map_baseline(1, x, y, n);

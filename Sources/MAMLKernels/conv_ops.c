@@ -22,12 +22,9 @@
 //            over zero-padded image copies instead of K = 9 GEMMs; its backward fused with
 //            batch norm's, so its dz is never stored.
 // Sums: 16-float accumulators over chunks of 256, Double across chunks (the Swift code's scheme).
-#include "maml_kernels.h"
+#include "isa.h"
 #include <math.h>
 #include <string.h>
-#if defined(__x86_64__) || defined(__i386__)
-#define MK_X86 1
-#endif
 
 #pragma clang diagnostic ignored "-Wpsabi"
 typedef float cv16 __attribute__((vector_size(64)));
@@ -478,12 +475,13 @@ AI void bn_pool_backward_thin_body(const float *zh, const float *inv_std, long c
     MK_X86_BUILDS(NAME, PARAMS, ARGS)
 #ifdef MK_X86
 #define MK_X86_BUILDS(NAME, PARAMS, ARGS)                                                      \
-    __attribute__((target("avx2,fma"))) static void NAME##_avx2 PARAMS { NAME##_body ARGS; }   \
-    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void NAME##_avx512 PARAMS { NAME##_body ARGS; }
+    MK_TARGET_AVX2 static void NAME##_avx2 PARAMS { NAME##_body ARGS; }                         \
+    MK_TARGET_AVX512 static void NAME##_avx512 PARAMS { NAME##_body ARGS; }
 #define MK_PICK(NAME, ISA, ARGS)                                                               \
     do {                                                                                       \
-        if ((ISA) >= 2 && mk_avx512_available()) { NAME##_avx512 ARGS; return; }               \
-        if ((ISA) >= 1 && mk_avx2_available()) { NAME##_avx2 ARGS; return; }                   \
+        const int build_ = mk_build(ISA);                                                      \
+        if (build_ == 2) { NAME##_avx512 ARGS; return; }                                       \
+        if (build_ == 1) { NAME##_avx2 ARGS; return; }                                         \
         NAME##_base ARGS;                                                                      \
     } while (0)
 #else

@@ -185,8 +185,9 @@ static void NAME##_baseline PARAMS { BODY(0, __VA_ARGS__); }                    
 MK_TARGET_AVX2 static void NAME##_avx2 PARAMS { BODY(0, __VA_ARGS__); }                           \
 MK_TARGET_AVX512 static void NAME##_avx512 PARAMS { BODY(1, __VA_ARGS__); }                       \
 void NAME##_isa(int isa, DENSE_UNPAREN PARAMS) {                                                  \
-    if (isa >= 2 && mk_avx512_available()) { NAME##_avx512(__VA_ARGS__); return; }                \
-    if (isa >= 1 && mk_avx2_available()) { NAME##_avx2(__VA_ARGS__); return; }                    \
+    const int build_ = mk_build(isa);                                                             \
+    if (build_ == 2) { NAME##_avx512(__VA_ARGS__); return; }                                      \
+    if (build_ == 1) { NAME##_avx2(__VA_ARGS__); return; }                                        \
     NAME##_baseline(__VA_ARGS__);                                                                 \
 }                                                                                                 \
 typedef void (*NAME##_fn) PARAMS;                                                                 \

@@ -9,7 +9,7 @@
 // on a Zen 4 core: baseline (SSE2) 180 ns, AVX2 80, AVX-512 75 (the integer version
 // before it: 212 and 95).
 // The answer (an index or -1) is the same on every build.
-#include "maml_kernels.h"
+#include "isa.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -60,19 +60,19 @@ SCAN_BODY(scan_body16, f16v, 16)
 
 static long scan_baseline(const float *p, long n) { return scan_body(p, n); }
 
-#if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2,fma"))) static long scan_avx2(const float *p, long n) { return scan_body(p, n); }
-__attribute__((target("avx512f,avx512vl,fma"), min_vector_width(512)))
-static long scan_avx512(const float *p, long n) { return scan_body16(p, n); }
+#ifdef MK_X86
+MK_TARGET_AVX2 static long scan_avx2(const float *p, long n) { return scan_body(p, n); }
+MK_TARGET_AVX512 static long scan_avx512(const float *p, long n) { return scan_body16(p, n); }
 #endif
 
 long mk_first_nonfinite_isa(int isa, const float *p, long n) {
-#if defined(__x86_64__) || defined(__i386__)
-    if (isa >= 2 && mk_avx512_available()) return scan_avx512(p, n);
-    if (isa >= 1 && mk_avx2_available()) return scan_avx2(p, n);
+    switch (mk_build(isa)) {
+#ifdef MK_X86
+    case 2: return scan_avx512(p, n);
+    case 1: return scan_avx2(p, n);
 #endif
-    (void)isa;
-    return scan_baseline(p, n);
+    default: return scan_baseline(p, n);
+    }
 }
 
 long mk_first_nonfinite(const float *p, long n) { return mk_first_nonfinite_isa(mk_active_isa(), p, n); }

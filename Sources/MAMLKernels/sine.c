@@ -11,7 +11,7 @@
 // so rounded to float it matches glibc's sin except when the exact value lies within
 // ~1e-16 of a float rounding boundary. |x| >= 823,549 (and NaN / inf) go to libm.
 // No FMA (contraction off): every build gives the same bits.
-#include "maml_kernels.h"
+#include "isa.h"
 #include <math.h>
 
 #pragma clang fp contract(off)
@@ -59,20 +59,19 @@ AI void sine_body(const double *x, double *y, long n) {
 }
 
 static void sine_baseline(const double *x, double *y, long n) { sine_body(x, y, n); }
-#if defined(__x86_64__) || defined(__i386__)
-#define MK_HAS_X86_BUILDS 1
-__attribute__((target("avx2,fma"))) static void sine_avx2(const double *x, double *y, long n) { sine_body(x, y, n); }
-__attribute__((target("avx512f,avx512vl,fma"), min_vector_width(512)))
-static void sine_avx512(const double *x, double *y, long n) { sine_body(x, y, n); }
+#ifdef MK_X86
+MK_TARGET_AVX2 static void sine_avx2(const double *x, double *y, long n) { sine_body(x, y, n); }
+MK_TARGET_AVX512 static void sine_avx512(const double *x, double *y, long n) { sine_body(x, y, n); }
 #endif
 
 void mk_sin_f64_isa(int isa, const double *x, double *y, long n) {
-#ifdef MK_HAS_X86_BUILDS
-    if (isa >= 2 && mk_avx512_available()) { sine_avx512(x, y, n); return; }
-    if (isa >= 1 && mk_avx2_available()) { sine_avx2(x, y, n); return; }
+    switch (mk_build(isa)) {
+#ifdef MK_X86
+    case 2: sine_avx512(x, y, n); return;
+    case 1: sine_avx2(x, y, n); return;
 #endif
-    (void)isa;
-    sine_baseline(x, y, n);
+    default: sine_baseline(x, y, n); return;
+    }
 }
 
 void mk_sin_f64(const double *x, double *y, long n) { mk_sin_f64_isa(mk_active_isa(), x, y, n); }

@@ -6,7 +6,7 @@
 // and chosen with the GEMM's build. Contraction is off: every build does exactly the
 // Swift code's operations (double sums in task order, Adam without FMA), so all three
 // give the bits the Swift loops gave, and checkpoints do not depend on the CPU.
-#include "maml_kernels.h"
+#include "isa.h"
 
 #pragma clang fp contract(off)
 
@@ -74,29 +74,18 @@ ATTR static void add_scaled_##SUFFIX(const float *a, float s, const float *b, fl
 }
 
 MK_VECTOR_BUILD(baseline, )
-#if defined(__x86_64__) || defined(__i386__)
-#define MK_HAS_X86_BUILDS 1
-MK_VECTOR_BUILD(avx2, __attribute__((target("avx2,fma"))))
-MK_VECTOR_BUILD(avx512, __attribute__((target("avx512f,avx512vl,fma"), min_vector_width(512))))
+#ifdef MK_X86
+MK_VECTOR_BUILD(avx2, MK_TARGET_AVX2)
+MK_VECTOR_BUILD(avx512, MK_TARGET_AVX512)
 #endif
 
 // MARK: - Dispatch
 
-/// The build for `isa`, falling back to the next lower one the CPU runs.
-static int vector_build(int isa) {
-#ifdef MK_HAS_X86_BUILDS
-    if (isa >= 2 && mk_avx512_available()) return 2;
-    if (isa >= 1 && mk_avx2_available()) return 1;
-#endif
-    (void)isa;
-    return 0;
-}
-
 void mk_task_mean_isa(int isa, const float *slots, long stride, const long *tasks, long count, double inv,
                       long lo, long hi, float *mean) {
     if (count <= 0 || hi <= lo) return;
-    switch (vector_build(isa)) {
-#ifdef MK_HAS_X86_BUILDS
+    switch (mk_build(isa)) {
+#ifdef MK_X86
     case 2: task_mean_avx512(slots, stride, tasks, count, inv, lo, hi, mean); return;
     case 1: task_mean_avx2(slots, stride, tasks, count, inv, lo, hi, mean); return;
 #endif
@@ -111,8 +100,8 @@ void mk_task_mean(const float *slots, long stride, const long *tasks, long count
 
 void mk_adam_isa(int isa, long n, const float *g, float *p, float *m, float *v, float step, float bc2_sqrt,
                  float w1, float b2, float w2, float eps) {
-    switch (vector_build(isa)) {
-#ifdef MK_HAS_X86_BUILDS
+    switch (mk_build(isa)) {
+#ifdef MK_X86
     case 2: adam_avx512(n, g, p, m, v, step, bc2_sqrt, w1, b2, w2, eps); return;
     case 1: adam_avx2(n, g, p, m, v, step, bc2_sqrt, w1, b2, w2, eps); return;
 #endif
@@ -126,8 +115,8 @@ void mk_adam(long n, const float *g, float *p, float *m, float *v, float step, f
 }
 
 void mk_add_scaled_isa(int isa, const float *a, float s, const float *b, float *dst, long n) {
-    switch (vector_build(isa)) {
-#ifdef MK_HAS_X86_BUILDS
+    switch (mk_build(isa)) {
+#ifdef MK_X86
     case 2: add_scaled_avx512(a, s, b, dst, n); return;
     case 1: add_scaled_avx2(a, s, b, dst, n); return;
 #endif

@@ -12,6 +12,7 @@
 // AVX-512 builds (both contract a * b + c into FMA) give the same bits lane for lane.
 #ifndef MK_VMATH_H
 #define MK_VMATH_H
+#include "isa.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -79,10 +80,5 @@ MK_VMATH(mk_v8, mk_i8, 8, 8)
 MK_VMATH(mk_v16, mk_i16, 16, 16)
 MK_VMATH(mk_v1, mk_i1, 1, 1)
 
-#if defined(__x86_64__) || defined(__i386__)
-#define MK_X86 1
-#define MK_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define MK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
-#endif
 
 #endif
