@@ -1,4 +1,3 @@
-import MAMLKernels
 // MARK: - Meta-optimisers
 //
 // The outer-loop update theta <- update(theta, mean meta-gradient). Adam follows
@@ -18,6 +17,7 @@ import Glibc     // libm only (pow, as Python's ** uses)
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MAMLKernels
 
 /// Which meta-optimiser.
 public enum OptimizerKind: String, Sendable, CaseIterable {

@@ -1,4 +1,3 @@
-import MAMLKernels
 // MARK: - Meta-training
 //
 // Trainer owns the meta-parameters and the optimiser and runs meta-iterations.
@@ -12,6 +11,8 @@ import MAMLKernels
 // of processes: with a TaskGroup (TaskGroup.swift) each rank computes its share of
 // the tasks, the slots are gathered onto every rank, and every rank reduces all B
 // in task order as above.
+
+import MAMLKernels
 
 /// Called with human-readable notes (e.g. the finite-difference HVP fallback).
 public typealias LogHandler = @Sendable (String) -> Void
