@@ -267,27 +267,76 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
         }
     }
 
-    /// The fused first-block backward gives exactly what the two kernels give, on every build.
+    /// (cin, n, h, w, k): 28x28 glyphs; planes that are not a multiple of 16 floats or of batch
+    /// norm's 256-float chunks (so chunks span planes); a plane of exactly one chunk; 1x1 kernels.
+    static let fusedShapes: [(Int, Int, Int, Int, Int)] = [
+        (1, 3, 28, 28, 3), (1, 3, 6, 8, 3), (2, 2, 5, 7, 3), (1, 5, 10, 10, 3), (1, 2, 16, 16, 3), (3, 1, 4, 18, 1),
+        (1, 2, 3, 3, 5),
+    ]
+
+    /// The first block's forward through the unfused kernels (input NCHW, as the network's x):
+    /// zh [cout, n*h*w], the statistics and the pooled outputs.
+    static func unfusedFirstBlock(_ isa: Int32, _ input: [Float], cin: Int, n: Int, h: Int, w: Int, k: Int,
+                                  weight: [Float], gamma: [Float], beta: [Float])
+        -> (zh: [Float], mean: [Float], inv: [Float], pool: [Float], arg: [Int32], win: [Float]) {
+        let cout = gamma.count, plane = h * w, mp = n * (h / 2) * (w / 2)
+        var z = [Float](repeating: .nan, count: cout * n * plane), sums = [Double](repeating: 0, count: cout)
+        var pad = [Float](repeating: .nan, count: mk_conv_thin_scratch(cin, n, h, w, k))
+        mk_conv_thin_forward_isa(isa, input, cin, n, h, w, k, plane, cin * plane, weight, cout, &z, n * plane, &sums, &pad)
+        var mean = [Float](repeating: .nan, count: cout), inv = mean
+        mk_bn_stats_isa(isa, z, cout, n * plane, 1e-5, sums, &mean, &inv)
+        var pool = [Float](repeating: .nan, count: cout * mp), arg = [Int32](repeating: -1, count: pool.count), win = pool
+        mk_bn_pool_relu_isa(isa, &z, cout, n, h, w, mean, inv, gamma, beta, &pool, &arg, &win)
+        return (z, mean, inv, pool, arg, win)
+    }
+
+    /// The fused first-block forward gives exactly what the three kernels give, on every build,
+    /// and writes nothing but its outputs' ranges.
+    @Test(arguments: fusedShapes.indices)
+    func fusedFirstBlockForwardIsConvolutionStatisticsThenPool(index: Int) {
+        let (cin, n, h, w, k) = Self.fusedShapes[index]
+        let cout = 3, plane = h * w, mp = n * (h / 2) * (w / 2)
+        // Inputs with a large mean: the variance sweep around it is what keeps precision.
+        let input = randoms(cin * n * plane, seed: UInt64(800 + index), offset: 3)
+        let weight = randoms(cout * cin * k * k, seed: UInt64(900 + index))
+        let gamma: [Float] = [1.2, -0.7, 0.4], beta: [Float] = [0.1, -0.2, 0]
+        for isa in builds {
+            let want = Self.unfusedFirstBlock(isa, input, cin: cin, n: n, h: h, w: w, k: k, weight: weight,
+                                              gamma: gamma, beta: beta)
+            var mean = [Float](repeating: .nan, count: cout), inv = mean
+            var pool = [Float](repeating: .nan, count: cout * mp + 1), arg = [Int32](repeating: -1, count: pool.count)
+            var win = pool, zp = [Float](repeating: .nan, count: plane)
+            var pad = [Float](repeating: .nan, count: mk_conv_thin_scratch(cin, n, h, w, k))
+            mk_bn_pool_relu_thin_isa(isa, input, cin, n, h, w, k, plane, cin * plane, weight, cout, 1e-5, gamma, beta,
+                                     &mean, &inv, &pool, &arg, &win, &pad, &zp)
+            #expect(mean == want.mean && inv == want.inv, "build \(isa): statistics")
+            #expect(Array(pool.prefix(cout * mp)) == want.pool && Array(arg.prefix(cout * mp)) == want.arg
+                    && Array(win.prefix(cout * mp)) == want.win, "build \(isa): pooled outputs")
+            #expect(pool.last!.isNaN && arg.last! == -1 && win.last!.isNaN, "build \(isa): wrote past the outputs")
+            if mp >= 8 { #expect(pool.contains { $0 > 0 } && pool.contains { $0 == 0 }, "ReLU passes some, not all") }
+        }
+    }
+
+    /// The fused first-block backward gives exactly what the two kernels give on the stored map.
     @Test(arguments: [(1, 3, 6, 8, 3), (1, 2, 28, 28, 3), (2, 2, 5, 7, 3), (3, 1, 4, 18, 1)])
     func fusedFirstBlockBackwardIsBackwardThenWeightGradient(cin: Int, n: Int, h: Int, w: Int, k: Int) {
         let cout = 3, plane = h * w, mp = n * (h / 2) * (w / 2), kk = cin * k * k
-        let input = randoms(cin * n * plane, seed: UInt64(500 + h)), zh = randoms(cout * n * plane, seed: UInt64(600 + w))
-        let gamma: [Float] = [1.2, -0.7, 0.4], beta: [Float] = [0.1, -0.2, 0], inv: [Float] = [0.9, 1.7, 2.5]
-        var zhCopy = zh, pool = [Float](repeating: 0, count: cout * mp), arg = [Int32](repeating: 0, count: pool.count)
-        var win = pool
-        mk_bn_pool_relu_isa(0, &zhCopy, cout, n, h, w, [0, 0, 0], [1, 1, 1], gamma, beta, &pool, &arg, &win)
-        let gOut = randoms(pool.count, seed: UInt64(700 + n))
+        let input = randoms(cin * n * plane, seed: UInt64(500 + h)), weight = randoms(cout * kk, seed: UInt64(600 + w))
+        let gamma: [Float] = [1.2, -0.7, 0.4], beta: [Float] = [0.1, -0.2, 0]
+        let gOut = randoms(cout * mp, seed: UInt64(700 + n))
         for isa in builds {
+            let f = Self.unfusedFirstBlock(isa, input, cin: cin, n: n, h: h, w: w, k: k, weight: weight,
+                                           gamma: gamma, beta: beta)
             var g1 = gOut, dz = [Float](repeating: .nan, count: cout * n * plane), dg1 = [Float](repeating: .nan, count: cout)
             var db1 = dg1, acc1 = [Double](repeating: 0, count: cout * kk)
             var pad = [Float](repeating: .nan, count: mk_conv_thin_scratch(cin, n, h, w, k))
-            mk_bn_pool_backward_isa(isa, zh, inv, cout, n, h, w, gamma, &g1, pool, arg, win, &dz, &dg1, &db1)
-            mk_conv_thin_weight_grad_isa(isa, input, cin, n, h, w, k, n * plane, plane, dz, cout, n * plane, &acc1, &pad)
+            mk_bn_pool_backward_isa(isa, f.zh, f.inv, cout, n, h, w, gamma, &g1, f.pool, f.arg, f.win, &dz, &dg1, &db1)
+            mk_conv_thin_weight_grad_isa(isa, input, cin, n, h, w, k, plane, cin * plane, dz, cout, n * plane, &acc1, &pad)
             var g2 = gOut, dg2 = [Float](repeating: .nan, count: cout), db2 = dg2, acc2 = [Double](repeating: 0, count: cout * kk)
-            var dzp = [Float](repeating: .nan, count: plane)
+            var zp = [Float](repeating: .nan, count: plane)
             pad = [Float](repeating: .nan, count: pad.count)
-            mk_bn_pool_backward_thin_isa(isa, zh, inv, cout, n, h, w, gamma, &g2, pool, arg, win, &dg2, &db2, input, cin, k,
-                                         n * plane, plane, &acc2, &pad, &dzp)
+            mk_bn_pool_backward_thin_isa(isa, weight, f.mean, f.inv, cout, n, h, w, gamma, &g2, f.pool, f.arg, f.win,
+                                         &dg2, &db2, input, cin, k, plane, cin * plane, &acc2, &pad, &zp)
             #expect(g1 == g2 && dg1 == dg2 && db1 == db2 && acc1 == acc2, "build \(isa)")
             #expect(acc1.contains { $0 != 0 })
         }
@@ -305,5 +354,12 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
         } } } }
         mk_conv_flip(wt, cin, cout, k, &back)
         #expect(back == w)
+        // The weight gradient as gcols in^T: [cout, k, k, cin], kernels rotated.
+        let g = (0..<(cout * k * k * cin)).map(Float.init)
+        var fromG = [Float](repeating: .nan, count: g.count)
+        mk_conv_unflip_t(g, cout, cin, k, &fromG)
+        for o in 0..<cout { for c in 0..<cin { for ky in 0..<k { for kx in 0..<k {
+            #expect(fromG[((o * cin + c) * k + ky) * k + kx] == g[((o * k + (k - 1 - ky)) * k + (k - 1 - kx)) * cin + c])
+        } } } }
     }
 }

@@ -24,7 +24,9 @@ import MAMLPluginKit
 // in L2), the input gradient is a convolution of g with the flipped weights, whose im2col
 // also gives dW; under batch norm the conv bias is left out (it cancels, its gradient is 0);
 // pooled blocks normalise + pool + ReLU in one kernel and backprop through the winners
-// without a zeroed map; the first block (1-3 input channels) is a direct convolution.
+// without a zeroed map; the first block (1-3 input channels) is a direct convolution, and on
+// gradient passes its maps are never stored (firstBlockFused: mk_bn_pool_relu_thin forward,
+// mk_bn_pool_backward_thin backward compute its planes again instead).
 // Stride-2 blocks and the R-passes' batch norm keep the whole-batch Swift code.
 
 extension ConvNetwork {
@@ -98,6 +100,15 @@ extension ConvNetwork {
             let b = blocks[l], g = b.conv
             let pre = buffer(b.preUnit), act = buffer(b.actUnit), m = n * g.outPlane, count = g.outChannels * m
             let rpre = buffer(b.rPreUnit), ract = buffer(b.rActUnit)
+            if l == 0 && firstBlockFused(n, v) {
+                // Convolution, batch norm, pool and ReLU without the 4x larger map (conv_ops.c).
+                let (input, cs, bs) = blockInput(0, x, n)
+                mk_bn_pool_relu_thin(input, g.inChannels, n, g.inHeight, g.inWidth, g.kernel, cs, bs,
+                                     params + b.weightOffset, g.outChannels, config.eps, params + b.gammaOffset,
+                                     params + b.betaOffset, means + b.statOffset, invStd + b.statOffset,
+                                     buffer(b.poolUnit), winners(b), buffer(b.winUnit), chunks, chunks + chunkFloats)
+                continue
+            }
             if g.isSameStride1 {
                 convForward(l, params, x, n, v)
             } else {
@@ -232,13 +243,13 @@ extension ConvNetwork {
         let dcols = buffer(dColsUnit)
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let b = blocks[l], geo = b.conv, m = n * geo.outPlane, count = geo.outChannels * m
-            if l == 0 && v == nil && b.pooled && isThin(0)
-                && mk_conv_thin_scratch(geo.inChannels, n, geo.inHeight, geo.inWidth, geo.kernel) <= chunkFloats {
-                // The first block's gradient in one pass: batch norm's dz one plane at a time,
-                // straight into the weight gradient (no input gradient; the bias gradient is 0).
+            if l == 0 && firstBlockFused(n, v) {
+                // The first block's gradient in one pass: zh again and batch norm's dz one plane at
+                // a time, straight into the weight gradient (no input gradient; the bias gradient is 0).
                 let (input, cs, bs) = blockInput(0, x, n)
                 thinAccumulator.update(repeating: 0, count: geo.weightCount)
-                mk_bn_pool_backward_thin(buffer(b.preUnit), invStd + b.statOffset, geo.outChannels, n, geo.outHeight,
+                mk_bn_pool_backward_thin(params + b.weightOffset, means + b.statOffset, invStd + b.statOffset,
+                                         geo.outChannels, n, geo.outHeight,
                                          geo.outWidth, params + b.gammaOffset, g, buffer(b.poolUnit), winners(b),
                                          buffer(b.winUnit), output + b.gammaOffset, output + b.betaOffset, input,
                                          geo.inChannels, geo.kernel, cs, bs, thinAccumulator, chunks, chunks + chunkFloats)
@@ -344,6 +355,17 @@ extension ConvNetwork {
             && mk_conv_thin_scratch(g.inChannels, chunkExamples(l), g.inHeight, g.inWidth, g.kernel) <= chunkFloats
     }
 
+    /// The first block runs fused, its n*h*w maps never stored (mk_bn_pool_relu_thin forward,
+    /// mk_bn_pool_backward_thin backward): gradient passes (no direction) of a thin, pooled,
+    /// batch-normed first block whose whole batch's padded input fits in a chunk. The R-passes
+    /// need the maps (batch norm's R-operator reads all of zh) and keep the unfused kernels.
+    @inline(__always)
+    func firstBlockFused(_ n: Int, _ v: UnsafePointer<Float>?) -> Bool {
+        let b = blocks[0], g = b.conv
+        return v == nil && b.pooled && g.isSameStride1 && isThin(0) && g.outPlane <= chunkFloats
+            && mk_conv_thin_scratch(g.inChannels, n, g.inHeight, g.inWidth, g.kernel) <= chunkFloats
+    }
+
     /// im2col (row stride ld) of examples [b0, b0 + count) of a CNHW map with the geometry's input shape.
     @inline(__always)
     func chunkCols(_ g: ConvGeometry, _ map: UnsafePointer<Float>, channels: Int, n: Int, _ b0: Int, _ count: Int,
@@ -442,22 +464,23 @@ extension ConvNetwork {
                 continue
             }
             chunkCols(outGeo, g, channels: cout, n: n, b0, count, into: cols, lw)
+            // dWf [cout*k*k, cin] = gcols in^T: this operand order packs faster than in gcols^T.
             if v == nil {
-                Kernels.gemm(.none, .transposed, m: cin, n: kk, k: width, a: input + b0 * bs, lda: cs, b: cols, ldb: lw,
-                             beta: first, c: dWf, ldc: kk)
+                Kernels.gemm(.none, .transposed, m: kk, n: cin, k: width, a: cols, lda: lw, b: input + b0 * bs, ldb: cs,
+                             beta: first, c: dWf, ldc: cin)
             } else {
                 chunkCols(outGeo, rg, channels: cout, n: n, b0, count, into: other, lw)
-                Kernels.gemm(.none, .transposed, m: cin, n: kk, k: width, a: input + b0 * bs, lda: cs, b: other, ldb: lw,
-                             beta: first, c: dWf, ldc: kk)
-                Kernels.gemm(.none, .transposed, m: cin, n: kk, k: width, a: buffer(blocks[l - 1].rOutUnit) + b0 * p,
-                             lda: ld, b: cols, ldb: lw, beta: 1, c: dWf, ldc: kk)
+                Kernels.gemm(.none, .transposed, m: kk, n: cin, k: width, a: other, lda: lw, b: input + b0 * bs, ldb: cs,
+                             beta: first, c: dWf, ldc: cin)
+                Kernels.gemm(.none, .transposed, m: kk, n: cin, k: width, a: cols, lda: lw,
+                             b: buffer(blocks[l - 1].rOutUnit) + b0 * p, ldb: ld, beta: 1, c: dWf, ldc: cin)
             }
             product(cin, width, kk, wf, cols, lw, gIn + b0 * p, ld)
             guard v != nil else { continue }
             product(cin, width, kk, vf, cols, lw, rgIn + b0 * p, ld)
             product(cin, width, kk, wf, other, lw, rgIn + b0 * p, ld, accumulate: true)
         }
-        if l > 0 { mk_conv_flip(dWf, cin, cout, geo.kernel, dW) }  // back to [cout, cin, k, k]
+        if l > 0 { mk_conv_unflip_t(dWf, cout, cin, geo.kernel, dW) }  // back to [cout, cin, k, k]
         if thin { for i in 0..<geo.weightCount { dW[i] = Float(thinAccumulator[i]) } }
         // Under batch norm the bias gradient (and its R-derivative) is exactly 0: see forwardPass.
         let db = output + b.biasOffset

@@ -151,9 +151,9 @@ void mk_vsigmoid_isa(int isa, const float *x, float *y, long n);
 // MARK: - Conv backbone passes (conv_ops.c; Plugins/CNN)
 //
 // Activations are CNHW: channel c of example b is the plane at c * (n*h*w) + b * (h*w).
-// Each kernel but mk_conv_flip (a permutation) has an _isa variant (0 baseline, 1 AVX2+FMA,
-// 2 AVX-512; falls back to the next lower build when unavailable) for tests; the plain name
-// uses mk_active_isa().
+// Each kernel but mk_conv_flip and mk_conv_unflip_t (permutations) has an _isa variant
+// (0 baseline, 1 AVX2+FMA, 2 AVX-512; falls back to the next lower build when unavailable)
+// for tests; the plain name uses mk_active_isa().
 // The AVX2 and AVX-512 builds give bit-identical results. Single-threaded, no allocation;
 // the caller owns every buffer, and buffers do not alias unless a line says so.
 
@@ -211,7 +211,9 @@ static inline long mk_conv_thin_scratch(long cin, long n, long h, long w, long k
 /// A stride-1 "same" convolution computed directly (for few input channels, where im2col +
 /// GEMM has K = cin*k*k too small): out[co, b*h*w + y*w + x] (row stride ldo) = sum over ci,
 /// ky, kx of weight[co, ci, ky, kx] in(ci, b, y+ky-k/2, x+kx-k/2), zero outside; in as for
-/// mk_im2col_same. sums[co] += the sum of row co when sums is not NULL. pad: mk_conv_thin_scratch floats.
+/// mk_im2col_same. When sums is not NULL, sums[co] += the sum of row co computed from the
+/// input (over taps, the weight times the input's sum under the tap, in Double: batch norm's
+/// mean without a sweep, within rounding of the outputs' sum). pad: mk_conv_thin_scratch floats.
 void mk_conv_thin_forward(const float *in, long cin, long n, long h, long w, long k, long cstride, long bstride,
                           const float *weight, long cout, float *out, long ldo, double *sums, float *pad);
 void mk_conv_thin_forward_isa(int isa, const float *in, long cin, long n, long h, long w, long k, long cstride,
@@ -225,21 +227,43 @@ void mk_conv_thin_weight_grad(const float *in, long cin, long n, long h, long w,
 void mk_conv_thin_weight_grad_isa(int isa, const float *in, long cin, long n, long h, long w, long k, long cstride,
                                   long bstride, const float *gout, long cout, long ldg, double *acc, float *pad);
 
-/// The first block's backward in one pass: mk_bn_pool_backward (without storing dz: each h*w
-/// plane of it goes through dzp) then mk_conv_thin_weight_grad of those planes against in
-/// (n images, cin channels, all at once: pad holds mk_conv_thin_scratch(cin, n, h, w, k) floats).
-void mk_bn_pool_backward_thin(const float *zh, const float *inv_std, long cout, long n, long h, long w,
-                              const float *gamma, float *gp, const float *pool, const int *argmax,
+/// The first block's forward under batch norm with 2x2 pooling, without its maps: the result of
+/// mk_conv_thin_forward (sums from 0), mk_bn_stats (eps) and mk_bn_pool_relu bit for bit (mean,
+/// inv_std, pool, argmax, winner), but each h*w plane is computed in zp (h*w floats) for the
+/// variance sweep and again to be normalised and pooled, instead of a [cout, n, h, w] map being
+/// written and read back (the map, 4x the pooled size, is what bounds those kernels).
+/// pad: mk_conv_thin_scratch(cin, n, h, w, k) floats.
+void mk_bn_pool_relu_thin(const float *in, long cin, long n, long h, long w, long k, long cstride, long bstride,
+                          const float *weight, long cout, float eps, const float *gamma, const float *beta,
+                          float *mean, float *inv_std, float *pool, int *argmax, float *winner, float *pad,
+                          float *zp);
+void mk_bn_pool_relu_thin_isa(int isa, const float *in, long cin, long n, long h, long w, long k, long cstride,
+                              long bstride, const float *weight, long cout, float eps, const float *gamma,
+                              const float *beta, float *mean, float *inv_std, float *pool, int *argmax,
+                              float *winner, float *pad, float *zp);
+
+/// Its backward in one pass: mk_bn_pool_backward then mk_conv_thin_weight_grad, bit for bit, with
+/// zh = (conv - mean) inv_std computed again plane by plane in zp (h*w floats) and dz written over
+/// it: neither map is stored. weight, mean, inv_std as given to (and by) mk_bn_pool_relu_thin;
+/// n images, cin channels, all at once (pad: mk_conv_thin_scratch(cin, n, h, w, k) floats).
+void mk_bn_pool_backward_thin(const float *weight, const float *mean, const float *inv_std, long cout, long n,
+                              long h, long w, const float *gamma, float *gp, const float *pool, const int *argmax,
                               const float *winner, float *dgamma, float *dbeta, const float *in, long cin, long k,
-                              long cstride, long bstride, double *acc, float *pad, float *dzp);
-void mk_bn_pool_backward_thin_isa(int isa, const float *zh, const float *inv_std, long cout, long n, long h, long w,
-                                  const float *gamma, float *gp, const float *pool, const int *argmax,
-                                  const float *winner, float *dgamma, float *dbeta, const float *in, long cin,
-                                  long k, long cstride, long bstride, double *acc, float *pad, float *dzp);
+                              long cstride, long bstride, double *acc, float *pad, float *zp);
+void mk_bn_pool_backward_thin_isa(int isa, const float *weight, const float *mean, const float *inv_std, long cout,
+                                  long n, long h, long w, const float *gamma, float *gp, const float *pool,
+                                  const int *argmax, const float *winner, float *dgamma, float *dbeta,
+                                  const float *in, long cin, long k, long cstride, long bstride, double *acc,
+                                  float *pad, float *zp);
 
 /// wt [cin, cout, k, k] = w [cout, cin, k, k] with each kernel rotated 180 degrees: the
 /// weights of the input gradient of a stride-1 "same" convolution as a convolution.
 void mk_conv_flip(const float *w, long cout, long cin, long k, float *wt);
+
+/// w [cout, cin, k, k] = g [cout, k, k, cin] with each kernel rotated 180 degrees: the weight
+/// gradient from im2col of the output gradient times the input transposed (gcols in^T, the
+/// operand order OpenBLAS packs fastest: 98 against 92 GFLOP/s on conv4's second block, Zen 4).
+void mk_conv_unflip_t(const float *g, long cout, long cin, long k, float *w);
 
 #ifdef __cplusplus
 }
