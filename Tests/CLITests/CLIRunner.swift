@@ -1,6 +1,7 @@
 // MARK: - Running the real maml-host binary from tests
 import Foundation
 import Testing
+import TestSupport
 
 /// The result of one maml-host run.
 struct Run {
@@ -72,16 +73,11 @@ func testEnvironment(_ extra: [String: String?] = [:]) -> [String: String] {
     return environment
 }
 
-let testHome = NSTemporaryDirectory() + "maml-cli-home-\(getpid())"
+let testHome = Scratch.root + "/cli-home"
 
-/// A fresh empty directory for one test.
-func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "maml-cli-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    // Whatever the umask: plugins built here must pass the trust policy (not group/other-writable).
-    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
-    return path
-}
+/// A fresh empty directory for one test (mode 0755 whatever the umask: plugins built there must
+/// pass the trust policy), removed with the test process's scratch folder.
+func temporaryDirectory() throws -> String { try Scratch.directory("cli") }
 
 /// Parses one JSON object printed on stdout.
 func jsonObject(_ text: String) throws -> [String: Any] {

@@ -4,6 +4,7 @@ import Testing
 import Foundation   // temporary directory
 @testable import MAMLCore
 import MAMLTasks
+import TestSupport
 
 /// A backbone that turns the `nanAt`-th loss/gradient call into NaN.
 final class FaultyBackbone: Backbone {
@@ -35,11 +36,7 @@ final class FaultyBackbone: Backbone {
     }
 }
 
-func temporaryDirectory() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("maml-core-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.path
-}
+func temporaryDirectory() throws -> String { try Scratch.directory("core") }
 
 let smallConfig = TrainerConfig(algorithm: .maml, innerSteps: 2, innerLR: 0.02, metaLR: 0.005, metaBatch: 4,
                                 supportShots: 5, queryShots: 6, iterations: 8, seed: 123, optimizer: .adam)

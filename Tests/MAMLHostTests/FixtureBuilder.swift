@@ -2,11 +2,12 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import TestSupport
 
 // MARK: - Building the C fixture plugins at test time
 //
 // Every plugin the host tests load is compiled here from Fixtures/*.c with the
-// system C compiler, once per test process, into a fresh temporary directory.
+// system C compiler, once per test process, into a folder of its scratch folder (Scratch).
 // No cc means the tests fail with a message saying so (the CI machine has gcc).
 
 /// Where the repository and the fixture sources are.
@@ -183,9 +184,7 @@ struct CompilerRun {
 private func buildFixtures() throws -> BuiltFixtures {
     guard let cc = findCompiler() else { throw missingCompilerError("C compiler (cc)") }
     let fm = FileManager.default
-    removeStaleFixtureDirectories()
-    let root = URL(fileURLWithPath: NSTemporaryDirectory())
-        .appendingPathComponent("maml-host-fixtures-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+    let root = try Scratch.directory("host-fixtures")
     let fixtures = BuiltFixtures(root: root, corpus: root + "/corpus", links: root + "/links",
                                  executable: root + "/exe", broken: root + "/broken", ops: root + "/ops",
                                  kinked: root + "/kinked", hostile: root + "/hostile")
@@ -233,17 +232,4 @@ private func buildFixtures() throws -> BuiltFixtures {
         try fm.copyItem(atPath: fixtures.corpusFile(name), toPath: fixtures.executable + "/" + name)
     }
     return fixtures
-}
-
-/// Deletes fixture directories left by earlier test processes that have exited.
-private func removeStaleFixtureDirectories() {
-    let temp = NSTemporaryDirectory()
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: temp) else { return }
-    for name in names where name.hasPrefix("maml-host-fixtures-") {
-        let parts = name.split(separator: "-")
-        guard parts.count >= 4, let pid = Int32(parts[3]), pid != getpid() else { continue }
-        if kill(pid, 0) != 0 && errno == ESRCH {
-            try? FileManager.default.removeItem(atPath: temp + "/" + name)
-        }
-    }
 }

@@ -5,9 +5,7 @@ import Foundation
 /// Image trees for the tests: class c's images are a class colour with an image-specific pattern.
 public enum ImageTree {
     public static func scratch(_ name: String) -> String {
-        let dir = NSTemporaryDirectory() + "maml-imagefolder-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
+        (try? Scratch.directory("imagefolder-" + name)) ?? Scratch.root + "/imagefolder-" + name
     }
 
     /// RGBA pixels of image `i` of class `c` (`side` square, or `width` x `height`).
