@@ -216,7 +216,7 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
     /// (cin, n, h, w, k, contiguous planes)
     static let thinShapes: [(Int, Int, Int, Int, Int, Bool)] = [
         (1, 3, 28, 28, 3, true), (1, 2, 5, 7, 3, true), (3, 2, 6, 17, 3, false), (1, 2, 1, 1, 3, true),
-        (2, 1, 9, 33, 5, false), (1, 4, 16, 16, 1, true),
+        (2, 1, 9, 33, 5, false), (1, 4, 16, 16, 1, true), (1, 2, 9, 40, 3, false), (1, 1, 5, 17, 3, true),
     ]
 
     @Test(arguments: thinShapes.indices)
@@ -268,10 +268,11 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
     }
 
     /// (cin, n, h, w, k): 28x28 glyphs; planes that are not a multiple of 16 floats or of batch
-    /// norm's 256-float chunks (so chunks span planes); a plane of exactly one chunk; 1x1 kernels.
+    /// norm's 256-float chunks (so chunks span planes); a plane of exactly one chunk; 1x1 kernels;
+    /// rows of three vectors (the 3x3 kernel's pairs and a last single one) and an odd height.
     static let fusedShapes: [(Int, Int, Int, Int, Int)] = [
         (1, 3, 28, 28, 3), (1, 3, 6, 8, 3), (2, 2, 5, 7, 3), (1, 5, 10, 10, 3), (1, 2, 16, 16, 3), (3, 1, 4, 18, 1),
-        (1, 2, 3, 3, 5),
+        (1, 2, 3, 3, 5), (1, 2, 7, 40, 3),
     ]
 
     /// The first block's forward through the unfused kernels (input NCHW, as the network's x):
@@ -318,7 +319,7 @@ private func randoms(_ count: Int, seed: UInt64, scale: Float = 1, offset: Float
     }
 
     /// The fused first-block backward gives exactly what the two kernels give on the stored map.
-    @Test(arguments: [(1, 3, 6, 8, 3), (1, 2, 28, 28, 3), (2, 2, 5, 7, 3), (3, 1, 4, 18, 1)])
+    @Test(arguments: [(1, 3, 6, 8, 3), (1, 2, 28, 28, 3), (2, 2, 5, 7, 3), (3, 1, 4, 18, 1), (1, 2, 7, 40, 3)])
     func fusedFirstBlockBackwardIsBackwardThenWeightGradient(cin: Int, n: Int, h: Int, w: Int, k: Int) {
         let cout = 3, plane = h * w, mp = n * (h / 2) * (w / 2), kk = cin * k * k
         let input = randoms(cin * n * plane, seed: UInt64(500 + h)), weight = randoms(cout * kk, seed: UInt64(600 + w))
