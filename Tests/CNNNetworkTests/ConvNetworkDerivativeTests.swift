@@ -33,6 +33,9 @@ let convCases: [ConvCase] = {
                                        norm: .batch, classes: 4, loss: .softmaxCrossEntropy), n: 2))
     list.append(ConvCase(config: .init(input: [3, 4, 4], channels: [2, 3], kernel: 1, downsample: .maxpool,
                                        norm: .batch, classes: 2, loss: .mse), n: 2))
+    // Rows of 16 and more: the first block's 3x3 one-channel kernels (conv_ops.c's thin_plane_k3).
+    list.append(ConvCase(config: .init(input: [1, 16, 18], channels: [3, 2], kernel: 3, downsample: .maxpool,
+                                       norm: .batch, classes: 3, loss: .softmaxCrossEntropy), n: 2))
     return list
 }()
 
